@@ -106,19 +106,51 @@ impl Bitmap {
         if y < 0 || y >= self.height as i64 || mask == 0 {
             return;
         }
-        let row = y as usize * self.stride;
-        for i in 0..width.min(64) {
-            if mask & (1u64 << (63 - i)) != 0 {
-                let px = x + i as i64;
-                if px >= 0 && px < self.width as i64 {
-                    self.data[row + (px / 8) as usize] |= 0x80 >> (px % 8);
-                }
+        let width = width.min(64);
+        let mut mask = if width < 64 { mask & !(u64::MAX >> width) } else { mask };
+        let mut x = x;
+        if x < 0 {
+            if x <= -64 {
+                return;
             }
+            mask <<= -x;
+            x = 0;
+        }
+        if x >= i64::from(self.width) || mask == 0 {
+            return;
+        }
+        let row = y as usize * self.stride;
+        let shift = (x % 8) as u32;
+        // Place the mask at bit offset `shift` of a 128-bit window starting at byte x / 8.
+        let wide = (u128::from(mask) << 64) >> shift;
+        let first = (x / 8) as usize;
+        let last_byte = (((x as u64 + 64).min(u64::from(self.width)) + 7) / 8) as usize;
+        for (k, i) in (first..last_byte.min(self.stride)).enumerate() {
+            self.data[row + i] |= (wide >> (120 - 8 * k as u32)) as u8;
+        }
+        // Bits past `width` in the last byte are never set: the mask was clipped to the paper.
+        if !self.width.is_multiple_of(8) {
+            let last = row + self.stride - 1;
+            self.data[last] &= 0xffu8 << (8 - self.width % 8);
         }
     }
 
     /// ORs `src` into this bitmap with its top-left corner at (x, y), clipped.
     pub fn blit(&mut self, src: &Bitmap, x: i64, y: i64) {
+        for sy in 0..src.height {
+            let dy = y + i64::from(sy);
+            let srow = src.row(sy);
+            for (k, chunk) in srow.chunks(8).enumerate() {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                let bits = (src.width - 64 * k as u32).min(64);
+                self.or_bits(x + 64 * k as i64, dy, u64::from_be_bytes(word), bits);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn blit_slow(&mut self, src: &Bitmap, x: i64, y: i64) {
         for sy in 0..src.height {
             let dy = y + sy as i64;
             if dy < 0 || dy >= self.height as i64 {
@@ -277,6 +309,22 @@ mod tests {
         }
         let back = Bitmap::from_png(&b.to_png()).unwrap();
         assert_eq!(back, b);
+    }
+
+    #[test]
+    fn fast_blit_matches_dot_by_dot() {
+        let mut src = Bitmap::new(77, 9);
+        for i in 0..77 * 9 {
+            if (i * 7919) % 3 == 0 {
+                src.set(i % 77, i / 77, true);
+            }
+        }
+        for x in [-70, -9, -1, 0, 1, 5, 8, 13, 40, 90, 95] {
+            let (mut a, mut b) = (Bitmap::new(100, 12), Bitmap::new(100, 12));
+            a.blit(&src, x, 2);
+            b.blit_slow(&src, x, 2);
+            assert_eq!(a, b, "x = {x}");
+        }
     }
 
     #[test]

@@ -360,38 +360,40 @@ pub(crate) struct TextScale {
 }
 
 impl TextScale {
-    /// Scales one glyph into rows of at most 64 dots (MSB = leftmost).
-    fn scaled(&self, g: &Glyph) -> (u32, Vec<u64>) {
+    /// Scales one glyph horizontally into 16 source rows of at most 64 dots (MSB = leftmost);
+    /// dest row `dy` is source row `dy * 16 / cell_h`.
+    fn scaled(&self, g: &Glyph) -> (u32, [u64; 16]) {
         let dw = (g.width * self.cell_w / 8).min(64);
         let mut col_masks = [0u64; 16];
         for dx in 0..dw {
             let sx = (dx * 8 / self.cell_w).min(15);
             col_masks[sx as usize] |= 1u64 << (63 - dx);
         }
-        let src_rows: Vec<u64> = g
-            .rows
-            .iter()
-            .map(|&r| {
-                let mut m = 0u64;
-                for (sx, cm) in col_masks.iter().enumerate().take(g.width as usize) {
-                    if r & (0x8000 >> sx) != 0 {
-                        m |= cm;
-                    }
+        let keep = if dw == 0 { 0 } else { !0u64 << (64 - dw) };
+        let mut rows = [0u64; 16];
+        for (out, &r) in rows.iter_mut().zip(&g.rows) {
+            let mut m = 0u64;
+            for (sx, cm) in col_masks.iter().enumerate().take(g.width as usize) {
+                if r & (0x8000 >> sx) != 0 {
+                    m |= cm;
                 }
-                if self.bold > 0 {
-                    let mut b = m;
-                    for s in 1..=self.bold {
-                        b |= m >> s;
-                    }
-                    m = b & (!0u64 << (64 - dw));
-                }
-                m
-            })
-            .collect();
-        let rows = (0..self.cell_h)
-            .map(|dy| src_rows[((dy * 16 / self.cell_h) as usize).min(15)])
-            .collect();
+            }
+            let mut b = m;
+            for s in 1..=self.bold {
+                b |= m >> s;
+            }
+            *out = b & keep;
+        }
         (dw, rows)
+    }
+
+    fn draw(&self, bm: &mut Bitmap, x: i64, y: i64, g: &Glyph) -> u32 {
+        let (w, rows) = self.scaled(g);
+        for dy in 0..self.cell_h {
+            let src = ((dy * 16 / self.cell_h) as usize).min(15);
+            bm.or_bits(x, y + i64::from(dy), rows[src], w);
+        }
+        w
     }
 }
 
@@ -405,17 +407,15 @@ pub(crate) fn draw_line(bm: &mut Bitmap, x: i64, y: i64, line: &[Cluster], scale
     let mut x = x;
     for cl in line {
         let base = glyph(cl.base);
-        let (w, rows) = scale.scaled(&base);
-        for (dy, m) in rows.iter().enumerate() {
-            bm.or_bits(x, y + dy as i64, *m, w);
+        let w = base.width * scale.cell_w / 8;
+        if cl.base != ' ' {
+            scale.draw(bm, x, y, &base);
         }
         for &mk in cl.marks() {
-            let (mw, mrows) = scale.scaled(&glyph(mk));
+            let g = glyph(mk);
             // A halfwidth mark sits over the middle of a fullwidth base.
-            let mx = x + i64::from(w.saturating_sub(mw) / 2);
-            for (dy, m) in mrows.iter().enumerate() {
-                bm.or_bits(mx, y + dy as i64, *m, mw);
-            }
+            let mw = g.width * scale.cell_w / 8;
+            scale.draw(bm, x + i64::from(w.saturating_sub(mw) / 2), y, &g);
         }
         x += i64::from(cl.cols() * scale.cell_w);
     }
@@ -663,14 +663,15 @@ mod tests {
             bold: 0,
         };
         let (w, rows) = sc.scaled(&g);
-        assert_eq!((w, rows.len()), (12, 24));
+        assert_eq!(w, 12);
+        assert!(rows.iter().all(|r| r.trailing_zeros() >= 52));
         let sc3 = TextScale {
             cell_w: 24,
             cell_h: 48,
             bold: 2,
         };
         let (w, rows) = sc3.scaled(&glyph('山'));
-        assert_eq!((w, rows.len()), (48, 48));
+        assert_eq!(w, 48);
         assert!(rows.iter().any(|r| *r != 0));
     }
 }

@@ -297,25 +297,99 @@ impl<'p> Emitter<'p> {
     }
 }
 
-/// The QR matrix (EC level M) in byte mode, smallest version that fits.
+/// The QR matrix (EC level M) in byte mode, smallest version that fits, dark = true.
 ///
 /// Byte mode because that is what printers use for GS ( k data, so a native code and its preview
-/// get the same version and size.
+/// get the same version and size. The mask is chosen here with the ISO/IEC 18004 penalty rules:
+/// the qrcode crate's own choice deviates from the standard and allocates in its inner loop
+/// (about 1 ms per code, half the render budget).
 pub(crate) fn qr_matrix(payload: &str) -> Result<(u32, Vec<bool>), Error> {
-    use qrcode::{EcLevel, QrCode, Version, bits::Bits};
+    use qrcode::canvas::{Canvas, MaskPattern};
+    use qrcode::{Color, EcLevel, Version, bits::Bits, ec};
+    const MASKS: [MaskPattern; 8] = [
+        MaskPattern::Checkerboard,
+        MaskPattern::HorizontalLines,
+        MaskPattern::VerticalLines,
+        MaskPattern::DiagonalLines,
+        MaskPattern::LargeCheckerboard,
+        MaskPattern::Fields,
+        MaskPattern::Diamonds,
+        MaskPattern::Meadow,
+    ];
+    let qr_err = |e: qrcode::types::QrError| Error::Qr(e.to_string());
     for v in 1..=40 {
-        let mut bits = Bits::new(Version::Normal(v));
+        let version = Version::Normal(v);
+        let mut bits = Bits::new(version);
         if bits.push_byte_data(payload.as_bytes()).is_err() || bits.push_terminator(EcLevel::M).is_err() {
             continue;
         }
-        let code = QrCode::with_bits(bits, EcLevel::M).map_err(|e| Error::Qr(e.to_string()))?;
-        let dark = code.to_colors().into_iter().map(|c| c == qrcode::Color::Dark).collect();
-        return Ok((code.width() as u32, dark));
+        let (data, ecc) = ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).map_err(qr_err)?;
+        let mut base = Canvas::new(version, EcLevel::M);
+        base.draw_all_functional_patterns();
+        base.draw_data(&data, &ecc);
+        let n = version.width() as usize;
+        let mut best: Option<(u32, Vec<bool>)> = None;
+        for mask in MASKS {
+            let mut c = base.clone();
+            c.apply_mask(mask);
+            let modules: Vec<bool> = c.into_colors().into_iter().map(|c| c == Color::Dark).collect();
+            let score = qr_penalty(&modules, n);
+            // Ties go to the lower mask number.
+            if best.as_ref().is_none_or(|b| score < b.0) {
+                best = Some((score, modules));
+            }
+        }
+        let (_, modules) = best.expect("eight masks tried");
+        return Ok((n as u32, modules));
     }
     Err(Error::Qr(format!(
         "payload of {} bytes exceeds QR capacity",
         payload.len()
     )))
+}
+
+/// ISO/IEC 18004:2015 section 7.8.3 mask penalty: runs (N1), 2x2 blocks (N2), finder-like
+/// patterns (N3, outside the symbol counts as light) and dark/light balance (N4).
+pub(crate) fn qr_penalty(m: &[bool], n: usize) -> u32 {
+    const FINDER: [bool; 7] = [true, false, true, true, true, false, true];
+    let mut score = 0;
+    for horizontal in [true, false] {
+        for i in 0..n {
+            let get = |j: usize| if horizontal { m[i * n + j] } else { m[j * n + i] };
+            let mut run = 1;
+            for j in 1..=n {
+                if j < n && get(j) == get(j - 1) {
+                    run += 1;
+                } else {
+                    if run >= 5 {
+                        score += 3 + (run - 5);
+                    }
+                    run = 1;
+                }
+            }
+            let light = |j: isize| j < 0 || j >= n as isize || !get(j as usize);
+            for j in 0..n.saturating_sub(6) {
+                if (0..7).all(|k| get(j + k) == FINDER[k]) {
+                    let j = j as isize;
+                    if (j - 4..j).all(light) || (j + 7..j + 11).all(light) {
+                        score += 40;
+                    }
+                }
+            }
+        }
+    }
+    for y in 0..n - 1 {
+        for x in 0..n - 1 {
+            let c = m[y * n + x];
+            if c == m[y * n + x + 1] && c == m[(y + 1) * n + x] && c == m[(y + 1) * n + x + 1] {
+                score += 3;
+            }
+        }
+    }
+    let dark = m.iter().filter(|&&d| d).count();
+    let total = n * n;
+    score += 10 * ((20 * dark).abs_diff(10 * total) / total) as u32;
+    score
 }
 
 fn clusters_of(text: &str) -> Vec<Cluster> {
@@ -445,4 +519,60 @@ pub(crate) fn render(ticket: &Ticket, profile: &Profile) -> Result<Rendered, Err
     e.feed(10)?;
     e.centered(&ticket.footer, 1, 1, false, 3)?;
     e.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qr_penalty_follows_the_standard() {
+        // All dark 21x21: N1 19 per line x 42 lines, N2 3 x 400 blocks, N4 10 x 10.
+        assert_eq!(qr_penalty(&[true; 21 * 21], 21), 19 * 42 + 1200 + 100);
+        // A checkerboard has no runs, blocks or finder patterns and is perfectly balanced.
+        let checker: Vec<bool> = (0..21 * 21).map(|i| (i % 21 + i / 21) % 2 == 0).collect();
+        assert_eq!(qr_penalty(&checker, 21), 0);
+        // One finder-like row pattern next to the edge (light outside) scores 40 horizontally.
+        let mut m = checker.clone();
+        let row = [true, false, true, true, true, false, true];
+        for (k, &d) in row.iter().enumerate() {
+            m[k] = d;
+        }
+        assert!(qr_penalty(&m, 21) >= 40);
+    }
+
+    #[test]
+    fn qr_matrix_picks_the_smallest_byte_mode_version() {
+        let (n, m) = qr_matrix("https://certstamp.example/c/3f2a91c0d4e5b6a7").unwrap();
+        assert_eq!(n, 33); // version 4: 46 bytes at EC M
+        assert_eq!(m.len(), 33 * 33);
+        // Finder pattern corner.
+        assert!(m[0] && m[6] && !m[n as usize + 1]);
+        assert_eq!(qr_matrix("a").unwrap().0, 21);
+        assert!(qr_matrix(&"x".repeat(2332)).is_err());
+        assert_eq!(qr_matrix(&"x".repeat(2331)).unwrap().0, 177);
+    }
+
+    #[test]
+    fn names_wrap_in_cells_with_ink() {
+        let scale = TextScale {
+            cell_w: 24,
+            cell_h: 48,
+            bold: 2,
+        };
+        for name in ["山田太郎", "محمد بن علي", "Zoë", "Дмитрий", "😀 Sam"] {
+            for line in paragraph(name, 16, 4) {
+                for cl in line.iter().filter(|c| !c.is_space()) {
+                    let mut bm = Bitmap::new(48, 48);
+                    font::draw_line(&mut bm, 0, 0, std::slice::from_ref(cl), &scale);
+                    assert!(
+                        bm.count_black() > 50,
+                        "{name}: {:?} has {} dots",
+                        cl.base,
+                        bm.count_black()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -31,26 +31,41 @@ pub(crate) fn sincos(turns: f64) -> (f64, f64) {
     }
 }
 
+/// 1/n! for n = 0..=21, folded by the compiler (IEEE division, so the same everywhere).
+const INV_FACT: [f64; 22] = {
+    let mut t = [1.0f64; 22];
+    let mut i = 1;
+    while i < 22 {
+        t[i] = t[i - 1] / i as f64;
+        i += 1;
+    }
+    t
+};
+
+/// sin on [0, pi/2] by Horner's rule; error below 1e-14.
 fn sin_small(x: f64) -> f64 {
     let x2 = x * x;
-    let mut term = x;
-    let mut sum = x;
-    for k in 1..13 {
-        term = -term * x2 / f64::from((2 * k) * (2 * k + 1));
-        sum += term;
+    let mut acc = 0.0;
+    let mut k = 19;
+    while k >= 3 {
+        let sign = if (k / 2) % 2 == 1 { -1.0 } else { 1.0 };
+        acc = (acc + sign * INV_FACT[k]) * x2;
+        k -= 2;
     }
-    sum
+    x * (1.0 + acc)
 }
 
+/// cos on [0, pi/2] by Horner's rule; error below 1e-14.
 fn cos_small(x: f64) -> f64 {
     let x2 = x * x;
-    let mut term = 1.0;
-    let mut sum = 1.0;
-    for k in 1..13 {
-        term = -term * x2 / f64::from((2 * k - 1) * (2 * k));
-        sum += term;
+    let mut acc = 0.0;
+    let mut k = 20;
+    while k >= 2 {
+        let sign = if (k / 2) % 2 == 1 { -1.0 } else { 1.0 };
+        acc = (acc + sign * INV_FACT[k]) * x2;
+        k -= 2;
     }
-    sum
+    1.0 + acc
 }
 
 fn polar(r: f64, turns: f64) -> (f64, f64) {
