@@ -1,0 +1,69 @@
+//! The non-serving subcommands: `ca ...` and `printer ...`.
+
+use anyhow::{Context, bail};
+use certstamp::config::{CommonArgs, K8sManifestArgs, PrinterCommand};
+use certstamp::issuer::local::{self, CaPaths};
+use certstamp::pki::CertSummary;
+
+pub fn ca_init(args: &CommonArgs) -> anyhow::Result<()> {
+    let (data_dir, conf, _) = args.load()?;
+    certstamp::app::ensure_dir(&data_dir)?;
+    let paths = CaPaths::new(&data_dir);
+    let root = local::load_or_create_root(&paths)?;
+    local::load_or_create_intermediate(&paths, &root, &conf)?;
+    println!("CA ready in {}", data_dir.join("ca").display());
+    ca_show(args)
+}
+
+fn describe(label: &str, pem: &str) -> anyhow::Result<()> {
+    let s = CertSummary::parse(pem)?;
+    println!("{label}");
+    println!("  subject:     {}", s.subject);
+    println!("  issuer:      {}", s.issuer);
+    println!("  serial:      {}", s.serial);
+    println!("  sha256:      {}", s.fingerprint_hex());
+    println!("  not before:  {}", s.not_before);
+    println!("  not after:   {}", s.not_after);
+    Ok(())
+}
+
+pub fn ca_show(args: &CommonArgs) -> anyhow::Result<()> {
+    let (data_dir, conf, _) = args.load()?;
+    let paths = CaPaths::new(&data_dir);
+    let Some(root) = local::load_root(&paths)? else {
+        bail!(
+            "no CA in {}; run `certstamp ca init --data-dir {}` first",
+            data_dir.display(),
+            data_dir.display()
+        );
+    };
+    describe("root", &root.cert_pem)?;
+    let int_path = data_dir
+        .join("ca/conferences")
+        .join(&conf.slug)
+        .join("intermediate.pem");
+    match std::fs::read_to_string(&int_path) {
+        Ok(pem) => describe(&format!("intermediate ({})", conf.slug), &pem)?,
+        Err(_) => println!(
+            "intermediate ({}): not created yet; it is created on first use",
+            conf.slug
+        ),
+    }
+    Ok(())
+}
+
+pub fn ca_export_root(args: &CommonArgs) -> anyhow::Result<()> {
+    let (data_dir, _, _) = args.load()?;
+    let root = local::load_root(&CaPaths::new(&data_dir))?
+        .with_context(|| format!("no CA in {}; run `certstamp ca init` first", data_dir.display()))?;
+    print!("{}", root.cert_pem);
+    Ok(())
+}
+
+pub fn ca_k8s_manifests(_args: &K8sManifestArgs) -> anyhow::Result<()> {
+    bail!("`ca k8s-manifests` is not available in this build yet")
+}
+
+pub fn printer(_cmd: PrinterCommand) -> anyhow::Result<()> {
+    bail!("printer commands are not available in this build yet")
+}

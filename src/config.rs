@@ -1,0 +1,551 @@
+//! Configuration: flags beat `CERTSTAMP_*` environment variables beat the TOML
+//! file beat built-in defaults. Every flag below is `Option` so that "not given
+//! on the command line or in the environment" can fall through to the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+use time::{Date, OffsetDateTime};
+
+use crate::error::{Error, Result};
+
+/// certstamp: a conference-booth kiosk that issues X.509 client certificates and prints stamped tickets.
+///
+/// With no subcommand it serves the kiosk (same as `certstamp serve`).
+#[derive(Debug, Parser)]
+#[command(name = "certstamp", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options for serving when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the kiosk (web pages, print worker, guestbook listener).
+    Serve(ServeArgs),
+    /// Manage the local certificate authority in the data dir.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Print a sample ticket, or render one to a PNG.
+    #[command(subcommand)]
+    Printer(PrinterCommand),
+}
+
+/// `certstamp ca ...`
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the booth root and the current conference's intermediate if missing.
+    Init(CommonArgs),
+    /// Show subjects, serials, SHA-256 fingerprints and validity of the root and current intermediate.
+    Show(CommonArgs),
+    /// Print the booth root certificate (PEM) to stdout.
+    ExportRoot(CommonArgs),
+    /// Print Kubernetes YAML that sets up the CA hierarchy for cert-manager from the local root.
+    K8sManifests(K8sManifestArgs),
+}
+
+/// `certstamp printer ...`
+#[derive(Debug, Subcommand)]
+pub enum PrinterCommand {
+    /// Print a sample ticket on the configured printer.
+    Test(ServeArgs),
+    /// Render a sample ticket to a PNG without a printer.
+    Preview {
+        /// Where to write the PNG.
+        #[arg(long, default_value = "ticket.png")]
+        out: PathBuf,
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+}
+
+/// `certstamp ca k8s-manifests`
+#[derive(Debug, Args)]
+pub struct K8sManifestArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Namespace the kiosk and its Issuers live in.
+    #[arg(long, env = "CERTSTAMP_NAMESPACE", default_value = "certstamp")]
+    pub namespace: String,
+}
+
+/// Options every subcommand takes: where the data lives and which conference it is.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "CERTSTAMP_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory: CA keys, SQLite database, print spool [default: ./data].
+    #[arg(long, env = "CERTSTAMP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Conference display name [default: certstamp demo conference].
+    #[arg(long, env = "CERTSTAMP_CONFERENCE_NAME")]
+    pub conference_name: Option<String>,
+    /// Conference slug: one intermediate CA per slug [default: demo].
+    #[arg(long, env = "CERTSTAMP_CONFERENCE_SLUG")]
+    pub conference_slug: Option<String>,
+    /// Conference city, printed on tickets and put in the intermediate's subject [default: Internet].
+    #[arg(long, env = "CERTSTAMP_CONFERENCE_CITY")]
+    pub conference_city: Option<String>,
+    /// First day of the conference, YYYY-MM-DD [default: today].
+    #[arg(long, env = "CERTSTAMP_CONFERENCE_START")]
+    pub conference_start: Option<String>,
+    /// Last day of the conference, YYYY-MM-DD [default: start + 2 days].
+    #[arg(long, env = "CERTSTAMP_CONFERENCE_END")]
+    pub conference_end: Option<String>,
+    /// Lifetime of visitor certificates in days, capped at the intermediate's end [default: 365].
+    #[arg(long, env = "CERTSTAMP_LEAF_VALIDITY_DAYS")]
+    pub leaf_validity_days: Option<u32>,
+    /// Days after the conference ends when visitor keys and emails are purged [default: 30].
+    #[arg(long, env = "CERTSTAMP_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+}
+
+/// Which backend signs visitor certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IssuerKind {
+    /// The embedded rcgen CA in the data dir.
+    Local,
+    /// A cert-manager CA Issuer through the Kubernetes API.
+    CertManager,
+}
+
+/// `certstamp serve` options.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address for the kiosk's web pages [default: 127.0.0.1:8080].
+    #[arg(long, env = "CERTSTAMP_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Public base URL used in QR codes and links [default: http://<listen>].
+    #[arg(long, env = "CERTSTAMP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Issuing backend [default: local].
+    #[arg(long, env = "CERTSTAMP_ISSUER", value_enum)]
+    pub issuer: Option<IssuerKind>,
+    /// Kubernetes namespace for Certificates and Secrets (cert-manager mode) [default: certstamp].
+    #[arg(long, env = "CERTSTAMP_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// cert-manager issuer that signs visitors [default: the conference slug].
+    #[arg(long, env = "CERTSTAMP_ISSUER_NAME")]
+    pub issuer_name: Option<String>,
+    /// Kind of that issuer: Issuer or ClusterIssuer [default: Issuer].
+    #[arg(long, env = "CERTSTAMP_ISSUER_KIND")]
+    pub issuer_kind: Option<String>,
+    /// Seconds to wait for cert-manager before telling the visitor issuance is delayed [default: 30].
+    #[arg(long, env = "CERTSTAMP_ISSUANCE_TIMEOUT")]
+    pub issuance_timeout: Option<u64>,
+    /// Printer: spool:DIR, file:/dev/usb/lp0 or tcp://HOST:9100 [default: spool:<data-dir>/spool].
+    #[arg(long, env = "CERTSTAMP_PRINTER")]
+    pub printer: Option<String>,
+    /// Printer profile: 80mm or 58mm [default: 80mm].
+    #[arg(long, env = "CERTSTAMP_PRINTER_PROFILE")]
+    pub printer_profile: Option<String>,
+    /// Queue a ticket automatically when a certificate is issued [default: false].
+    #[arg(long, env = "CERTSTAMP_AUTO_PRINT")]
+    pub auto_print: Option<bool>,
+    /// Footer text printed at the bottom of every ticket.
+    #[arg(long, env = "CERTSTAMP_TICKET_FOOTER")]
+    pub ticket_footer: Option<String>,
+    /// Address of the mTLS guestbook listener [default: 127.0.0.1:8443].
+    #[arg(long, env = "CERTSTAMP_GUESTBOOK_LISTEN")]
+    pub guestbook_listen: Option<SocketAddr>,
+    /// Hostname for the guestbook's own server certificate [default: localhost].
+    #[arg(long, env = "CERTSTAMP_GUESTBOOK_HOSTNAME")]
+    pub guestbook_hostname: Option<String>,
+    /// PEM certificate chain for the guestbook listener instead of an issued one.
+    #[arg(long, env = "CERTSTAMP_GUESTBOOK_TLS_CERT")]
+    pub guestbook_tls_cert: Option<PathBuf>,
+    /// PEM private key for --guestbook-tls-cert.
+    #[arg(long, env = "CERTSTAMP_GUESTBOOK_TLS_KEY")]
+    pub guestbook_tls_key: Option<PathBuf>,
+    /// Accept only certificates of the current conference's intermediate in the guestbook [default: false].
+    #[arg(long, env = "CERTSTAMP_GUESTBOOK_THIS_CONFERENCE_ONLY")]
+    pub guestbook_this_conference_only: Option<bool>,
+    /// Password for the staff pages (user `staff`) [default: generated into <data-dir>/staff-password].
+    #[arg(long, env = "CERTSTAMP_STAFF_PASSWORD", hide_env_values = true)]
+    pub staff_password: Option<String>,
+    /// Certificate requests allowed per client address per minute [default: 10].
+    #[arg(long, env = "CERTSTAMP_ISSUE_RATE_PER_MINUTE")]
+    pub issue_rate_per_minute: Option<u32>,
+}
+
+/// The `[conference]` table, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conference {
+    /// Display name.
+    pub name: String,
+    /// Slug: lowercase letters, digits and dashes; keys the intermediate CA.
+    pub slug: String,
+    /// City.
+    pub city: String,
+    /// First day.
+    pub start: Date,
+    /// Last day.
+    pub end: Date,
+    /// Visitor certificate lifetime in days.
+    pub leaf_validity_days: u32,
+    /// Days after `end` before keys and emails are purged.
+    pub retention_days: u32,
+}
+
+impl Conference {
+    /// When visitor keys and emails are purged.
+    pub fn retention_until(&self) -> OffsetDateTime {
+        let day = self.end + time::Duration::days(i64::from(self.retention_days) + 1);
+        day.midnight().assume_utc()
+    }
+}
+
+/// Printer settings, resolved.
+#[derive(Debug, Clone)]
+pub struct PrinterSettings {
+    /// Driver URI.
+    pub uri: String,
+    /// Profile name.
+    pub profile: String,
+    /// Queue a ticket at issuance.
+    pub auto_print: bool,
+    /// Ticket footer.
+    pub footer: String,
+}
+
+/// cert-manager settings, resolved.
+#[derive(Debug, Clone)]
+pub struct CertManagerSettings {
+    /// Namespace.
+    pub namespace: String,
+    /// Issuer name.
+    pub issuer_name: String,
+    /// Issuer kind.
+    pub issuer_kind: String,
+    /// Seconds before "delayed".
+    pub timeout_secs: u64,
+}
+
+/// Guestbook listener settings, resolved.
+#[derive(Debug, Clone)]
+pub struct GuestbookSettings {
+    /// TLS listen address.
+    pub listen: SocketAddr,
+    /// Hostname for the issued server certificate.
+    pub hostname: String,
+    /// Optional provided certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// Optional provided key.
+    pub tls_key: Option<PathBuf>,
+    /// Only leaves of the current intermediate.
+    pub this_conference_only: bool,
+}
+
+/// Everything the kiosk needs, resolved from flags, environment, file and defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Web listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
+    /// The conference.
+    pub conference: Conference,
+    /// Issuing backend.
+    pub issuer: IssuerKind,
+    /// cert-manager backend settings.
+    pub cert_manager: CertManagerSettings,
+    /// Printer.
+    pub printer: PrinterSettings,
+    /// Guestbook.
+    pub guestbook: GuestbookSettings,
+    /// Staff password if configured (else one is generated in the data dir).
+    pub staff_password: Option<String>,
+    /// Per-client issuance rate limit.
+    pub issue_rate_per_minute: u32,
+}
+
+/// The TOML file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    public_url: Option<String>,
+    issuer: Option<IssuerKind>,
+    staff_password: Option<String>,
+    issue_rate_per_minute: Option<u32>,
+    #[serde(default)]
+    conference: FileConference,
+    #[serde(default)]
+    cert_manager: FileCertManager,
+    #[serde(default)]
+    printer: FilePrinter,
+    #[serde(default)]
+    guestbook: FileGuestbook,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConference {
+    name: Option<String>,
+    slug: Option<String>,
+    city: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    leaf_validity_days: Option<u32>,
+    retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCertManager {
+    namespace: Option<String>,
+    issuer_name: Option<String>,
+    issuer_kind: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePrinter {
+    uri: Option<String>,
+    profile: Option<String>,
+    auto_print: Option<bool>,
+    footer: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGuestbook {
+    listen: Option<SocketAddr>,
+    hostname: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    this_conference_only: Option<bool>,
+}
+
+fn load_file(path: Option<&Path>) -> Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| Error::Invalid(format!("invalid config file {}: {e}", path.display())))
+}
+
+fn parse_date(what: &str, s: &str) -> Result<Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s.trim(), fmt).map_err(|_| Error::Invalid(format!("{what} must be a date like 2026-11-26, got {s:?}")))
+}
+
+/// Check a conference slug: it names directories and Kubernetes objects.
+pub fn check_slug(slug: &str) -> Result<()> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 40
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "conference slug {slug:?} must be 1-40 lowercase letters, digits and inner dashes"
+        )))
+    }
+}
+
+impl CommonArgs {
+    /// Resolve the data dir and conference with the file and defaults.
+    pub fn resolve(&self, file: &FileConfig) -> Result<(PathBuf, Conference)> {
+        let c = &file.conference;
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let start = match self.conference_start.as_ref().or(c.start.as_ref()) {
+            Some(s) => parse_date("conference start", s)?,
+            None => OffsetDateTime::now_utc().date(),
+        };
+        let end = match self.conference_end.as_ref().or(c.end.as_ref()) {
+            Some(s) => parse_date("conference end", s)?,
+            None => start + time::Duration::days(2),
+        };
+        if end < start {
+            return Err(Error::Invalid("conference end is before its start".into()));
+        }
+        let slug = self
+            .conference_slug
+            .clone()
+            .or(c.slug.clone())
+            .unwrap_or_else(|| "demo".into());
+        check_slug(&slug)?;
+        let leaf_validity_days = self.leaf_validity_days.or(c.leaf_validity_days).unwrap_or(365);
+        if leaf_validity_days == 0 || leaf_validity_days > 3650 {
+            return Err(Error::Invalid("leaf validity must be 1-3650 days".into()));
+        }
+        let conference = Conference {
+            name: self
+                .conference_name
+                .clone()
+                .or(c.name.clone())
+                .unwrap_or_else(|| "certstamp demo conference".into()),
+            slug,
+            city: self
+                .conference_city
+                .clone()
+                .or(c.city.clone())
+                .unwrap_or_else(|| "Internet".into()),
+            start,
+            end,
+            leaf_validity_days,
+            retention_days: self.retention_days.or(c.retention_days).unwrap_or(30),
+        };
+        Ok((data_dir, conference))
+    }
+
+    /// Load the file named by `--config` (if any) and resolve.
+    pub fn load(&self) -> Result<(PathBuf, Conference, FileConfig)> {
+        let file = load_file(self.config.as_deref())?;
+        let (d, c) = self.resolve(&file)?;
+        Ok((d, c, file))
+    }
+}
+
+impl ServeArgs {
+    /// Resolve everything for serving.
+    pub fn settings(&self) -> Result<Settings> {
+        let (data_dir, conference, file) = self.common.load()?;
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = self
+            .public_url
+            .clone()
+            .or(file.public_url.clone())
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = public_url.trim_end_matches('/').to_string();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(Error::Invalid(format!(
+                "public URL must start with http:// or https://, got {public_url:?}"
+            )));
+        }
+        let cm = &file.cert_manager;
+        let p = &file.printer;
+        let g = &file.guestbook;
+        let printer_uri = self
+            .printer
+            .clone()
+            .or(p.uri.clone())
+            .unwrap_or_else(|| format!("spool:{}", data_dir.join("spool").display()));
+        Ok(Settings {
+            listen,
+            public_url,
+            issuer: self.issuer.or(file.issuer).unwrap_or(IssuerKind::Local),
+            cert_manager: CertManagerSettings {
+                namespace: self
+                    .namespace
+                    .clone()
+                    .or(cm.namespace.clone())
+                    .unwrap_or_else(|| "certstamp".into()),
+                issuer_name: self
+                    .issuer_name
+                    .clone()
+                    .or(cm.issuer_name.clone())
+                    .unwrap_or_else(|| conference.slug.clone()),
+                issuer_kind: self
+                    .issuer_kind
+                    .clone()
+                    .or(cm.issuer_kind.clone())
+                    .unwrap_or_else(|| "Issuer".into()),
+                timeout_secs: self.issuance_timeout.or(cm.timeout_secs).unwrap_or(30),
+            },
+            printer: PrinterSettings {
+                uri: printer_uri,
+                profile: self
+                    .printer_profile
+                    .clone()
+                    .or(p.profile.clone())
+                    .unwrap_or_else(|| "80mm".into()),
+                auto_print: self.auto_print.or(p.auto_print).unwrap_or(false),
+                footer: self
+                    .ticket_footer
+                    .clone()
+                    .or(p.footer.clone())
+                    .unwrap_or_else(|| "Scan the code to download your certificate.".into()),
+            },
+            guestbook: GuestbookSettings {
+                listen: self
+                    .guestbook_listen
+                    .or(g.listen)
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+                hostname: self
+                    .guestbook_hostname
+                    .clone()
+                    .or(g.hostname.clone())
+                    .unwrap_or_else(|| "localhost".into()),
+                tls_cert: self.guestbook_tls_cert.clone().or(g.tls_cert.clone()),
+                tls_key: self.guestbook_tls_key.clone().or(g.tls_key.clone()),
+                this_conference_only: self
+                    .guestbook_this_conference_only
+                    .or(g.this_conference_only)
+                    .unwrap_or(false),
+            },
+            staff_password: self.staff_password.clone().or(file.staff_password.clone()),
+            issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(10),
+            data_dir,
+            conference,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[conference]\nslug = \"kc-eu\"\nname = \"KubeCon\"\nstart = \"2026-03-23\"\nend = \"2026-03-26\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "certstamp",
+            "--config",
+            path.to_str().unwrap(),
+            "--conference-slug",
+            "kc-na",
+        ])
+        .unwrap();
+        let s = cli.serve.settings().unwrap();
+        assert_eq!(s.conference.slug, "kc-na");
+        assert_eq!(s.conference.name, "KubeCon");
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.public_url, "http://127.0.0.1:9000");
+        assert_eq!(s.conference.retention_until().date().to_string(), "2026-04-26");
+    }
+
+    #[test]
+    fn bad_slug_and_unknown_keys_are_clear_errors() {
+        let cli = Cli::try_parse_from(["certstamp", "serve", "--conference-slug", "Bad Slug"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!()
+        };
+        assert!(args.settings().unwrap_err().to_string().contains("slug"));
+        assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! The embedded CA: a stable booth root and one intermediate per conference slug,
+//! kept as PEM files under `<data-dir>/ca/` with keys at mode 0600.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use super::{IssuedCert, Issuer, LeafRequest, Submitted};
+use crate::config::Conference;
+use crate::error::{Error, Result};
+use crate::pki::{self, CertSummary, KeyedCert};
+
+/// Root lifetime in years; the root is never replaced by the program.
+pub const ROOT_YEARS: i64 = 20;
+/// Intermediate lifetime in years (capped at the root's end).
+pub const INTERMEDIATE_YEARS: i64 = 10;
+
+/// Where the CA files live.
+#[derive(Debug, Clone)]
+pub struct CaPaths {
+    dir: PathBuf,
+}
+
+impl CaPaths {
+    /// `<data-dir>/ca`.
+    pub fn new(data_dir: &Path) -> Self {
+        CaPaths {
+            dir: data_dir.join("ca"),
+        }
+    }
+    fn root(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("root.pem"), self.dir.join("root.key"))
+    }
+    fn intermediate(&self, slug: &str) -> (PathBuf, PathBuf) {
+        let d = self.dir.join("conferences").join(slug);
+        (d.join("intermediate.pem"), d.join("intermediate.key"))
+    }
+}
+
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    // Write to a temp file and rename, so a crash never leaves half a key behind.
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn read_pair(cert: &Path, key: &Path) -> Result<Option<KeyedCert>> {
+    match (cert.exists(), key.exists()) {
+        (false, false) => Ok(None),
+        (true, true) => Ok(Some(KeyedCert {
+            cert_pem: fs::read_to_string(cert)?,
+            key_pem: fs::read_to_string(key)?.into(),
+        })),
+        _ => Err(Error::Pki(format!(
+            "{} and {} must both exist or both be absent; refusing to replace either",
+            cert.display(),
+            key.display()
+        ))),
+    }
+}
+
+fn store_pair(cert_path: &Path, key_path: &Path, kc: &KeyedCert) -> Result<()> {
+    write_new(key_path, kc.key_pem.as_bytes(), 0o600)?;
+    write_new(cert_path, kc.cert_pem.as_bytes(), 0o644)
+}
+
+/// Load the root, creating it on first use only.
+pub fn load_or_create_root(paths: &CaPaths) -> Result<KeyedCert> {
+    let (c, k) = paths.root();
+    if let Some(root) = read_pair(&c, &k)? {
+        return Ok(root);
+    }
+    let root = pki::new_root(OffsetDateTime::now_utc(), ROOT_YEARS)?;
+    store_pair(&c, &k, &root)?;
+    tracing::info!(fingerprint = %CertSummary::parse(&root.cert_pem)?.fingerprint_hex(), "created booth root CA");
+    Ok(root)
+}
+
+/// Load the root without creating it.
+pub fn load_root(paths: &CaPaths) -> Result<Option<KeyedCert>> {
+    let (c, k) = paths.root();
+    read_pair(&c, &k)
+}
+
+/// Load the conference intermediate, creating it under `root` on first use of the slug.
+pub fn load_or_create_intermediate(paths: &CaPaths, root: &KeyedCert, conf: &Conference) -> Result<KeyedCert> {
+    let (c, k) = paths.intermediate(&conf.slug);
+    if let Some(int) = read_pair(&c, &k)? {
+        return Ok(int);
+    }
+    let int = pki::new_intermediate(
+        root,
+        &conf.name,
+        &conf.slug,
+        &conf.city,
+        OffsetDateTime::now_utc(),
+        INTERMEDIATE_YEARS,
+    )?;
+    store_pair(&c, &k, &int)?;
+    tracing::info!(slug = %conf.slug, fingerprint = %CertSummary::parse(&int.cert_pem)?.fingerprint_hex(), "created conference intermediate CA");
+    Ok(int)
+}
+
+/// The local issuer: signs on the spot with the conference intermediate.
+pub struct LocalIssuer {
+    root: KeyedCert,
+    intermediate: KeyedCert,
+    intermediate_not_after: OffsetDateTime,
+    leaf_validity: Duration,
+}
+
+impl LocalIssuer {
+    /// Open (or create) the CA in `data_dir` for `conf`.
+    pub fn open(data_dir: &Path, conf: &Conference) -> Result<Self> {
+        let paths = CaPaths::new(data_dir);
+        let root = load_or_create_root(&paths)?;
+        let intermediate = load_or_create_intermediate(&paths, &root, conf)?;
+        let intermediate_not_after = CertSummary::parse(&intermediate.cert_pem)?.not_after;
+        Ok(LocalIssuer {
+            root,
+            intermediate,
+            intermediate_not_after,
+            leaf_validity: Duration::days(i64::from(conf.leaf_validity_days)),
+        })
+    }
+
+    /// Sign a leaf synchronously (pure CPU work).
+    pub fn sign(&self, req: &LeafRequest) -> Result<IssuedCert> {
+        let params = pki::leaf_params(
+            &req.name,
+            &req.email,
+            OffsetDateTime::now_utc(),
+            self.leaf_validity,
+            self.intermediate_not_after,
+        )?;
+        let leaf = pki::sign_with_new_key(&params, &self.intermediate)?;
+        Ok(IssuedCert {
+            leaf,
+            intermediates_pem: self.intermediate.cert_pem.clone(),
+            root_pem: self.root.cert_pem.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Issuer for LocalIssuer {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn submit(&self, req: &LeafRequest) -> Result<Submitted> {
+        Ok(Submitted::Issued(self.sign(req)?))
+    }
+
+    fn root_pem(&self) -> String {
+        self.root.cert_pem.clone()
+    }
+
+    fn intermediate_pem(&self) -> String {
+        self.intermediate.cert_pem.clone()
+    }
+
+    async fn server_cert(&self, hostname: &str) -> Result<IssuedCert> {
+        let params = pki::server_params(
+            hostname,
+            OffsetDateTime::now_utc(),
+            Duration::days(90),
+            self.intermediate_not_after,
+        )?;
+        let leaf = pki::sign_with_new_key(&params, &self.intermediate)?;
+        Ok(IssuedCert {
+            leaf,
+            intermediates_pem: self.intermediate.cert_pem.clone(),
+            root_pem: self.root.cert_pem.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn conf(slug: &str) -> Conference {
+        let today = OffsetDateTime::now_utc().date();
+        Conference {
+            name: "Test".into(),
+            slug: slug.into(),
+            city: "Paris".into(),
+            start: today,
+            end: today,
+            leaf_validity_days: 30,
+            retention_days: 30,
+        }
+    }
+
+    #[test]
+    fn root_is_stable_and_intermediates_are_per_slug() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = LocalIssuer::open(dir.path(), &conf("a")).unwrap();
+        let a2 = LocalIssuer::open(dir.path(), &conf("a")).unwrap();
+        let b = LocalIssuer::open(dir.path(), &conf("b")).unwrap();
+        assert_eq!(a.root_pem(), a2.root_pem());
+        assert_eq!(a.root_pem(), b.root_pem());
+        assert_eq!(a.intermediate_pem(), a2.intermediate_pem());
+        assert_ne!(a.intermediate_pem(), b.intermediate_pem());
+        let mode = fs::metadata(dir.path().join("ca/root.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = fs::metadata(dir.path().join("ca/conferences/b/intermediate.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let issued = b
+            .sign(&LeafRequest {
+                visitor_id: "v".into(),
+                name: "N".into(),
+                email: "n@x.io".into(),
+            })
+            .unwrap();
+        pki::verify_chain(&issued.chain_pem(), &a.root_pem(), OffsetDateTime::now_utc()).unwrap();
+    }
+
+    #[test]
+    fn half_a_root_is_an_error_not_a_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        LocalIssuer::open(dir.path(), &conf("a")).unwrap();
+        fs::remove_file(dir.path().join("ca/root.key")).unwrap();
+        assert!(LocalIssuer::open(dir.path(), &conf("a")).is_err());
+        assert!(dir.path().join("ca/root.pem").exists());
+    }
+}

@@ -1,0 +1,28 @@
+//! certstamp's binary: parse the command line, set up logging, dispatch.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use certstamp::config::{CaCommand, Cli, Command};
+
+mod cli;
+
+fn main() -> anyhow::Result<()> {
+    // One crypto provider for every rustls user in the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        None => runtime.block_on(certstamp::app::serve(cli.serve.settings()?)),
+        Some(Command::Serve(args)) => runtime.block_on(certstamp::app::serve(args.settings()?)),
+        Some(Command::Ca(CaCommand::Init(args))) => cli::ca_init(&args),
+        Some(Command::Ca(CaCommand::Show(args))) => cli::ca_show(&args),
+        Some(Command::Ca(CaCommand::ExportRoot(args))) => cli::ca_export_root(&args),
+        Some(Command::Ca(CaCommand::K8sManifests(args))) => cli::ca_k8s_manifests(&args),
+        Some(Command::Printer(cmd)) => cli::printer(cmd),
+    }
+}

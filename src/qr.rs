@@ -1,0 +1,85 @@
+//! QR codes for certificate page URLs: an inline SVG (one `<path>`, so it embeds in
+//! HTML without an XML header) and a PNG. Error correction M, 4-module quiet zone.
+
+use image::{ImageBuffer, Luma};
+use qrcode::{Color, EcLevel, QrCode};
+
+use crate::error::{Error, Result};
+
+const QUIET: usize = 4;
+
+fn code(payload: &str) -> Result<QrCode> {
+    QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::M).map_err(|e| Error::Internal(format!("QR: {e}")))
+}
+
+/// A standalone `<svg>` element; `class` lets the page size it.
+pub fn svg(payload: &str, class: &str) -> Result<String> {
+    let code = code(payload)?;
+    let w = code.width();
+    let colors = code.to_colors();
+    let mut d = String::new();
+    for y in 0..w {
+        let mut x = 0;
+        while x < w {
+            if colors[y * w + x] == Color::Dark {
+                let start = x;
+                while x < w && colors[y * w + x] == Color::Dark {
+                    x += 1;
+                }
+                d.push_str(&format!(
+                    "M{} {}h{}v1h-{}z",
+                    start + QUIET,
+                    y + QUIET,
+                    x - start,
+                    x - start
+                ));
+            } else {
+                x += 1;
+            }
+        }
+    }
+    let size = w + 2 * QUIET;
+    Ok(format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="{class}" viewBox="0 0 {size} {size}" shape-rendering="crispEdges" role="img" aria-label="QR code"><rect width="{size}" height="{size}" fill="#fff"/><path fill="#000" d="{d}"/></svg>"##
+    ))
+}
+
+/// A standalone SVG document (for `qr.svg`).
+pub fn svg_document(payload: &str) -> Result<String> {
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}\n",
+        svg(payload, "qr")?
+    ))
+}
+
+/// A grayscale PNG with `scale` pixels per module.
+pub fn png(payload: &str, scale: u32) -> Result<Vec<u8>> {
+    let code = code(payload)?;
+    let w = code.width();
+    let colors = code.to_colors();
+    let size = (w + 2 * QUIET) as u32 * scale;
+    let img = ImageBuffer::from_fn(size, size, |px, py| {
+        let (mx, my) = ((px / scale) as usize, (py / scale) as usize);
+        let dark = mx >= QUIET
+            && my >= QUIET
+            && mx < w + QUIET
+            && my < w + QUIET
+            && colors[(my - QUIET) * w + (mx - QUIET)] == Color::Dark;
+        Luma([if dark { 0u8 } else { 255 }])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(Error::internal)?;
+    Ok(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn svg_is_inline_and_png_is_png() {
+        let s = super::svg("http://127.0.0.1:8080/c/abc", "qr").unwrap();
+        assert!(s.starts_with("<svg") && !s.contains("<?xml"));
+        let p = super::png("http://127.0.0.1:8080/c/abc", 4).unwrap();
+        assert_eq!(&p[1..4], b"PNG");
+    }
+}

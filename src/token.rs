@@ -1,0 +1,173 @@
+//! Visitor tokens and key custody.
+//!
+//! A token is 256 bits from the OS RNG, shown only to the visitor (in their page URL
+//! and QR). The store keeps `lookup_hash` (SHA-256) to find the visitor and
+//! `public_key`, an X25519 key derived from the token. Private keys are sealed to that
+//! public key (ephemeral X25519 + HKDF-SHA256 + ChaCha20-Poly1305), so the kiosk can
+//! seal a key without the token (cert-manager issues in the background) but only the
+//! token holder can open it. The database alone reveals no private key.
+
+use base64::Engine as _;
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::hkdf;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+const SEAL_VERSION: u8 = 1;
+
+/// A visitor's bearer token. Never logged: `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+struct Len(usize);
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
+    let info = [info];
+    let okm = prk
+        .expand(&info, Len(out.len()))
+        .expect("HKDF length is small and fixed");
+    okm.fill(out).expect("HKDF length is small and fixed");
+}
+
+impl Token {
+    /// A fresh random token.
+    pub fn generate() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        Token(B64.encode(bytes))
+    }
+
+    /// Accept only strings that look exactly like a token (43 base64url characters).
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| B64.decode(s).ok())
+            .flatten()
+            .filter(|b| b.len() == 32)
+            .map(|_| Token(s.to_string()))
+    }
+
+    /// The token text, for URLs only.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What the store keeps to find this visitor.
+    pub fn lookup_hash(&self) -> Vec<u8> {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"certstamp token v1\0");
+        ctx.update(self.0.as_bytes());
+        ctx.finish().as_ref().to_vec()
+    }
+
+    fn secret(&self) -> StaticSecret {
+        let mut k = Zeroizing::new([0u8; 32]);
+        hkdf(b"certstamp", self.0.as_bytes(), b"seal key v1", &mut k[..]);
+        StaticSecret::from(*k)
+    }
+
+    /// The X25519 public key keys are sealed to.
+    pub fn public_key(&self) -> [u8; 32] {
+        PublicKey::from(&self.secret()).to_bytes()
+    }
+
+    /// The PKCS#12 password, derived so it never has to be stored.
+    pub fn p12_password(&self) -> String {
+        // No 0/O/1/l/I: it is read off a screen and typed on a phone.
+        const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+        let mut raw = [0u8; 14];
+        hkdf(b"certstamp", self.0.as_bytes(), b"p12 password v1", &mut raw);
+        let chars: String = raw
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect();
+        format!("{}-{}-{}", &chars[0..4], &chars[4..9], &chars[9..14])
+    }
+
+    /// Open a blob made by [`seal`] for this token's public key.
+    pub fn open(&self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if blob.len() < 1 + 32 + aead::CHACHA20_POLY1305.tag_len() || blob[0] != SEAL_VERSION {
+            return Err(Error::Internal("sealed blob is malformed".into()));
+        }
+        let mut eph = [0u8; 32];
+        eph.copy_from_slice(&blob[1..33]);
+        let secret = self.secret();
+        let shared = secret.diffie_hellman(&PublicKey::from(eph));
+        let key = aead_key(&eph, &PublicKey::from(&secret).to_bytes(), shared.as_bytes());
+        let mut buf = Zeroizing::new(blob[33..].to_vec());
+        let plain = key
+            .open_in_place(Nonce::assume_unique_for_key([0; 12]), Aad::from(&blob[..33]), &mut buf)
+            .map_err(|_| Error::Internal("sealed blob does not open with this token".into()))?;
+        Ok(Zeroizing::new(plain.to_vec()))
+    }
+}
+
+fn aead_key(eph: &[u8; 32], recipient: &[u8; 32], shared: &[u8]) -> LessSafeKey {
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(eph);
+    salt[32..].copy_from_slice(recipient);
+    let mut k = Zeroizing::new([0u8; 32]);
+    hkdf(&salt, shared, b"certstamp seal v1", &mut k[..]);
+    LessSafeKey::new(UnboundKey::new(&aead::CHACHA20_POLY1305, &k[..]).expect("32-byte key"))
+}
+
+/// Seal `plaintext` so that only the holder of the token behind `recipient` can open it.
+/// Each seal uses a fresh ephemeral key, so the all-zero nonce is never reused with a key.
+pub fn seal(recipient: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+    // Used once and dropped: an ephemeral key in all but type.
+    let eph_secret = StaticSecret::from(rand::random::<[u8; 32]>());
+    let eph = PublicKey::from(&eph_secret).to_bytes();
+    let shared = eph_secret.diffie_hellman(&PublicKey::from(*recipient));
+    let key = aead_key(&eph, recipient, shared.as_bytes());
+    let mut out = Vec::with_capacity(1 + 32 + plaintext.len() + 16);
+    out.push(SEAL_VERSION);
+    out.extend_from_slice(&eph);
+    let mut body = plaintext.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key([0; 12]), Aad::from(&out[..33]), &mut body)
+        .expect("ChaCha20-Poly1305 sealing cannot fail for in-memory buffers");
+    out.extend_from_slice(&body);
+    zeroize::Zeroize::zeroize(&mut body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trip_and_wrong_token() {
+        let t = Token::generate();
+        let blob = seal(&t.public_key(), b"-----BEGIN PRIVATE KEY-----");
+        assert_eq!(&t.open(&blob).unwrap()[..], b"-----BEGIN PRIVATE KEY-----");
+        assert!(Token::generate().open(&blob).is_err());
+        let mut tampered = blob.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(t.open(&tampered).is_err());
+        assert!(!blob.windows(11).any(|w| w == b"PRIVATE KEY"));
+    }
+
+    #[test]
+    fn tokens_parse_strictly() {
+        let t = Token::generate();
+        assert_eq!(Token::parse(t.as_str()), Some(t.clone()));
+        assert!(Token::parse("short").is_none());
+        assert!(Token::parse(&format!("{}=", &t.as_str()[..42])).is_none());
+        assert_ne!(t.lookup_hash(), Token::generate().lookup_hash());
+        assert_eq!(t.p12_password(), t.p12_password());
+        assert_eq!(t.p12_password().len(), 16);
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+    }
+}

@@ -1,0 +1,115 @@
+//! Input rules shared by the forms, the issuers and the guestbook.
+
+/// Characters that reorder text on screen; a name or message carrying them can spoof others.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
+}
+
+/// A visitor's name: trimmed, 1-64 characters of any script, no control characters.
+pub fn name(raw: &str) -> Result<String, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("Please enter your name.");
+    }
+    if name.chars().count() > 64 {
+        return Err("Your name can be at most 64 characters long.");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err("Your name cannot contain control characters such as tabs or line breaks.");
+    }
+    if name.chars().any(is_bidi_control) {
+        return Err("Your name cannot contain text-direction override characters.");
+    }
+    Ok(name.to_string())
+}
+
+/// A bare email address (`a@example.org`, never `A <a@example.org>`), ASCII because an
+/// X.509 rfc822Name is IA5String. Returns the address as typed (trimmed) and its
+/// lowercase form, which is what duplicates are compared by.
+pub fn email(raw: &str) -> Result<(String, String), &'static str> {
+    const MSG: &str = "Please enter a plain email address such as ada@example.org.";
+    let email = raw.trim();
+    if email.is_empty() {
+        return Err("Please enter your email address.");
+    }
+    if email.len() > 254 {
+        return Err("That email address is too long.");
+    }
+    if !email.is_ascii() {
+        return Err("Email addresses in certificates must use ASCII characters only.");
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(MSG);
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !(local_ok && domain_ok) {
+        return Err(MSG);
+    }
+    Ok((email.to_string(), email.to_ascii_lowercase()))
+}
+
+/// Mask an email for public display: `a***@example.org`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(name("  Ada Lovelace ").unwrap(), "Ada Lovelace");
+        assert_eq!(name("Σωκράτης").unwrap(), "Σωκράτης");
+        assert_eq!(name("李小龍").unwrap(), "李小龍");
+        assert_eq!(name(&"é".repeat(64)).unwrap().chars().count(), 64);
+        assert!(name(&"é".repeat(65)).is_err());
+        assert!(name("   ").is_err());
+        assert!(name("a\tb").is_err());
+        assert!(name("evil\u{202E}txt").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            email(" Ada@Example.org ").unwrap(),
+            ("Ada@Example.org".into(), "ada@example.org".into())
+        );
+        for bad in [
+            "A <a@b.c>",
+            "a@b",
+            "a b@c.de",
+            "@b.de",
+            "a@",
+            "a..b@c.de",
+            "ä@b.de",
+            "a@-b.de",
+            "a@b.de>",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+        assert_eq!(mask_email("ada@example.org"), "a***@example.org");
+    }
+}

@@ -1,0 +1,167 @@
+//! Reading form posts safely (size, UTF-8, shape), CSRF double-submit cookies, and
+//! fixed-window rate limits.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::pages::PageError;
+use crate::app::AppState;
+use crate::error::Error;
+
+/// A form-encoded body, read with the router's body limit (413), checked for UTF-8
+/// after percent-decoding (400), then deserialized (400).
+pub struct FormBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for FormBody<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            let err = if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge
+            } else {
+                Error::Invalid("The form data could not be read.".into())
+            };
+            PageError(state.clone(), err)
+        })?;
+        parse_form(&bytes)
+            .map(FormBody)
+            .map_err(|e| PageError(state.clone(), e))
+    }
+}
+
+/// Parse `application/x-www-form-urlencoded` strictly: invalid UTF-8 anywhere is an error,
+/// not a silent replacement character.
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let bad_utf8 = || Error::Invalid("The form data is not valid UTF-8 text.".into());
+    std::str::from_utf8(bytes).map_err(|_| bad_utf8())?;
+    for pair in bytes.split(|b| *b == b'&') {
+        let plus_fixed: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        percent_encoding::percent_decode(&plus_fixed)
+            .decode_utf8()
+            .map_err(|_| bad_utf8())?;
+    }
+    serde_urlencoded::from_bytes(bytes).map_err(|_| Error::Invalid("The form data has an unexpected shape.".into()))
+}
+
+const CSRF_COOKIE: &str = "certstamp_csrf";
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The CSRF value for a form on this response, and a `Set-Cookie` to send when the
+/// browser has none yet.
+pub fn csrf_for(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
+    if let Some(v) = cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return (v, None);
+    }
+    let v: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+    let attrs = if secure { "; Secure" } else { "" };
+    let set = HeaderValue::from_str(&format!("{CSRF_COOKIE}={v}; Path=/; HttpOnly; SameSite=Strict{attrs}")).ok();
+    (v, set)
+}
+
+/// Check a submitted CSRF field against the cookie, in constant time.
+pub fn check_csrf(headers: &HeaderMap, field: &str) -> Result<(), Error> {
+    let Some(c) = cookie(headers, CSRF_COOKIE) else {
+        return Err(Error::Csrf);
+    };
+    let same = c.len() == field.len() && ct_eq(c.as_bytes(), field.as_bytes());
+    if same && !field.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Csrf)
+    }
+}
+
+/// Compare secrets without an early exit on the first differing byte.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A fixed-window limiter: at most `per_minute` hits per key per minute.
+pub struct RateLimiter<K> {
+    per_minute: u32,
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
+}
+
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    /// A limiter allowing `per_minute` hits per key.
+    pub fn new(per_minute: u32) -> Self {
+        RateLimiter {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count a hit; `false` when the key is over its limit.
+    pub fn allow(&self, key: &K) -> bool {
+        let now = Instant::now();
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() > 10_000 {
+            w.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        }
+        let entry = w.entry(key.clone()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= self.per_minute
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct F {
+        name: String,
+    }
+
+    #[test]
+    fn strict_utf8_forms() {
+        let f: F = parse_form(b"name=Zo%C3%AB+A").unwrap();
+        assert_eq!(f.name, "Zoë A");
+        assert!(parse_form::<F>(b"name=%FF").is_err());
+        assert!(parse_form::<F>(b"name=\xff").is_err());
+    }
+
+    #[test]
+    fn limiter_counts_per_key() {
+        let l = RateLimiter::new(2);
+        assert!(l.allow(&1) && l.allow(&1) && !l.allow(&1));
+        assert!(l.allow(&2));
+    }
+
+    #[test]
+    fn csrf_needs_matching_cookie() {
+        let mut h = HeaderMap::new();
+        let (v, set) = csrf_for(&h, false);
+        assert!(set.is_some());
+        assert!(check_csrf(&h, &v).is_err());
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {CSRF_COOKIE}={v}")).unwrap(),
+        );
+        assert!(check_csrf(&h, &v).is_ok());
+        assert!(check_csrf(&h, "nope").is_err());
+        assert_eq!(csrf_for(&h, false), (v, None));
+    }
+}

@@ -1,0 +1,96 @@
+//! The HTTP layer: the only module that knows axum. `router(state)` assembles one
+//! sub-router per page group and the cross-cutting layers (body limit, security
+//! headers, request log that never prints a path parameter).
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+use crate::error::Error;
+
+/// Form bodies, CSRF and rate limits.
+pub mod forms;
+/// Page chrome and the error page.
+pub mod pages;
+/// Staff pages: visitors, void and reissue.
+pub mod staff;
+/// Visitor pages: the form, the certificate page, downloads.
+pub mod visitor;
+
+/// Largest request body the kiosk reads.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The whole kiosk web app.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(visitor::routes())
+        .merge(staff::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { Error::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), finish))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.issuer.ready().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "issuer not reachable").into_response()
+    }
+}
+
+/// Security headers, a friendly page for bare errors (405 from the router, 413 from
+/// limits), and one log line per request with the route pattern instead of the path,
+/// so tokens never reach the log.
+async fn finish(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "(unmatched)".into());
+    let mut res = next.run(req).await;
+    let status = res.status();
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html") || ct.starts_with("application/json"));
+    if status.is_client_error() && !is_page {
+        let allow = res.headers().get(header::ALLOW).cloned();
+        res = pages::error_response(&state, status, None);
+        if let Some(allow) = allow {
+            res.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    if route.starts_with("/c/") || route.starts_with("/staff") {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    tracing::info!(%method, %route, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    res
+}
+
+/// Turn any body into a `Response` with a content type.
+pub(crate) fn bytes_response(content_type: &'static str, body: impl Into<Body>) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
+}

@@ -1,0 +1,201 @@
+//! Staff pages behind HTTP Basic auth (user `staff`): see every visitor and what went
+//! wrong, void a certificate, or void and reissue it with a new link.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::forms::{FormBody, check_csrf, csrf_for};
+use super::pages::{Layout, PageError};
+use super::visitor::human_time;
+use crate::app::AppState;
+use crate::error::Error;
+use crate::qr;
+use crate::store::visitors::IssueState;
+
+/// Routes for staff.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/staff", get(dashboard))
+        .route("/staff/visitors/{id}/void", post(void))
+        .route("/staff/visitors/{id}/reissue", post(reissue))
+}
+
+/// Check HTTP Basic credentials (`staff:<password>`) in constant time.
+pub fn require_staff(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
+    let deny = || PageError(state.clone(), Error::Unauthorized);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(deny)?;
+    let encoded = value.strip_prefix("Basic ").ok_or_else(deny)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| deny())?;
+    let expected = format!("staff:{}", state.staff_password);
+    if super::forms::ct_eq(&decoded, expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(deny())
+    }
+}
+
+/// One visitor row.
+pub struct StaffVisitor {
+    id: String,
+    created: String,
+    name: String,
+    email: String,
+    state: &'static str,
+    error: Option<String>,
+    serial: String,
+    voided: bool,
+}
+
+/// A freshly reissued link to show the visitor.
+pub struct Reissued {
+    name: String,
+    url: String,
+    qr_svg: String,
+}
+
+/// `templates/staff.html`.
+#[derive(Template, WebTemplate)]
+#[template(path = "staff.html")]
+pub struct StaffPage {
+    layout: Layout,
+    csrf: String,
+    issuer_kind: &'static str,
+    issued: usize,
+    pending: usize,
+    failed: usize,
+    visitors: Vec<StaffVisitor>,
+    notice: Option<String>,
+    reissued: Option<Reissued>,
+}
+
+async fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    notice: Option<String>,
+    reissued: Option<Reissued>,
+) -> Result<Response, PageError> {
+    let rows = state
+        .store
+        .recent_visitors(500)
+        .await
+        .map_err(|e| PageError(state.clone(), e))?;
+    let count = |s| rows.iter().filter(|v| v.state == s).count();
+    let (csrf, set) = csrf_for(headers, state.secure_cookies());
+    let page = StaffPage {
+        layout: Layout::new(state),
+        csrf,
+        issuer_kind: state.issuer.kind(),
+        issued: count(IssueState::Issued),
+        pending: count(IssueState::Pending),
+        failed: count(IssueState::Failed),
+        visitors: rows
+            .iter()
+            .map(|v| StaffVisitor {
+                id: v.id.clone(),
+                created: time::OffsetDateTime::from_unix_timestamp(v.created_at)
+                    .map(human_time)
+                    .unwrap_or_default(),
+                name: v.name.clone(),
+                email: v.email.clone().unwrap_or_else(|| "(purged)".into()),
+                state: match v.state {
+                    IssueState::Pending => "pending",
+                    IssueState::Issued => "issued",
+                    IssueState::Failed => "failed",
+                },
+                error: v.error.clone(),
+                serial: v.serial.clone().unwrap_or_default(),
+                voided: v.voided_at.is_some(),
+            })
+            .collect(),
+        notice,
+        reissued,
+    };
+    let mut res = page.into_response();
+    if let Some(c) = set {
+        res.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    require_staff(&state, &headers)?;
+    render(&state, &headers, None, None).await
+}
+
+/// Staff forms carry only the CSRF field.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+async fn void(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    FormBody(form): FormBody<CsrfForm>,
+) -> Result<Response, PageError> {
+    require_staff(&state, &headers)?;
+    check_csrf(&headers, &form.csrf).map_err(|e| PageError(state.clone(), e))?;
+    let done = state
+        .store
+        .void_visitor(&id)
+        .await
+        .map_err(|e| PageError(state.clone(), e))?;
+    if !done {
+        return Err(PageError(state, Error::NotFound));
+    }
+    tracing::info!(visitor = %id, "staff voided a certificate");
+    render(&state, &headers, Some("Certificate voided.".into()), None).await
+}
+
+async fn reissue(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    FormBody(form): FormBody<CsrfForm>,
+) -> Result<Response, PageError> {
+    require_staff(&state, &headers)?;
+    check_csrf(&headers, &form.csrf).map_err(|e| PageError(state.clone(), e))?;
+    let fail = |e| PageError(state.clone(), e);
+    let v = state
+        .store
+        .visitor_by_id(&id)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| fail(Error::NotFound))?;
+    let Some(email) = v.email.clone() else {
+        return Err(fail(Error::Invalid(
+            "This visitor's email was purged; they need to fill in the form again.".into(),
+        )));
+    };
+    state.store.void_visitor(&id).await.map_err(fail)?;
+    let email_lc = email.to_ascii_lowercase();
+    let token = state.issue(v.name.clone(), email, email_lc).await.map_err(fail)?;
+    tracing::info!(visitor = %id, "staff reissued a certificate");
+    let url = state.page_url(&token);
+    let reissued = Reissued {
+        name: v.name.clone(),
+        qr_svg: qr::svg(&url, "qr").map_err(fail)?,
+        url,
+    };
+    render(
+        &state,
+        &headers,
+        Some("Old certificate voided; new one issued.".into()),
+        Some(reissued),
+    )
+    .await
+}

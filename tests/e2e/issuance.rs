@@ -1,0 +1,444 @@
+//! Local issuance end to end: form -> certificate -> QR -> zip, checked with openssl.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// Download and unpack a visitor's zip; returns the PKCS#12 password from the page.
+async fn fetch_bundle(c: &reqwest::Client, k: &Kiosk, page: &str, dir: &Path) -> String {
+    let html = c.get(k.at(page)).send().await.unwrap().text().await.unwrap();
+    let password = between(&html, "PKCS#12 password: <code>", "</code>").to_string();
+    let res = c.get(k.at(&format!("{page}/bundle.zip"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/zip");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"certificate.zip\""
+    );
+    let names = unzip(&res.bytes().await.unwrap(), dir);
+    assert_eq!(
+        names,
+        [
+            "cert.pem",
+            "chain.pem",
+            "ca.pem",
+            "key.pem",
+            "certificate.p12",
+            "README.txt"
+        ]
+    );
+    password
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = run("openssl", args, dir);
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every check the issue asks of a downloaded bundle, with the real openssl CLI.
+fn check_bundle_with_openssl(dir: &Path, password: &str, name: &str, email: &str) {
+    let ok = openssl(
+        dir,
+        &[
+            "verify",
+            "-purpose",
+            "sslclient",
+            "-x509_strict",
+            "-CAfile",
+            "ca.pem",
+            "-untrusted",
+            "chain.pem",
+            "cert.pem",
+        ],
+    );
+    assert_eq!(ok.trim(), "cert.pem: OK");
+    // The README's own command works as printed.
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(readme.contains("openssl verify -CAfile ca.pem -untrusted chain.pem cert.pem"));
+    openssl(
+        dir,
+        &["verify", "-CAfile", "ca.pem", "-untrusted", "chain.pem", "cert.pem"],
+    );
+    let text = openssl(dir, &["x509", "-in", "cert.pem", "-noout", "-text", "-nameopt", "utf8"]);
+    assert!(
+        text.contains(&format!("CN={name}")) || text.contains(&format!("CN = {name}")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("email:{email}")), "{text}");
+    assert!(
+        text.contains("X509v3 Key Usage: critical") && text.contains("Digital Signature"),
+        "{text}"
+    );
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    assert!(text.contains("CA:FALSE"), "{text}");
+    assert!(text.contains("prime256v1") || text.contains("P-256"), "{text}");
+    assert!(
+        text.contains("X509v3 Subject Key Identifier") && text.contains("X509v3 Authority Key Identifier"),
+        "{text}"
+    );
+    // Key matches cert.
+    let from_key = openssl(dir, &["pkey", "-in", "key.pem", "-pubout"]);
+    let from_cert = openssl(dir, &["x509", "-in", "cert.pem", "-noout", "-pubkey"]);
+    assert_eq!(from_key, from_cert);
+    assert!(
+        std::fs::read_to_string(dir.join("key.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    // The PKCS#12 opens with the page's password and holds key + chain.
+    let info = openssl(
+        dir,
+        &[
+            "pkcs12",
+            "-info",
+            "-in",
+            "certificate.p12",
+            "-passin",
+            &format!("pass:{password}"),
+            "-nodes",
+        ],
+    );
+    assert!(info.contains("BEGIN PRIVATE KEY"), "{info}");
+    assert_eq!(info.matches("BEGIN CERTIFICATE").count(), 3, "{info}");
+    let bad = run(
+        "openssl",
+        &[
+            "pkcs12",
+            "-info",
+            "-in",
+            "certificate.p12",
+            "-passin",
+            "pass:wrong",
+            "-noout",
+        ],
+        dir,
+    );
+    assert!(!bad.status.success());
+}
+
+fn root_fingerprint(dir: &Path) -> String {
+    openssl(dir, &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha256"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn form_to_zip_restart_and_new_conference() {
+    let data = tempfile::tempdir().unwrap();
+    let k = Kiosk::start(
+        data.path(),
+        &["--conference-slug", "kc-eu", "--conference-name", "KubeCon EU"],
+    );
+    let c = client();
+    let name = "Zoë Ørsted 李";
+    let email = "Zoe.Orsted@Example.org";
+    let page = issue(&c, &k, name, email).await;
+    let token = page.trim_start_matches("/c/").to_string();
+
+    // The page shows the certificate and the QR encodes this very page's URL.
+    let html = c.get(k.at(&page)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Zoë Ørsted 李"));
+    for needle in [
+        "Subject",
+        "Issuer",
+        "Serial",
+        "SHA-256 fingerprint",
+        "Valid from",
+        "Valid until",
+        "KubeCon EU intermediate CA",
+        "certstamp booth root CA",
+        "<svg",
+    ] {
+        assert!(html.contains(needle), "page lacks {needle}");
+    }
+    let work = tempfile::tempdir().unwrap();
+    let png = c.get(k.at(&format!("{page}/qr.png"))).send().await.unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    std::fs::write(work.path().join("qr.png"), png.bytes().await.unwrap()).unwrap();
+    assert_eq!(zbar(&work.path().join("qr.png")), vec![k.at(&page)]);
+    let svg = c.get(k.at(&format!("{page}/qr.svg"))).send().await.unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+
+    // The zip passes every openssl check.
+    let password = fetch_bundle(&c, &k, &page, work.path()).await;
+    check_bundle_with_openssl(work.path(), &password, name, email);
+    let root_before = root_fingerprint(work.path());
+    let chain_before = std::fs::read_to_string(work.path().join("chain.pem")).unwrap();
+
+    // Secrets: the database holds no plaintext key, and the log no email, token or key.
+    let key_pem = std::fs::read_to_string(work.path().join("key.pem")).unwrap();
+    let key_b64: String = key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    for f in ["certstamp.db", "certstamp.db-wal"] {
+        let Ok(bytes) = std::fs::read(data.path().join(f)) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("PRIVATE KEY"), "{f} contains a PEM private key");
+        assert!(!text.contains(&key_b64[..40]), "{f} contains the key's base64");
+        assert!(!text.contains(&token), "{f} contains the token");
+    }
+    let logs = k.logs();
+    assert!(logs.contains("issued certificate"), "{logs}");
+    for secret in [email, &email.to_lowercase(), &token, "PRIVATE KEY", &key_b64[..40]] {
+        assert!(!logs.contains(secret), "log leaks {secret:?}:\n{logs}");
+    }
+
+    // Restart on the same data dir: same root, the old link and download still work.
+    let k = k.restart();
+    let html = c.get(k.at(&page)).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    let again = tempfile::tempdir().unwrap();
+    let password2 = fetch_bundle(&c, &k, &page, again.path()).await;
+    assert_eq!(password, password2);
+    assert_eq!(root_fingerprint(again.path()), root_before);
+
+    // A new conference slug: a new intermediate under the same root.
+    let mut k = k;
+    k.kill();
+    let k = Kiosk::start(
+        data.path(),
+        &["--conference-slug", "kc-na", "--conference-name", "KubeCon NA"],
+    );
+    let page2 = issue(&c, &k, "Grace Hopper", "grace@example.org").await;
+    let third = tempfile::tempdir().unwrap();
+    let password3 = fetch_bundle(&c, &k, &page2, third.path()).await;
+    check_bundle_with_openssl(third.path(), &password3, "Grace Hopper", "grace@example.org");
+    assert_eq!(root_fingerprint(third.path()), root_before);
+    let chain_after = std::fs::read_to_string(third.path().join("chain.pem")).unwrap();
+    let intermediate = |chain: &str| chain.split("-----END CERTIFICATE-----").nth(1).unwrap().to_string();
+    assert_ne!(intermediate(&chain_before), intermediate(&chain_after));
+    let text = openssl(third.path(), &["x509", "-in", "cert.pem", "-noout", "-issuer"]);
+    assert!(text.contains("KubeCon NA intermediate CA"), "{text}");
+    // The same email may get a certificate at another conference.
+    issue(&c, &k, "Zoë", email).await;
+    // `ca show` and `ca export-root` agree with the zip's root.
+    let exported = run(
+        env!("CARGO_BIN_EXE_certstamp"),
+        &["ca", "export-root", "--data-dir", data.path().to_str().unwrap()],
+        Path::new("."),
+    );
+    assert_eq!(
+        String::from_utf8(exported.stdout).unwrap(),
+        std::fs::read_to_string(third.path().join("ca.pem")).unwrap()
+    );
+    let show = run(
+        env!("CARGO_BIN_EXE_certstamp"),
+        &[
+            "ca",
+            "show",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--conference-slug",
+            "kc-na",
+        ],
+        Path::new("."),
+    );
+    let show = String::from_utf8(show.stdout).unwrap();
+    let fp = root_before.trim().rsplit('=').next().unwrap();
+    assert!(show.contains(fp), "{show}\n{fp}");
+    assert!(show.contains("KubeCon NA intermediate CA"), "{show}");
+}
+
+/// Post raw bytes with the session's cookie and a valid CSRF token.
+async fn post_raw(c: &reqwest::Client, k: &Kiosk, body: Vec<u8>) -> reqwest::Response {
+    c.post(k.at("/issue"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_input_gets_its_status_and_a_page() {
+    let data = tempfile::tempdir().unwrap();
+    let k = Kiosk::start(data.path(), &[]);
+    let c = client();
+    let html = c.get(k.at("/")).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let form = |name: &str, email: &str, consent: bool, csrf: &str| {
+        let mut pairs = vec![
+            ("name", name.to_string()),
+            ("email", email.to_string()),
+            ("csrf", csrf.to_string()),
+        ];
+        if consent {
+            pairs.push(("consent", "yes".into()));
+        }
+        serde_urlencoded::to_string(pairs).unwrap().into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "empty name",
+            form("  ", "a@example.org", true, &csrf),
+            400,
+            "Please enter your name.",
+        ),
+        (
+            "long name",
+            form(&"x".repeat(65), "a@example.org", true, &csrf),
+            400,
+            "at most 64 characters",
+        ),
+        (
+            "control chars",
+            form("Ada\u{7}Lovelace", "a@example.org", true, &csrf),
+            400,
+            "control characters",
+        ),
+        (
+            "bad email",
+            form("Ada", "not-an-email", true, &csrf),
+            400,
+            "plain email address",
+        ),
+        (
+            "display-name email",
+            form("Ada", "Ada <ada@example.org>", true, &csrf),
+            400,
+            "plain email address",
+        ),
+        (
+            "no consent",
+            form("Ada", "ada@example.org", false, &csrf),
+            400,
+            "Please agree",
+        ),
+        (
+            "bad csrf",
+            form("Ada", "ada@example.org", true, "0123456789abcdef0123456789abcdef"),
+            403,
+            "this form has expired",
+        ),
+        (
+            "missing csrf",
+            b"name=Ada&email=ada%40example.org&consent=yes".to_vec(),
+            403,
+            "this form has expired",
+        ),
+        (
+            "non-UTF-8 raw",
+            b"name=\xff\xfe&email=a%40b.de&consent=yes".to_vec(),
+            400,
+            "not valid UTF-8",
+        ),
+        (
+            "non-UTF-8 escaped",
+            format!("name=%FF%FE&email=a%40b.de&consent=yes&csrf={csrf}").into_bytes(),
+            400,
+            "not valid UTF-8",
+        ),
+        (
+            "too large",
+            form(&"x".repeat(20_000), "a@example.org", true, &csrf),
+            413,
+            "more data than the kiosk accepts",
+        ),
+    ];
+    for (what, body, status, message) in cases {
+        let res = post_raw(&c, &k, body).await;
+        assert_eq!(res.status().as_u16(), status, "{what}");
+        assert!(
+            res.headers()["content-type"].to_str().unwrap().starts_with("text/html"),
+            "{what}"
+        );
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains(&askama_escape(message)),
+            "{what}: page lacks {message:?}:\n{page}"
+        );
+        assert!(
+            page.contains("href=\"/\"") || page.contains("action=\"/issue\""),
+            "{what}: no way back"
+        );
+    }
+    // The form keeps what was typed.
+    let res = post_raw(&c, &k, form("Ada Lovelace", "nope", true, &csrf)).await;
+    assert!(res.text().await.unwrap().contains("value=\"Ada Lovelace\""));
+
+    // Duplicate email (any case) in the same conference: 409, no second certificate.
+    issue(&c, &k, "Ada", "ada@example.org").await;
+    let res = submit(&c, &k, "Ada again", "ADA@Example.ORG").await;
+    assert_eq!(res.status(), 409);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("already issued") && page.contains("staff can reissue"),
+        "{page}"
+    );
+
+    // Routes, methods and tokens.
+    for (method, path, status) in [
+        ("GET", "/nope", 404),
+        ("GET", "/issue", 405),
+        ("POST", "/", 405),
+        ("GET", "/c/short", 404),
+        ("GET", "/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 404),
+        ("GET", "/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/bundle.zip", 404),
+        ("GET", "/c/%00%ff/qr.png", 404),
+        ("GET", "/staff", 401),
+    ] {
+        let res = c.request(method.parse().unwrap(), k.at(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{method} {path}");
+        assert!(
+            res.headers()["content-type"].to_str().unwrap().starts_with("text/html"),
+            "{method} {path}"
+        );
+        assert!(res.text().await.unwrap().contains("href=\"/\""), "{method} {path}");
+    }
+    // Still alive after all of that.
+    assert_eq!(c.get(k.at("/healthz")).send().await.unwrap().status(), 200);
+}
+
+/// askama escapes `'` and friends; the messages here only need `<`, `>` and `&`.
+fn askama_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_and_staff_reissue() {
+    let data = tempfile::tempdir().unwrap();
+    let k = Kiosk::start(data.path(), &["--issue-rate-per-minute", "2"]);
+    let c = client();
+    let first = issue(&c, &k, "One", "one@example.org").await;
+    issue(&c, &k, "Two", "two@example.org").await;
+    let res = submit(&c, &k, "Three", "three@example.org").await;
+    assert_eq!(res.status(), 429);
+    assert!(res.text().await.unwrap().contains("too many requests"));
+
+    // Staff void and reissue: the old link shows the old certificate, a new link appears.
+    let staff = c
+        .get(k.at("/staff"))
+        .basic_auth("staff", Some("staff-secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staff.status(), 200);
+    let html = staff.text().await.unwrap();
+    assert!(html.contains("one@example.org"));
+    let id = between(&html, "action=\"/staff/visitors/", "/reissue").to_string();
+    let csrf = csrf_of(&html);
+    let wrong = c
+        .get(k.at("/staff"))
+        .basic_auth("staff", Some("nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let res = c
+        .post(k.at(&format!("/staff/visitors/{id}/reissue")))
+        .basic_auth("staff", Some("staff-secret"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let new_link = format!("http{}", between(&html, "<a href=\"http", "\""));
+    assert!(new_link.starts_with(&k.at("/c/")) && !new_link.ends_with(&first));
+    assert_eq!(c.get(&new_link).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(k.at(&first)).send().await.unwrap().status(), 200);
+}

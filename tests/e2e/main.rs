@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `certstamp` binary on loopback, real SQLite, and real
+//! peers (openssl, curl, zbarimg, Chromium). One test binary, so it links once.
+
+mod support;
+
+mod browser;
+mod issuance;

@@ -1,0 +1,213 @@
+//! Test fixtures: start and kill the real kiosk binary, a cookie-keeping HTTP client
+//! that submits forms like a browser, and wrappers for the command-line peers.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running kiosk process.
+pub struct Kiosk {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// The port it listens on (kept across restarts).
+    pub port: u16,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    /// Extra arguments it was started with.
+    pub args: Vec<String>,
+    logs: Arc<Mutex<String>>,
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Kiosk {
+    /// Start on a fresh port.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Kiosk {
+        Self::start_on(data_dir, free_port(), args)
+    }
+
+    /// Start on `port` and wait until it answers.
+    pub fn start_on(data_dir: &Path, port: u16, args: &[&str]) -> Kiosk {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certstamp"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--guestbook-listen")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("CERTSTAMP_STAFF_PASSWORD", "staff-secret")
+            .env("CERTSTAMP_ISSUE_RATE_PER_MINUTE", "1000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn certstamp");
+        let logs = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut l = logs.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("certstamp exited early with {status}:\n{}", logs.lock().unwrap());
+            }
+            if logs.lock().unwrap().contains("certstamp listening on") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "certstamp did not start:\n{}",
+                logs.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Kiosk {
+            child,
+            url,
+            port,
+            data_dir: data_dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            logs,
+        }
+    }
+
+    /// Everything the process printed so far (stdout and stderr).
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no graceful shutdown, like a power cut.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kill and start again on the same port and data dir.
+    pub fn restart(mut self) -> Kiosk {
+        self.kill();
+        let args: Vec<String> = self.args.clone();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Kiosk::start_on(&self.data_dir.clone(), self.port, &args)
+    }
+
+    /// `http://127.0.0.1:PORT/path`
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+}
+
+impl Drop for Kiosk {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Pull `value="..."` of the hidden `csrf` input out of a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("page has a csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// GET / for a CSRF token, then POST /issue; returns the response (not followed).
+pub async fn submit(c: &reqwest::Client, k: &Kiosk, name: &str, email: &str) -> reqwest::Response {
+    let html = c.get(k.at("/")).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_of(&html);
+    c.post(k.at("/issue"))
+        .form(&[
+            ("name", name),
+            ("email", email),
+            ("consent", "yes"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Submit and follow the 303; returns the certificate page path `/c/{token}`.
+pub async fn issue(c: &reqwest::Client, k: &Kiosk, name: &str, email: &str) -> String {
+    let res = submit(c, k, name, email).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/c/"), "{location}");
+    location
+}
+
+/// Run a command and return its output; panics with a hint when the tool is missing.
+pub fn run(program: &str, args: &[&str], cwd: &Path) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}. Install the test tools: bash .ci/install-test-deps"))
+}
+
+/// Decode every QR code in an image file with the real `zbarimg`.
+pub fn zbar(image: &Path) -> Vec<String> {
+    let out = run("zbarimg", &["-q", "--raw", image.to_str().unwrap()], Path::new("."));
+    assert!(
+        out.status.success(),
+        "zbarimg found no QR code in {} (exit {:?})",
+        image.display(),
+        out.status.code()
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Unzip bytes into `dir`.
+pub fn unzip(bytes: &[u8], dir: &Path) -> Vec<String> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).unwrap();
+        std::fs::write(dir.join(&name), buf).unwrap();
+        names.push(name);
+    }
+    names
+}
+
+/// Text between `start` and the next `end` in `s`.
+pub fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let i = s.find(start).unwrap_or_else(|| panic!("{start:?} not in page")) + start.len();
+    &s[i..i + s[i..].find(end).unwrap()]
+}
