@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run -p certstamp-printer --example printer -- preview OUTDIR [NAME]   # PNG + .bin per profile
+//! cargo run -p certstamp-printer --example printer -- seal OUTDIR             # sample seal.svg + seal.png
 //! cargo run -p certstamp-printer --example printer -- status URI
 //! cargo run -p certstamp-printer --example printer -- send URI [80mm|58mm] [NAME]
 //! ```
@@ -36,6 +37,14 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Some("seal") => {
+            let out = std::path::PathBuf::from(arg(1).unwrap_or("."));
+            let svg = certstamp_printer::seal::svg(&ticket.seal_seed);
+            let png = certstamp_printer::seal::raster(&ticket.seal_seed, 400).to_png();
+            std::fs::write(out.join("seal.svg"), svg)
+                .and_then(|()| std::fs::write(out.join("seal.png"), png))
+                .map_err(|e| e.to_string())
+        }
         Some("status") => arg(1)
             .ok_or("status needs a URI".to_string())
             .and_then(|u| u.parse::<PrinterUri>().map_err(|e| e.to_string()))
@@ -64,7 +73,7 @@ fn main() -> ExitCode {
             println!("sent {} bytes", job.escpos.len());
             Ok(())
         })(),
-        _ => Err("usage: printer preview OUTDIR [NAME] | status URI | send URI [PROFILE] [NAME]".into()),
+        _ => Err("usage: printer preview OUTDIR [NAME] | seal OUTDIR | status URI | send URI [PROFILE] [NAME]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
