@@ -10,11 +10,17 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
+/// Print jobs: the durable queue behind the print worker.
+pub mod jobs;
 /// Visitors and their certificates.
 pub mod visitors;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_visitors.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_visitors.sql"),
+    // 0002 is the guestbook.
+    include_str!("../../migrations/0003_print_jobs.sql"),
+];
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]

@@ -19,6 +19,8 @@ use crate::error::Error;
 pub mod forms;
 /// Page chrome and the error page.
 pub mod pages;
+/// Printing from the certificate page and its JSON status.
+pub mod print;
 /// Staff pages: visitors, void and reissue.
 pub mod staff;
 /// Visitor pages: the form, the certificate page, downloads.
@@ -31,6 +33,7 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(visitor::routes())
+        .merge(print::routes())
         .merge(staff::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

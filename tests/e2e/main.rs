@@ -5,3 +5,4 @@ mod support;
 
 mod browser;
 mod issuance;
+mod printing;
