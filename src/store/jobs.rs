@@ -299,6 +299,18 @@ impl Store {
         .await
     }
 
+    /// Tickets printed so far.
+    pub async fn printed_count(&self) -> Result<u64> {
+        self.call(|conn| {
+            Ok(
+                conn.query_row("SELECT COUNT(*) FROM print_jobs WHERE state = 'printed'", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64,
+            )
+        })
+        .await
+    }
+
     /// Drop sealed payloads of jobs whose visitor has been purged.
     pub async fn purge_job_payloads(&self) -> Result<usize> {
         self.call(|conn| {

@@ -25,6 +25,8 @@ pub mod print;
 pub mod staff;
 /// Visitor pages: the form, the certificate page, downloads.
 pub mod visitor;
+/// The public wall display.
+pub mod wall;
 
 /// Largest request body the kiosk reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -35,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(visitor::routes())
         .merge(print::routes())
         .merge(staff::routes())
+        .merge(wall::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { Error::NotFound })

@@ -90,6 +90,15 @@ async fn spool_prints_a_preview_that_scans_and_double_taps_print_once() {
     assert!(html.contains("Your ticket has been printed"));
     // The page shows the same seal as the ticket.
     assert!(html.contains("class=\"seal\""), "no seal on the page");
+    // The public wall shows counts and seals, never names or emails.
+    let wall = c.get(k.at("/wall")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        wall.contains("<strong>1</strong> certificates issued") && wall.contains("<strong>1</strong> tickets printed")
+    );
+    assert!(
+        wall.contains("<svg") && !wall.contains("Ada") && !wall.contains("example.org"),
+        "{wall}"
+    );
     // A third tap within the window is still the same job.
     press_print(&c, &k, &page).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
