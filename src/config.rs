@@ -332,6 +332,29 @@ struct FileGuestbook {
     this_conference_only: Option<bool>,
 }
 
+/// `CERTSTAMP_*` variables in `vars` that no option reads: most likely typos.
+pub fn unknown_env_vars(vars: impl IntoIterator<Item = String>) -> Vec<String> {
+    use clap::CommandFactory;
+    fn collect(cmd: &clap::Command, known: &mut std::collections::HashSet<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                known.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            collect(sub, known);
+        }
+    }
+    let mut known = std::collections::HashSet::new();
+    collect(&Cli::command(), &mut known);
+    let mut unknown: Vec<String> = vars
+        .into_iter()
+        .filter(|v| v.starts_with("CERTSTAMP_") && !known.contains(v))
+        .collect();
+    unknown.sort();
+    unknown
+}
+
 fn load_file(path: Option<&Path>) -> Result<FileConfig> {
     let Some(path) = path else {
         return Ok(FileConfig::default());
@@ -537,6 +560,12 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.public_url, "http://127.0.0.1:9000");
         assert_eq!(s.conference.retention_until().date().to_string(), "2026-04-26");
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_spotted() {
+        let vars = ["CERTSTAMP_LISTEN", "CERTSTAMP_LISTNE", "PATH", "CERTSTAMP_NAMESPACE"].map(String::from);
+        assert_eq!(unknown_env_vars(vars), ["CERTSTAMP_LISTNE"]);
     }
 
     #[test]

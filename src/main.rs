@@ -15,6 +15,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    for var in certstamp::config::unknown_env_vars(std::env::vars().map(|(k, _)| k)) {
+        tracing::warn!(%var, "unknown CERTSTAMP_* environment variable; is it a typo?");
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         None => runtime.block_on(certstamp::app::serve(cli.serve.settings()?)),
