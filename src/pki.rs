@@ -104,9 +104,33 @@ pub fn new_intermediate(
     })
 }
 
-/// The visitor leaf profile: CN = name, rfc822Name = email, KU digitalSignature
-/// (critical), EKU clientAuth, CA:FALSE, SKI + AKI, 128-bit random serial, and a
-/// NotAfter capped at the issuing CA's NotAfter.
+/// An end-entity certificate: CA:FALSE, KU digitalSignature (critical), one EKU, SKI + AKI,
+/// 128-bit random serial, NotAfter capped at the issuing CA's NotAfter.
+fn end_entity(
+    cn: &str,
+    sans: Vec<SanType>,
+    eku: ExtendedKeyUsagePurpose,
+    now: OffsetDateTime,
+    validity: Duration,
+    ca_not_after: OffsetDateTime,
+) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    p.distinguished_name = dn;
+    p.subject_alt_names = sans;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![eku];
+    // Allow for clients' clocks running a few minutes behind the kiosk's.
+    p.not_before = now - Duration::minutes(5);
+    p.not_after = (now + validity).min(ca_not_after);
+    p.serial_number = Some(random_serial());
+    p.use_authority_key_identifier_extension = true;
+    p
+}
+
+/// The visitor leaf profile: CN = name, rfc822Name = email, EKU clientAuth (see [`end_entity`]).
 pub fn leaf_params(
     name: &str,
     email: &str,
@@ -114,22 +138,16 @@ pub fn leaf_params(
     validity: Duration,
     ca_not_after: OffsetDateTime,
 ) -> Result<CertificateParams> {
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, name);
-    p.distinguished_name = dn;
-    p.subject_alt_names = vec![SanType::Rfc822Name(
-        email.try_into().map_err(|_| Error::Invalid("invalid email".into()))?,
-    )];
-    p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    // Allow for visitors' clocks running a few minutes behind the kiosk's.
-    p.not_before = now - Duration::minutes(5);
-    p.not_after = (now + validity).min(ca_not_after);
-    p.serial_number = Some(random_serial());
-    p.use_authority_key_identifier_extension = true;
-    Ok(p)
+    let email = email.try_into().map_err(|_| Error::Invalid("invalid email".into()))?;
+    let sans = vec![SanType::Rfc822Name(email)];
+    Ok(end_entity(
+        name,
+        sans,
+        ExtendedKeyUsagePurpose::ClientAuth,
+        now,
+        validity,
+        ca_not_after,
+    ))
 }
 
 /// A TLS server certificate for the guestbook listener: DNS SAN hostname plus IP SAN 127.0.0.1.
@@ -139,21 +157,18 @@ pub fn server_params(
     validity: Duration,
     ca_not_after: OffsetDateTime,
 ) -> Result<CertificateParams> {
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, hostname);
-    p.distinguished_name = dn;
-    let mut sans = vec![SanType::DnsName(hostname.try_into().map_err(pki_err)?)];
-    sans.push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-    p.subject_alt_names = sans;
-    p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    p.not_before = now - Duration::minutes(5);
-    p.not_after = (now + validity).min(ca_not_after);
-    p.serial_number = Some(random_serial());
-    p.use_authority_key_identifier_extension = true;
-    Ok(p)
+    let sans = vec![
+        SanType::DnsName(hostname.try_into().map_err(pki_err)?),
+        SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
+    ];
+    Ok(end_entity(
+        hostname,
+        sans,
+        ExtendedKeyUsagePurpose::ServerAuth,
+        now,
+        validity,
+        ca_not_after,
+    ))
 }
 
 /// Sign `params` with a fresh P-256 key under the CA given as PEM.

@@ -139,18 +139,21 @@ impl LocalIssuer {
         })
     }
 
-    /// Sign a leaf synchronously (pure CPU work).
+    /// Sign a visitor leaf synchronously (pure CPU work).
     pub fn sign(&self, req: &LeafRequest) -> Result<IssuedCert> {
-        let params = pki::leaf_params(
+        let now = OffsetDateTime::now_utc();
+        self.sign_params(pki::leaf_params(
             &req.name,
             &req.email,
-            OffsetDateTime::now_utc(),
+            now,
             self.leaf_validity,
             self.intermediate_not_after,
-        )?;
-        let leaf = pki::sign_with_new_key(&params, &self.intermediate)?;
+        )?)
+    }
+
+    fn sign_params(&self, params: rcgen::CertificateParams) -> Result<IssuedCert> {
         Ok(IssuedCert {
-            leaf,
+            leaf: pki::sign_with_new_key(&params, &self.intermediate)?,
             intermediates_pem: self.intermediate.cert_pem.clone(),
             root_pem: self.root.cert_pem.clone(),
         })
@@ -176,18 +179,13 @@ impl Issuer for LocalIssuer {
     }
 
     async fn server_cert(&self, hostname: &str) -> Result<IssuedCert> {
-        let params = pki::server_params(
+        let now = OffsetDateTime::now_utc();
+        self.sign_params(pki::server_params(
             hostname,
-            OffsetDateTime::now_utc(),
+            now,
             Duration::days(90),
             self.intermediate_not_after,
-        )?;
-        let leaf = pki::sign_with_new_key(&params, &self.intermediate)?;
-        Ok(IssuedCert {
-            leaf,
-            intermediates_pem: self.intermediate.cert_pem.clone(),
-            root_pem: self.root.cert_pem.clone(),
-        })
+        )?)
     }
 }
 

@@ -48,6 +48,12 @@ pub fn require_staff(state: &AppState, headers: &HeaderMap) -> Result<(), PageEr
     }
 }
 
+/// Every staff form post: credentials, then the CSRF field.
+fn staff_post(state: &AppState, headers: &HeaderMap, form: &CsrfForm) -> Result<(), PageError> {
+    require_staff(state, headers)?;
+    check_csrf(headers, &form.csrf).map_err(|e| PageError(state.clone(), e))
+}
+
 /// One visitor row.
 pub struct StaffVisitor {
     id: String,
@@ -195,8 +201,7 @@ async fn void(
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, PageError> {
-    require_staff(&state, &headers)?;
-    check_csrf(&headers, &form.csrf).map_err(|e| PageError(state.clone(), e))?;
+    staff_post(&state, &headers, &form)?;
     let done = state
         .store
         .void_visitor(&id)
@@ -215,8 +220,7 @@ async fn reissue(
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, PageError> {
-    require_staff(&state, &headers)?;
-    check_csrf(&headers, &form.csrf).map_err(|e| PageError(state.clone(), e))?;
+    staff_post(&state, &headers, &form)?;
     let fail = |e| PageError(state.clone(), e);
     let v = state
         .store
@@ -254,9 +258,8 @@ async fn job_action(
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, PageError> {
-    require_staff(&state, &headers)?;
+    staff_post(&state, &headers, &form)?;
     let fail = |e| PageError(state.clone(), e);
-    check_csrf(&headers, &form.csrf).map_err(fail)?;
     let job = state
         .store
         .job(id)

@@ -410,17 +410,9 @@ async fn rate_limit_and_staff_reissue() {
     assert!(res.text().await.unwrap().contains("too many requests"));
 
     // Staff void and reissue: the old link shows the old certificate, a new link appears.
-    let staff = c
-        .get(k.at("/staff"))
-        .basic_auth("staff", Some("staff-secret"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(staff.status(), 200);
-    let html = staff.text().await.unwrap();
+    let html = staff_page(&c, &k).await;
     assert!(html.contains("one@example.org"));
     let id = between(&html, "action=\"/staff/visitors/", "/reissue").to_string();
-    let csrf = csrf_of(&html);
     let wrong = c
         .get(k.at("/staff"))
         .basic_auth("staff", Some("nope"))
@@ -428,13 +420,7 @@ async fn rate_limit_and_staff_reissue() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    let res = c
-        .post(k.at(&format!("/staff/visitors/{id}/reissue")))
-        .basic_auth("staff", Some("staff-secret"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = staff_post(&c, &k, &format!("/staff/visitors/{id}/reissue")).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     let new_link = format!("http{}", between(&html, "<a href=\"http", "\""));

@@ -106,22 +106,7 @@ async fn spool_prints_a_preview_that_scans_and_double_taps_print_once() {
     assert_eq!(spool_files(&spool).len(), 2);
 
     // A staff reprint is an explicit new job.
-    let staff = c
-        .get(k.at("/staff"))
-        .basic_auth("staff", Some("staff-secret"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let res = c
-        .post(k.at("/staff/jobs/1/reprint"))
-        .basic_auth("staff", Some("staff-secret"))
-        .form(&[("csrf", csrf_of(&staff))])
-        .send()
-        .await
-        .unwrap();
+    let res = staff_post(&c, &k, "/staff/jobs/1/reprint").await;
     assert_eq!(res.status(), 200);
     wait_for(&c, &k, &page, 20, |j| j["id"] == 2 && j["state"] == "printed").await;
     assert_eq!(spool_files(&spool).len(), 4);
@@ -282,15 +267,7 @@ async fn tcp_printer_down_then_back_prints_once_and_paper_out_holds_the_queue() 
     let job = wait_for(&c, &k, &page3, 20, |j| j["state"] == "failed").await;
     assert!(job["last_error"].as_str().unwrap().contains("out of paper"), "{job}");
     assert_eq!(printer.jobs().len(), 2);
-    let staff = c
-        .get(k.at("/staff"))
-        .basic_auth("staff", Some("staff-secret"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let staff = staff_page(&c, &k).await;
     assert!(staff.contains("The printer is out of paper."));
     printer.mode.store(READY, Ordering::SeqCst);
     wait_for(&c, &k, &page3, 70, |j| j["state"] == "printed").await;
@@ -360,23 +337,9 @@ async fn sigkill_with_queued_and_in_flight_jobs_loses_nothing_and_prints_nothing
     press_print(&c, &k, &pages[0]).await;
     assert_eq!(job_status(&c, &k, &pages[0]).await["job"]["id"], 1);
     // Staff decide: it did print.
-    let staff = c
-        .get(k.at("/staff"))
-        .basic_auth("staff", Some("staff-secret"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let staff = staff_page(&c, &k).await;
     assert!(staff.contains("may or may not have printed"));
-    let res = c
-        .post(k.at("/staff/jobs/1/done"))
-        .basic_auth("staff", Some("staff-secret"))
-        .form(&[("csrf", csrf_of(&staff))])
-        .send()
-        .await
-        .unwrap();
+    let res = staff_post(&c, &k, "/staff/jobs/1/done").await;
     assert_eq!(res.status(), 200);
     assert_eq!(job_status(&c, &k, &pages[0]).await["job"]["state"], "printed");
     assert_eq!(spool_files(&spool).len(), 4);

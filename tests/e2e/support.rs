@@ -211,3 +211,26 @@ pub fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
     let i = s.find(start).unwrap_or_else(|| panic!("{start:?} not in page")) + start.len();
     &s[i..i + s[i..].find(end).unwrap()]
 }
+
+/// The staff page's HTML (password `staff-secret`, as the fixture sets it).
+pub async fn staff_page(c: &reqwest::Client, k: &Kiosk) -> String {
+    let res = c
+        .get(k.at("/staff"))
+        .basic_auth("staff", Some("staff-secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+/// A staff form post to `path`, with the staff page's CSRF token.
+pub async fn staff_post(c: &reqwest::Client, k: &Kiosk, path: &str) -> reqwest::Response {
+    let csrf = csrf_of(&staff_page(c, k).await);
+    c.post(k.at(path))
+        .basic_auth("staff", Some("staff-secret"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap()
+}
