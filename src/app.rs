@@ -198,38 +198,44 @@ impl AppState {
         Ok(purged.len())
     }
 
-    /// Background upkeep: hourly retention purge.
+    /// Background upkeep: the retention purge, hourly after the one at start.
     pub fn spawn_background(&self) {
         let state = self.clone();
         tokio::spawn(async move {
             loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
                 if let Err(e) = state.purge_expired().await {
                     tracing::error!(error = %e, "retention purge failed");
                 }
-                tokio::time::sleep(Duration::from_secs(3600)).await;
             }
         });
     }
 }
 
 /// Run the kiosk until SIGINT/SIGTERM.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
-    let state = AppState::open(settings).await?;
-    state.resume_local_pending().await?;
-    state.queue.start(state.store.clone(), state.settings.clone()).await?;
-    state.spawn_background();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
+    if settings.public_url == format!("http://{listen}") {
+        // The default public URL follows the real port when asked for port 0.
+        settings.public_url = format!("http://{addr}");
+    }
+    let state = AppState::open(settings).await?;
+    state.purge_expired().await?;
+    state.resume_local_pending().await?;
+    state.queue.start(state.store.clone(), state.settings.clone()).await?;
+    state.spawn_background();
     // Tests and humans read this line to find the port.
     println!("certstamp listening on http://{addr}");
     tracing::info!(%addr, issuer = state.issuer.kind(), "kiosk ready");
-    let app = crate::web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    state.queue.drain(Duration::from_secs(15)).await;
     Ok(())
 }
 

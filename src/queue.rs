@@ -34,6 +34,8 @@ pub struct Queue {
     profile: Arc<Profile>,
     uri: Arc<PrinterUri>,
     health: Arc<Mutex<String>>,
+    /// Held by the worker for the length of one attempt, so shutdown can wait for it.
+    busy: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Queue {
@@ -57,6 +59,7 @@ impl Queue {
             profile: Arc::new(profile),
             uri: Arc::new(uri),
             health: Arc::new(Mutex::new("not checked yet".into())),
+            busy: Arc::default(),
         })
     }
 
@@ -111,6 +114,13 @@ impl Queue {
         Ok(())
     }
 
+    /// Wait (bounded) for a ticket being sent to finish, so a stop never cuts a job in half.
+    pub async fn drain(&self, limit: Duration) {
+        if tokio::time::timeout(limit, self.busy.lock()).await.is_err() {
+            tracing::warn!("stopping while a ticket is still being sent; it will show as interrupted");
+        }
+    }
+
     async fn run(self, store: Store, settings: Arc<Settings>) {
         let driver = Arc::new(Driver::open(&self.uri));
         loop {
@@ -132,6 +142,7 @@ impl Queue {
                 tokio::time::sleep(Duration::from_secs(wait as u64)).await;
                 continue;
             }
+            let _busy = self.busy.lock().await;
             if let Err(e) = self.attempt(&store, &settings, &driver, &job).await {
                 tracing::error!(job = %job.key(), error = %e, "print queue: cannot record job state");
                 tokio::time::sleep(Duration::from_secs(1)).await;

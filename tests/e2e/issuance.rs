@@ -389,8 +389,11 @@ async fn every_bad_input_gets_its_status_and_a_page() {
         );
         assert!(res.text().await.unwrap().contains("href=\"/\""), "{method} {path}");
     }
-    // Still alive after all of that.
+    // Still alive after all of that, and it stops cleanly when asked.
     assert_eq!(c.get(k.at("/healthz")).send().await.unwrap().status(), 200);
+    let mut k = k;
+    assert!(k.terminate().success());
+    assert!(k.logs().contains("shutting down"));
 }
 
 /// askama escapes `'` and friends; the messages here only need `<`, `>` and `&`.

@@ -104,6 +104,20 @@ impl Kiosk {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as systemd or Kubernetes stop it; returns how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "certstamp ignored SIGTERM:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kill and start again on the same port and data dir.
     pub fn restart(mut self) -> Kiosk {
         self.kill();
