@@ -4,4 +4,6 @@
 mod support;
 
 mod browser;
+mod cert_manager;
 mod issuance;
+mod kube_standin;
