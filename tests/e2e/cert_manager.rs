@@ -479,3 +479,45 @@ async fn cert_manager_manifests_and_deploy_base_validate_against_the_crds() {
         eprintln!("kubectl not installed; checked deploy/base structurally only");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_guestbook_server_cert_is_a_certificate_too() {
+    use certstamp::issuer::Issuer;
+    use certstamp::issuer::cert_manager::CertManagerIssuer;
+    let b = booth().await;
+    let kc = kube::config::Kubeconfig::read_from(&b.api.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let settings = certstamp::config::CertManagerSettings {
+        namespace: "booth".into(),
+        issuer_name: "kc-eu".into(),
+        issuer_kind: "Issuer".into(),
+        timeout_secs: 10,
+    };
+    let conf = certstamp::config::CommonArgs {
+        conference_slug: Some("kc-eu".into()),
+        ..Default::default()
+    }
+    .resolve(&Default::default())
+    .unwrap()
+    .1;
+    let store = certstamp::store::Store::in_memory().unwrap();
+    let cm = CertManagerIssuer::new(client, settings, conf, b.root.cert_pem.clone(), store);
+    let issued = cm.server_cert("guestbook.booth.example").await.unwrap();
+    pki::verify_chain(&issued.chain_pem(), &b.root.cert_pem, time::OffsetDateTime::now_utc()).unwrap();
+    assert!(pki::key_matches_cert(&issued.leaf.key_pem, &issued.leaf.cert_pem).unwrap());
+    let cert = b.api.certificates("booth").pop().unwrap();
+    assert_eq!(cert["metadata"]["labels"]["certstamp.io/role"], "guestbook");
+    assert_eq!(cert["spec"]["dnsNames"], serde_json::json!(["guestbook.booth.example"]));
+    assert_eq!(cert["spec"]["ipAddresses"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(
+        cert["spec"]["usages"],
+        serde_json::json!(["digital signature", "server auth"])
+    );
+    // A second start reuses the existing Certificate (409) and its Secret.
+    let again = cm.server_cert("guestbook.booth.example").await.unwrap();
+    assert_eq!(again.leaf.cert_pem, issued.leaf.cert_pem);
+    assert_eq!(cm.intermediate_pem(), issued.intermediates_pem);
+}
