@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use certstamp::config::{CommonArgs, K8sManifestArgs, PrinterCommand};
+use certstamp::issuer::cert_manager::manifests;
 use certstamp::issuer::local::{self, CaPaths};
 use certstamp::pki::CertSummary;
 
@@ -60,8 +61,20 @@ pub fn ca_export_root(args: &CommonArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn ca_k8s_manifests(_args: &K8sManifestArgs) -> anyhow::Result<()> {
-    bail!("`ca k8s-manifests` is not available in this build yet")
+/// Print the cluster side of the CA hierarchy, built on this data dir's booth root.
+pub fn ca_k8s_manifests(args: &K8sManifestArgs) -> anyhow::Result<()> {
+    let (data_dir, conf, _) = args.common.load()?;
+    certstamp::config::check_slug(&args.namespace).context("namespace")?;
+    let root = local::load_root(&CaPaths::new(&data_dir))?.with_context(|| {
+        format!(
+            "no booth root in {}; run `certstamp ca init --data-dir {}` first",
+            data_dir.display(),
+            data_dir.display()
+        )
+    })?;
+    let objects = manifests::bootstrap(&args.namespace, &conf, &root, time::OffsetDateTime::now_utc())?;
+    print!("{}", manifests::to_yaml(&objects)?);
+    Ok(())
 }
 
 pub fn printer(cmd: PrinterCommand) -> anyhow::Result<()> {

@@ -97,6 +97,16 @@ pub fn load_root(paths: &CaPaths) -> Result<Option<KeyedCert>> {
     read_pair(&c, &k)
 }
 
+/// Load only the root certificate (PEM), for backends that never sign with the root key.
+pub fn load_root_cert(paths: &CaPaths) -> Result<Option<String>> {
+    let (c, _) = paths.root();
+    match fs::read_to_string(&c) {
+        Ok(pem) => Ok(Some(pem)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Load the conference intermediate, creating it under `root` on first use of the slug.
 pub fn load_or_create_intermediate(paths: &CaPaths, root: &KeyedCert, conf: &Conference) -> Result<KeyedCert> {
     let (c, k) = paths.intermediate(&conf.slug);

@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::pki::KeyedCert;
 
+/// cert-manager `Certificate`s through the Kubernetes API; the only module that talks to Kubernetes.
+pub mod cert_manager;
 /// The rcgen CA kept in the data dir.
 pub mod local;
 

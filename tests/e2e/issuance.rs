@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::support::*;
 
 /// Download and unpack a visitor's zip; returns the PKCS#12 password from the page.
-async fn fetch_bundle(c: &reqwest::Client, k: &Kiosk, page: &str, dir: &Path) -> String {
+pub(crate) async fn fetch_bundle(c: &reqwest::Client, k: &Kiosk, page: &str, dir: &Path) -> String {
     let html = c.get(k.at(page)).send().await.unwrap().text().await.unwrap();
     let password = between(&html, "PKCS#12 password: <code>", "</code>").to_string();
     let res = c.get(k.at(&format!("{page}/bundle.zip"))).send().await.unwrap();
@@ -30,7 +30,7 @@ async fn fetch_bundle(c: &reqwest::Client, k: &Kiosk, page: &str, dir: &Path) ->
     password
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> String {
     let out = run("openssl", args, dir);
     assert!(
         out.status.success(),
@@ -42,7 +42,7 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Every check the issue asks of a downloaded bundle, with the real openssl CLI.
-fn check_bundle_with_openssl(dir: &Path, password: &str, name: &str, email: &str) {
+pub(crate) fn check_bundle_with_openssl(dir: &Path, password: &str, name: &str, email: &str) {
     let ok = openssl(
         dir,
         &[

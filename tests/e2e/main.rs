@@ -4,5 +4,7 @@
 mod support;
 
 mod browser;
+mod cert_manager;
 mod issuance;
+mod kube_standin;
 mod printing;

@@ -21,6 +21,8 @@ pub struct Kiosk {
     pub data_dir: PathBuf,
     /// Extra arguments it was started with.
     pub args: Vec<String>,
+    /// Extra environment variables it was started with (e.g. `KUBECONFIG`).
+    pub envs: Vec<(String, String)>,
     logs: Arc<Mutex<String>>,
 }
 
@@ -35,8 +37,18 @@ impl Kiosk {
         Self::start_on(data_dir, free_port(), args)
     }
 
+    /// Start on a fresh port with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Kiosk {
+        let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_full(data_dir, free_port(), args, envs)
+    }
+
     /// Start on `port` and wait until it answers.
     pub fn start_on(data_dir: &Path, port: u16, args: &[&str]) -> Kiosk {
+        Self::start_full(data_dir, port, args, Vec::new())
+    }
+
+    fn start_full(data_dir: &Path, port: u16, args: &[&str], envs: Vec<(String, String)>) -> Kiosk {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_certstamp"));
         cmd.arg("serve")
             .arg("--listen")
@@ -49,6 +61,7 @@ impl Kiosk {
             .env("RUST_LOG", "info")
             .env("CERTSTAMP_STAFF_PASSWORD", "staff-secret")
             .env("CERTSTAMP_ISSUE_RATE_PER_MINUTE", "1000")
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
@@ -89,6 +102,7 @@ impl Kiosk {
             port,
             data_dir: data_dir.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            envs,
             logs,
         }
     }
@@ -123,7 +137,7 @@ impl Kiosk {
         self.kill();
         let args: Vec<String> = self.args.clone();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Kiosk::start_on(&self.data_dir.clone(), self.port, &args)
+        Kiosk::start_full(&self.data_dir.clone(), self.port, &args, self.envs.clone())
     }
 
     /// `http://127.0.0.1:PORT/path`

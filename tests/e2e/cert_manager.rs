@@ -1,0 +1,515 @@
+//! cert-manager mode end to end: the real kiosk binary talks HTTPS to the in-process
+//! Kubernetes API stand-in (`kube_standin`) through a generated kubeconfig.
+
+use std::path::Path;
+
+use certstamp::issuer::local::{self, CaPaths};
+use certstamp::pki::{self, KeyedCert};
+use serde_json::Value;
+
+use crate::issuance::{check_bundle_with_openssl, fetch_bundle};
+use crate::kube_standin::{Mode, StandIn, crd_validator, eventually, schema_causes};
+use crate::support::*;
+
+const ISSUED: &str = "Your X.509 client certificate is ready";
+const FAILED: &str = "Issuing your certificate failed:";
+
+struct Booth {
+    data: tempfile::TempDir,
+    root: KeyedCert,
+    api: StandIn,
+}
+
+/// A data dir with the booth root (as `certstamp ca init` makes it), a conference
+/// intermediate signed by it, and the stand-in whose CA Issuer `kc-eu` holds it.
+async fn booth() -> Booth {
+    let data = tempfile::tempdir().unwrap();
+    let root = local::load_or_create_root(&CaPaths::new(data.path())).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let int = pki::new_intermediate(&root, "KubeCon EU", "kc-eu", "Amsterdam", now, 10).unwrap();
+    let api = StandIn::start(data.path(), "kc-eu", int, &root.cert_pem).await;
+    Booth { data, root, api }
+}
+
+fn kiosk(b: &Booth, extra: &[&str]) -> Kiosk {
+    let mut args = vec![
+        "--issuer",
+        "cert-manager",
+        "--namespace",
+        "booth",
+        "--conference-slug",
+        "kc-eu",
+        "--conference-name",
+        "KubeCon EU",
+    ];
+    args.extend_from_slice(extra);
+    let kubeconfig = b.api.kubeconfig.to_str().unwrap().to_string();
+    tokio::task::block_in_place(|| Kiosk::start_with_env(b.data.path(), &args, &[("KUBECONFIG", &kubeconfig)]))
+}
+
+async fn page(c: &reqwest::Client, k: &Kiosk, path: &str) -> String {
+    c.get(k.at(path)).send().await.unwrap().text().await.unwrap()
+}
+
+/// Poll a visitor page until it contains `needle`.
+async fn page_with(c: &reqwest::Client, k: &Kiosk, path: &str, needle: &str) -> String {
+    eventually(&format!("{path} to show {needle:?}"), || async {
+        let html = page(c, k, path).await;
+        html.contains(needle).then_some(html)
+    })
+    .await
+}
+
+async fn readyz(k: &Kiosk) -> u16 {
+    reqwest::get(k.at("/readyz")).await.unwrap().status().as_u16()
+}
+
+fn visitor_certificate(b: &Booth) -> Value {
+    let certs: Vec<Value> = b
+        .api
+        .certificates("booth")
+        .into_iter()
+        .filter(|c| c["metadata"]["labels"]["certstamp.io/role"] == "visitor")
+        .collect();
+    assert_eq!(certs.len(), 1, "{certs:#?}");
+    certs.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_happy_path_zip_verifies_and_retention_deletes_objects() {
+    let b = booth().await;
+    let k = kiosk(&b, &[]);
+    let c = client();
+    let (name, email) = ("Ada Lovelace", "Ada.Lovelace@Example.org");
+    let path = issue(&c, &k, name, email).await;
+    page_with(&c, &k, &path, ISSUED).await;
+    assert_eq!(readyz(&k).await, 200);
+
+    // The Certificate the kiosk created, as stored by the stand-in.
+    let cert = visitor_certificate(&b);
+    let cert_name = cert["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(
+        cert_name.starts_with("certstamp-") && !cert_name.contains("ada"),
+        "{cert_name}"
+    );
+    let labels = &cert["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "certstamp");
+    assert_eq!(labels["certstamp.io/conference"], "kc-eu");
+    let spec = &cert["spec"];
+    assert_eq!(spec["commonName"], name);
+    assert_eq!(spec["emailAddresses"], serde_json::json!([email]));
+    assert_eq!(spec["duration"], "8760h");
+    assert_eq!(spec["usages"], serde_json::json!(["digital signature", "client auth"]));
+    assert_eq!(spec["privateKey"]["rotationPolicy"], "Never");
+    assert_eq!(spec["issuerRef"]["name"], "kc-eu");
+    assert_eq!(spec["secretTemplate"]["labels"]["certstamp.io/conference"], "kc-eu");
+    // We never write status: the stand-in's last status is the fake cert-manager's Ready.
+    assert_eq!(cert["status"]["conditions"][0]["type"], "Ready");
+    assert!(
+        b.api
+            .requests()
+            .iter()
+            .all(|r| !r.starts_with("PATCH") && !r.starts_with("PUT"))
+    );
+
+    // The zip verifies with the real openssl, chained to the data dir's root.
+    let dir = tempfile::tempdir().unwrap();
+    let password = fetch_bundle(&c, &k, &path, dir.path()).await;
+    check_bundle_with_openssl(dir.path(), &password, name, email);
+    let ca = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    assert_eq!(ca, b.root.cert_pem);
+    let chain = std::fs::read_to_string(dir.path().join("chain.pem")).unwrap();
+    assert_eq!(pki::pem_certs(&chain).unwrap().len(), 2);
+    let logs = k.logs();
+    assert!(
+        !logs.to_lowercase().contains("ada.lovelace"),
+        "an email reached the log:\n{logs}"
+    );
+    assert!(
+        !logs.contains(path.trim_start_matches("/c/")),
+        "a token reached the log"
+    );
+
+    // Past retention the kiosk deletes the Certificate and its Secret.
+    let secret_name = format!("{cert_name}-tls");
+    assert!(
+        b.api
+            .secrets("booth")
+            .iter()
+            .any(|s| s["metadata"]["name"] == secret_name.as_str())
+    );
+    let mut k = k;
+    tokio::task::block_in_place(|| k.kill());
+    let db = rusqlite::Connection::open(b.data.path().join("certstamp.db")).unwrap();
+    db.execute("UPDATE visitors SET retention_until = 0", []).unwrap();
+    drop(db);
+    let k = tokio::task::block_in_place(|| k.restart());
+    eventually("the Certificate and Secret to be deleted", || async {
+        (b.api.certificates("booth").is_empty() && b.api.secrets("booth").is_empty()).then_some(())
+    })
+    .await;
+    let html = page(&c, &k, &path).await;
+    assert!(html.contains("no longer available"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_failure_is_shown_to_visitor_and_staff() {
+    let b = booth().await;
+    b.api.set_mode(Mode::Fail);
+    let k = kiosk(&b, &[]);
+    let c = client();
+    let path = issue(&c, &k, "Grace Hopper", "grace@example.org").await;
+    let html = page_with(&c, &k, &path, FAILED).await;
+    assert!(html.contains("cert-manager could not sign it (Failed)"), "{html}");
+    assert!(
+        !html.contains("http-equiv=\"refresh\""),
+        "a failed page stops refreshing"
+    );
+    let staff = staff_page(&client(), &k).await;
+    assert!(staff.contains("cert-manager could not sign it (Failed)"), "{staff}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_webhook_denial_is_a_clear_message() {
+    let b = booth().await;
+    let k = kiosk(&b, &[]);
+    let c = client();
+    // 30 characters pass the form's 64-character rule, but they are 90 bytes and
+    // cert-manager's webhook counts bytes.
+    let name = "山".repeat(30);
+    let path = issue(&c, &k, &name, "yama@example.org").await;
+    let html = page_with(&c, &k, &path, FAILED).await;
+    assert!(html.contains("at most 64 bytes"), "{html}");
+    assert!(b.api.certificates("booth").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_timeout_keeps_watching_until_issued() {
+    let b = booth().await;
+    b.api.set_mode(Mode::Hang);
+    let k = kiosk(&b, &["--issuance-timeout", "2"]);
+    let c = client();
+    let path = issue(&c, &k, "Katherine Johnson", "kj@example.org").await;
+    let html = page_with(&c, &k, &path, "Issuance is taking longer than usual").await;
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "the delayed page keeps refreshing"
+    );
+    assert!(
+        staff_page(&client(), &k)
+            .await
+            .contains("Issuance is taking longer than usual")
+    );
+    b.api.release();
+    let html = page_with(&c, &k, &path, ISSUED).await;
+    assert!(!html.contains("taking longer"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_dropped_watch_and_410_are_survived() {
+    let b = booth().await;
+    b.api.set_mode(Mode::DropWatches);
+    let k = kiosk(&b, &[]);
+    let c = client();
+    let watches_before = b.api.watch_count();
+    let path = issue(&c, &k, "Hedy Lamarr", "hedy@example.org").await;
+    page_with(&c, &k, &path, ISSUED).await;
+    // The stream was cut mid-way and history compacted: the kiosk re-watched, met the
+    // 410, listed again and still saw Ready.
+    assert!(b.api.watch_count() >= watches_before + 2, "{:?}", b.api.requests());
+    assert!(b.api.gone_count() >= 1, "{:?}", b.api.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_restart_resumes_pending_and_recreates_missing() {
+    let b = booth().await;
+    b.api.set_mode(Mode::Hang);
+    let k = kiosk(&b, &[]);
+    let c = client();
+    // A: the Certificate exists but hangs in Issuing.
+    let a = issue(&c, &k, "Ada Lovelace", "ada@example.org").await;
+    eventually("A's Certificate", || async {
+        (b.api.certificates("booth").len() == 1).then_some(())
+    })
+    .await;
+    // B: cert-manager's webhook is down, so its create never lands.
+    b.api.set_webhook_down(true);
+    let bb = issue(&c, &k, "Barbara Liskov", "barbara@example.org").await;
+    page_with(&c, &k, &bb, "not reachable right now").await;
+    assert_eq!(readyz(&k).await, 503);
+    assert_eq!(b.api.certificates("booth").len(), 1);
+    // Power cut.
+    let mut k = k;
+    tokio::task::block_in_place(|| k.kill());
+    // Meanwhile cert-manager recovers and finishes A.
+    b.api.set_webhook_down(false);
+    b.api.release();
+    let k = tokio::task::block_in_place(|| k.restart());
+    page_with(&c, &k, &a, ISSUED).await;
+    page_with(&c, &k, &bb, ISSUED).await;
+    assert_eq!(b.api.certificates("booth").len(), 2);
+    eventually("/readyz to recover", || async {
+        (readyz(&k).await == 200).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_kiosk_starts_while_the_api_is_unreachable() {
+    let b = booth().await;
+    b.api.stop().await;
+    let k = kiosk(&b, &[]);
+    assert_eq!(readyz(&k).await, 503);
+    b.api.start_again().await;
+    eventually("/readyz to turn ready", || async {
+        (readyz(&k).await == 200).then_some(())
+    })
+    .await;
+    let c = client();
+    let path = issue(&c, &k, "Radia Perlman", "radia@example.org").await;
+    page_with(&c, &k, &path, ISSUED).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_mode_needs_the_booth_root() {
+    let data = tempfile::tempdir().unwrap();
+    let out = run(
+        env!("CARGO_BIN_EXE_certstamp"),
+        &[
+            "serve",
+            "--issuer",
+            "cert-manager",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        data.path(),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certstamp ca init"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_standin_answers_like_an_api_server() {
+    let b = booth().await;
+    let http = b.api.http();
+    let url = format!("{}/apis/cert-manager.io/v1/namespaces/booth/certificates", b.api.url());
+    let bad = serde_json::json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": {"name": "bad"},
+        "spec": {"secretName": "bad-tls", "commonName": "x", "privateKey": {"encoding": "DER"}, "usages": ["client-auth"]}});
+    let res = http.post(&url).json(&bad).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    let st: Value = res.json().await.unwrap();
+    assert_eq!(st["reason"], "Invalid");
+    let fields: Vec<&str> = st["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"spec.issuerRef"), "{st}");
+    assert!(fields.contains(&"spec.privateKey.encoding"), "{st}");
+    assert!(fields.contains(&"spec.usages[0]"), "{st}");
+    let good = serde_json::json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": {"name": "good"},
+        "spec": {"secretName": "good-tls", "dnsNames": ["a.example"], "issuerRef": {"name": "kc-eu"}}});
+    let res = http.post(&url).json(&good).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert!(created["metadata"]["uid"].is_string() && created["metadata"]["resourceVersion"].is_string());
+    let res = http.post(&url).json(&good).send().await.unwrap();
+    assert_eq!(res.status(), 409);
+    assert_eq!(res.json::<Value>().await.unwrap()["reason"], "AlreadyExists");
+    let res = http.get(format!("{url}/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let res = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await;
+    // Without the kubeconfig's token (and CA) nothing is served.
+    assert!(res.is_err() || res.unwrap().status() == 401);
+    let mut long = good.clone();
+    long["metadata"]["name"] = "long".into();
+    long["spec"]["commonName"] = "x".repeat(65).into();
+    let res = http.post(&url).json(&long).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("denied the request: spec.commonName")
+    );
+}
+
+/// Every cert-manager object in `docs` validates against the carried CRD schema.
+fn validate_cert_manager_objects(docs: &[Value]) -> usize {
+    let certs = crd_validator("certificates");
+    let issuers = crd_validator("issuers");
+    let mut n = 0;
+    for d in docs.iter().filter(|d| d["apiVersion"] == "cert-manager.io/v1") {
+        let causes = match d["kind"].as_str().unwrap() {
+            "Certificate" => schema_causes(&certs, d),
+            "Issuer" => schema_causes(&issuers, d),
+            other => panic!("unexpected cert-manager kind {other}"),
+        };
+        assert!(causes.is_empty(), "{d:#}\n{causes:#?}");
+        n += 1;
+    }
+    n
+}
+
+fn yaml_docs(text: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_manifests_and_deploy_base_validate_against_the_crds() {
+    let data = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_certstamp");
+    let dd = data.path().to_str().unwrap();
+    let out = run(bin, &["ca", "k8s-manifests", "--data-dir", dd], data.path());
+    assert!(!out.status.success(), "no root yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("certstamp ca init"));
+    let out = run(
+        bin,
+        &["ca", "init", "--data-dir", dd, "--conference-slug", "kc-eu"],
+        data.path(),
+    );
+    assert!(out.status.success());
+    let out = run(
+        bin,
+        &[
+            "ca",
+            "k8s-manifests",
+            "--namespace",
+            "booth",
+            "--data-dir",
+            dd,
+            "--conference-slug",
+            "kc-eu",
+        ],
+        data.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let docs = yaml_docs(&String::from_utf8(out.stdout).unwrap());
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Secret", "Issuer", "Certificate", "Issuer"]);
+    assert_eq!(validate_cert_manager_objects(&docs), 3);
+    assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "booth"));
+    let root = std::fs::read_to_string(data.path().join("ca/root.pem")).unwrap();
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    assert_eq!(docs[0]["data"]["tls.crt"], b64(&root));
+    assert_eq!(docs[0]["data"]["ca.crt"], b64(&root));
+    assert_eq!(docs[3]["metadata"]["name"], "kc-eu");
+
+    // deploy/base: the same hierarchy (without the root key) plus the kiosk's RBAC.
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base");
+    let kustomization = yaml_docs(&std::fs::read_to_string(base.join("kustomization.yaml")).unwrap());
+    let mut objects = Vec::new();
+    for r in kustomization[0]["resources"].as_array().unwrap() {
+        let text = std::fs::read_to_string(base.join(r.as_str().unwrap())).unwrap();
+        objects.extend(yaml_docs(&text));
+    }
+    assert!(
+        objects.iter().all(|o| o["kind"] != "Secret"),
+        "the root key never goes in deploy/base"
+    );
+    assert_eq!(validate_cert_manager_objects(&objects), 3);
+    let role = objects.iter().find(|o| o["kind"] == "Role").unwrap();
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([
+            {"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": ["create", "get", "list", "watch", "delete"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "delete"]},
+        ])
+    );
+    let generated_for_demo = certstamp::issuer::cert_manager::manifests::hierarchy(
+        "certstamp",
+        &certstamp::config::CommonArgs::default()
+            .resolve(&Default::default())
+            .unwrap()
+            .1,
+        certstamp::issuer::cert_manager::manifests::INTERMEDIATE_HOURS,
+    )
+    .unwrap();
+    for g in &generated_for_demo {
+        let found = objects
+            .iter()
+            .find(|o| o["kind"] == g["kind"] && o["metadata"]["name"] == g["metadata"]["name"])
+            .unwrap_or_else(|| panic!("deploy/base lacks {g:#}"));
+        let mut found = found.clone();
+        // kustomize sets the namespace; the base may leave it out.
+        found["metadata"]["namespace"] = g["metadata"]["namespace"].clone();
+        assert_eq!(found["spec"], g["spec"], "deploy/base drifted from `ca k8s-manifests`");
+    }
+    // With kubectl present, kustomize renders it too.
+    if let Ok(out) = std::process::Command::new("kubectl")
+        .args(["kustomize", base.to_str().unwrap()])
+        .output()
+    {
+        if out.status.success() {
+            let rendered = yaml_docs(&String::from_utf8(out.stdout).unwrap());
+            assert_eq!(rendered.len(), objects.len());
+            assert!(
+                rendered
+                    .iter()
+                    .all(|o| o["kind"] == "Namespace" || o["metadata"]["namespace"] == "certstamp")
+            );
+            assert_eq!(validate_cert_manager_objects(&rendered), 3);
+        } else {
+            eprintln!("kubectl kustomize failed; checked deploy/base structurally only");
+        }
+    } else {
+        eprintln!("kubectl not installed; checked deploy/base structurally only");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_guestbook_server_cert_is_a_certificate_too() {
+    use certstamp::issuer::Issuer;
+    use certstamp::issuer::cert_manager::CertManagerIssuer;
+    let b = booth().await;
+    let kc = kube::config::Kubeconfig::read_from(&b.api.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let settings = certstamp::config::CertManagerSettings {
+        namespace: "booth".into(),
+        issuer_name: "kc-eu".into(),
+        issuer_kind: "Issuer".into(),
+        timeout_secs: 10,
+    };
+    let conf = certstamp::config::CommonArgs {
+        conference_slug: Some("kc-eu".into()),
+        ..Default::default()
+    }
+    .resolve(&Default::default())
+    .unwrap()
+    .1;
+    let store = certstamp::store::Store::in_memory().unwrap();
+    let cm = CertManagerIssuer::new(client, settings, conf, b.root.cert_pem.clone(), store);
+    let issued = cm.server_cert("guestbook.booth.example").await.unwrap();
+    pki::verify_chain(&issued.chain_pem(), &b.root.cert_pem, time::OffsetDateTime::now_utc()).unwrap();
+    assert!(pki::key_matches_cert(&issued.leaf.key_pem, &issued.leaf.cert_pem).unwrap());
+    let cert = b.api.certificates("booth").pop().unwrap();
+    assert_eq!(cert["metadata"]["labels"]["certstamp.io/role"], "guestbook");
+    assert_eq!(cert["spec"]["dnsNames"], serde_json::json!(["guestbook.booth.example"]));
+    assert_eq!(cert["spec"]["ipAddresses"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(
+        cert["spec"]["usages"],
+        serde_json::json!(["digital signature", "server auth"])
+    );
+    // A second start reuses the existing Certificate (409) and its Secret.
+    let again = cm.server_cert("guestbook.booth.example").await.unwrap();
+    assert_eq!(again.leaf.cert_pem, issued.leaf.cert_pem);
+    assert_eq!(cm.intermediate_pem(), issued.intermediates_pem);
+}
