@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::config::{IssuerKind, Settings};
 use crate::error::{Error, Result};
+use crate::guestbook::Guestbook;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, LeafRequest, Submitted};
 use crate::store::Store;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub issue_limiter: Arc<RateLimiter<IpAddr>>,
     /// Password for user `staff`.
     pub staff_password: Arc<String>,
+    /// Guestbook trust settings and per-certificate limits.
+    pub guestbook: Arc<Guestbook>,
 }
 
 /// Read or create the staff password file (mode 0600) when none is configured.
@@ -70,8 +73,14 @@ impl AppState {
 
     /// Assemble state from parts (tests pass their own issuer or store).
     pub fn with_parts(settings: Settings, store: Store, issuer: Arc<dyn Issuer>) -> Result<Self> {
+        let guestbook = Guestbook::new(
+            &issuer.root_pem(),
+            &issuer.intermediate_pem(),
+            settings.guestbook.this_conference_only,
+        )?;
         Ok(AppState {
             staff_password: Arc::new(staff_password(&settings)?),
+            guestbook: Arc::new(guestbook),
             issue_limiter: Arc::new(RateLimiter::new(settings.issue_rate_per_minute)),
             settings: Arc::new(settings),
             store,
@@ -189,23 +198,30 @@ impl AppState {
     }
 }
 
-/// Run the kiosk until SIGINT/SIGTERM.
+/// Run the kiosk (web pages and the mTLS guestbook) until SIGINT/SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let state = AppState::open(settings).await?;
     state.resume_local_pending().await?;
     state.spawn_background();
+    let handle = axum_server::Handle::new();
+    let (guestbook_addr, guestbook) = crate::guestbook::bind(state.clone(), handle.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
-    // Tests and humans read this line to find the port.
+    // Tests and humans read these lines to find the ports; the web line comes last.
+    println!("certstamp guestbook listening on https://{guestbook_addr}");
     println!("certstamp listening on http://{addr}");
-    tracing::info!(%addr, issuer = state.issuer.kind(), "kiosk ready");
+    tracing::info!(%addr, %guestbook_addr, issuer = state.issuer.kind(), "kiosk ready");
     let app = crate::web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let web = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        handle.graceful_shutdown(Some(crate::guestbook::SHUTDOWN_GRACE));
+    });
+    let (web, guestbook) = tokio::join!(web.into_future(), guestbook);
+    web?;
+    guestbook?;
     Ok(())
 }
 

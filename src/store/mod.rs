@@ -10,11 +10,16 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
+/// Guestbook entries, one per signing certificate.
+pub mod guestbook;
 /// Visitors and their certificates.
 pub mod visitors;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_visitors.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_visitors.sql"),
+    include_str!("../../migrations/0002_guestbook.sql"),
+];
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]

@@ -159,6 +159,11 @@ pub struct CertificatePage {
     page_url: String,
     refresh: bool,
     seal_svg: Option<String>,
+    csrf: String,
+    sign_url: String,
+    can_sign: bool,
+    sign_error: Option<String>,
+    sign_message: String,
 }
 
 /// Human time for pages and tickets: `2026-11-26 14:03 UTC`.
@@ -215,19 +220,38 @@ pub async fn visitor_for(state: &AppState, token: &str) -> Result<(Token, Visito
     }
 }
 
-async fn certificate(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {
+async fn certificate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    TokenPath(token): TokenPath,
+) -> Result<Response, PageError> {
     let (token, v) = visitor_for(&state, &token).await?;
-    let page_url = state.page_url(&token);
+    render_certificate(&state, &headers, &token, &v, StatusCode::OK, None, String::new())
+}
+
+/// The certificate page, optionally with a guestbook error and the message typed.
+pub(crate) fn render_certificate(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &Token,
+    v: &Visitor,
+    status_code: StatusCode,
+    sign_error: Option<String>,
+    sign_message: String,
+) -> Result<Response, PageError> {
+    let page_url = state.page_url(token);
     let status = match v.state {
         IssueState::Pending => CertStatus::Pending(v.error.clone()),
         IssueState::Failed => CertStatus::Failed(v.error.clone().unwrap_or_default()),
         IssueState::Issued => CertStatus::Issued,
     };
-    let cert = cert_view(&v).map_err(|e| PageError(state.clone(), e))?;
+    let cert = cert_view(v).map_err(|e| PageError(state.clone(), e))?;
+    let (csrf, set) = csrf_for(headers, state.secure_cookies());
     let page = CertificatePage {
-        layout: Layout::new(&state),
+        layout: Layout::new(state),
         name: v.name.clone(),
         refresh: matches!(status, CertStatus::Pending(_)),
+        can_sign: matches!(status, CertStatus::Issued) && v.sealed_key.is_some() && v.voided_at.is_none(),
         status,
         cert,
         key_available: v.sealed_key.is_some(),
@@ -236,8 +260,16 @@ async fn certificate(State(state): State<AppState>, TokenPath(token): TokenPath)
         qr_svg: qr::svg(&page_url, "qr").map_err(|e| PageError(state.clone(), e))?,
         page_url,
         seal_svg: None,
+        csrf,
+        sign_url: state.guestbook_sign_url(),
+        sign_error,
+        sign_message,
     };
-    Ok(page.into_response())
+    let mut res = (status_code, page).into_response();
+    if let Some(c) = set {
+        res.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(res)
 }
 
 async fn bundle_zip(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {

@@ -4,4 +4,5 @@
 mod support;
 
 mod browser;
+mod guestbook;
 mod issuance;
