@@ -219,9 +219,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         shutdown_signal().await;
         handle.graceful_shutdown(Some(crate::guestbook::SHUTDOWN_GRACE));
     });
-    let (web, guestbook) = tokio::join!(web.into_future(), guestbook);
-    web?;
-    guestbook?;
+    // Either listener failing stops the kiosk rather than leaving half of it up.
+    tokio::try_join!(web.into_future(), guestbook)?;
     Ok(())
 }
 

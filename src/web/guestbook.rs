@@ -99,7 +99,7 @@ pub struct GuestbookPage {
     entries: Vec<EntryView>,
     page: u32,
     pages: u32,
-    total: u64,
+    total: String,
     sign_url: String,
 }
 
@@ -120,7 +120,7 @@ async fn html(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Resu
             .collect(),
         page: l.page,
         pages: l.pages,
-        total: l.total,
+        total: entries_count(l.total),
         sign_url: state.guestbook_sign_url(),
     })
 }
@@ -136,11 +136,21 @@ async fn json(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Resu
     .into_response())
 }
 
+/// `1 entry`, `2 entries`.
+pub fn entries_count(total: u64) -> String {
+    if total == 1 {
+        "1 entry".into()
+    } else {
+        format!("{total} entries")
+    }
+}
+
 /// The plain-text view: safe to `curl` straight into a terminal.
 pub fn render_text(conference: &str, entries: &[Entry], page: u32, pages: u32, total: u64) -> String {
     let mut out = format!(
-        "Guestbook of {} (page {page} of {pages}, {total} entries, newest first; * = signed over mutual TLS)\n\n",
-        visible(conference)
+        "Guestbook of {} (page {page} of {pages}, {}, newest first; * = signed over mutual TLS)\n\n",
+        visible(conference),
+        entries_count(total)
     );
     for e in entries {
         let star = if e.star { "*" } else { " " };

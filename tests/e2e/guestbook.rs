@@ -107,6 +107,7 @@ async fn guestbook_curl_openssl_rustls_and_kiosk_sign_and_survive_restart() {
         .expect("README has the curl command")
         .to_string();
     let sign_url = format!("https://localhost:{}/sign", k.guestbook_port);
+    assert!(readme.contains(&format!("open https://localhost:{}/", k.guestbook_port)));
     assert_eq!(
         command,
         format!("curl --cacert ca.pem --cert chain.pem --key key.pem -d message=hello {sign_url}")
@@ -190,6 +191,13 @@ async fn guestbook_curl_openssl_rustls_and_kiosk_sign_and_survive_restart() {
         .unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("1 to 280"));
+    let res = c
+        .post(k.at(&format!("{page2}/guestbook")))
+        .form(&[("csrf", csrf.as_str()), ("message", &"x".repeat(5000))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
     let book = entries(&k).await;
     assert_eq!(book["total"], 2);
     assert_eq!(book["entries"][0]["name"], "Grace Hopper");
@@ -504,7 +512,8 @@ async fn guestbook_refuses_adversarial_certificates_and_writes_nothing() {
         let identity = identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
         let got = try_sign(&k, &ca_pem, identity).await;
         match (*expect, &got) {
-            ("handshake", Err(_)) => {}
+            // The server aborted the handshake with a TLS alert (unknown CA, expired, ...).
+            ("handshake", Err(e)) => assert!(e.contains("AlertReceived"), "{what}: {e}"),
             ("401", Ok((401, said))) => assert!(said.contains("client certificate"), "{what}: {said}"),
             ("403", Ok((403, said))) => assert!(said.contains("not accepted"), "{what}: {said}"),
             _ => panic!("{what}: expected {expect}, got {got:?}"),
