@@ -16,9 +16,19 @@ use crate::store::visitors::NewVisitor;
 use crate::token::Token;
 use crate::web::forms::RateLimiter;
 
-/// Shared by every request and worker; cheap to clone.
+/// Shared by every request and worker; cheap to clone (one `Arc`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct AppInner {
     /// Resolved configuration.
     pub settings: Arc<Settings>,
     /// The database.
@@ -31,6 +41,8 @@ pub struct AppState {
     pub staff_password: Arc<String>,
     /// Guestbook trust settings and per-certificate limits.
     pub guestbook: Arc<Guestbook>,
+    /// The print queue.
+    pub queue: crate::queue::Queue,
 }
 
 /// Read or create the staff password file (mode 0600) when none is configured.
@@ -78,14 +90,15 @@ impl AppState {
             &issuer.intermediate_pem(),
             settings.guestbook.this_conference_only,
         )?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(AppInner {
+            queue: crate::queue::Queue::new(&settings)?,
             staff_password: Arc::new(staff_password(&settings)?),
             guestbook: Arc::new(guestbook),
             issue_limiter: Arc::new(RateLimiter::new(settings.issue_rate_per_minute)),
             settings: Arc::new(settings),
             store,
             issuer,
-        })
+        })))
     }
 
     /// The absolute URL of a visitor's certificate page (what the QR encodes).
@@ -120,12 +133,20 @@ impl AppState {
             retention_until: self.settings.conference.retention_until().unix_timestamp(),
         };
         self.store.insert_visitor(new, &token).await?;
+        if self.settings.printer.auto_print {
+            // Queued now, while the token is at hand; it prints once the certificate exists.
+            let url = self.page_url(&token);
+            self.queue
+                .enqueue(&self.store, &id, crate::store::jobs::Origin::Auto, &url)
+                .await?;
+        }
         self.submit(LeafRequest {
             visitor_id: id,
             name,
             email,
         })
         .await;
+        self.queue.wake();
         Ok(token)
     }
 
@@ -171,6 +192,8 @@ impl AppState {
     /// Purge emails and keys past retention, and let the backend drop its copies.
     pub async fn purge_expired(&self) -> Result<usize> {
         let purged = self.store.purge_expired(crate::store::now_ts()).await?;
+        self.store.purge_job_payloads().await?;
+        self.store.purge_job_payloads().await?;
         for (id, reference) in &purged {
             if let Some(r) = reference
                 && let Err(e) = self.issuer.forget(r).await
@@ -203,6 +226,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let state = AppState::open(settings).await?;
     state.resume_local_pending().await?;
+    state.queue.start(state.store.clone(), state.settings.clone()).await?;
     state.spawn_background();
     let handle = axum_server::Handle::new();
     let (guestbook_addr, guestbook) = crate::guestbook::bind(state.clone(), handle.clone()).await?;

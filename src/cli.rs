@@ -64,6 +64,43 @@ pub fn ca_k8s_manifests(_args: &K8sManifestArgs) -> anyhow::Result<()> {
     bail!("`ca k8s-manifests` is not available in this build yet")
 }
 
-pub fn printer(_cmd: PrinterCommand) -> anyhow::Result<()> {
-    bail!("printer commands are not available in this build yet")
+pub fn printer(cmd: PrinterCommand) -> anyhow::Result<()> {
+    use certstamp_printer::{Driver, Profile};
+    let (args, out) = match cmd {
+        PrinterCommand::Test(args) => (args, None),
+        PrinterCommand::Preview { out, args } => (args, Some(out)),
+    };
+    let settings = args.settings()?;
+    let profile = Profile::by_name(&settings.printer.profile).with_context(|| {
+        format!(
+            "unknown printer profile {:?}; known: {}",
+            settings.printer.profile,
+            Profile::names().join(", ")
+        )
+    })?;
+    let mut ticket = certstamp_printer::sample_ticket(&format!("{}/c/sample", settings.public_url));
+    ticket.title = settings.conference.name.clone();
+    ticket.subtitle = certstamp::ticket::subtitle(&settings.conference);
+    ticket.footer = settings.printer.footer.clone();
+    let rendered = certstamp_printer::render(&ticket, &profile)?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, rendered.preview_png())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "wrote {} ({} ESC/POS bytes for {})",
+                path.display(),
+                rendered.escpos.len(),
+                profile.name
+            );
+        }
+        None => {
+            let uri: certstamp_printer::PrinterUri = settings.printer.uri.parse()?;
+            let driver = Driver::open(&uri);
+            println!("printer status: {:?}", driver.status()?);
+            driver.send("test-ticket", &rendered)?;
+            println!("sent a test ticket to {uri}");
+        }
+    }
+    Ok(())
 }

@@ -483,7 +483,7 @@ impl ServeArgs {
                     .ticket_footer
                     .clone()
                     .or(p.footer.clone())
-                    .unwrap_or_else(|| "Scan the code to download your certificate.".into()),
+                    .unwrap_or_else(|| "Keep this ticket private: its code opens your key.".into()),
             },
             guestbook: GuestbookSettings {
                 listen: self

@@ -20,8 +20,12 @@ pub mod issuer;
 pub mod pki;
 /// QR codes as inline SVG paths and PNG.
 pub mod qr;
+/// The print worker: a durable, ordered queue with backoff and no silent duplicates.
+pub mod queue;
 /// SQLite: visitors, print jobs, guestbook entries; migrations live in `migrations/`.
 pub mod store;
+/// Maps an issued certificate to the printer crate's ticket.
+pub mod ticket;
 /// Visitor tokens: random, stored only hashed, and the key that seals a visitor's private key.
 pub mod token;
 /// Input rules for names, emails and messages, shared by every form.

@@ -143,6 +143,64 @@ pub fn seal(recipient: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A symmetric key in the data dir (mode 0600) for what the kiosk itself must read
+/// back without the visitor: the page URL a queued ticket prints after a restart.
+/// The database alone reveals neither tokens nor keys.
+pub struct KioskKey(LessSafeKey);
+
+impl KioskKey {
+    /// Load `path`, or create it with 32 random bytes.
+    pub fn load_or_create(path: &std::path::Path) -> Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let bytes = match std::fs::read(path) {
+            Ok(b) => Zeroizing::new(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let b = Zeroizing::new(rand::random::<[u8; 32]>().to_vec());
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)?;
+                f.write_all(&b)?;
+                f.sync_all()?;
+                b
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let key = UnboundKey::new(&aead::CHACHA20_POLY1305, &bytes)
+            .map_err(|_| Error::Internal(format!("{} is not a 32-byte key", path.display())))?;
+        Ok(KioskKey(LessSafeKey::new(key)))
+    }
+
+    /// Encrypt with a random nonce (stored in front).
+    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 12] = rand::random();
+        let mut body = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut body)
+            .expect("ChaCha20-Poly1305 sealing cannot fail for in-memory buffers");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decrypt what [`KioskKey::seal`] made.
+    pub fn open(&self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if blob.len() < 12 + 16 {
+            return Err(Error::Internal("sealed blob is malformed".into()));
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&blob[..12]);
+        let mut body = Zeroizing::new(blob[12..].to_vec());
+        let plain = self
+            .0
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut body)
+            .map_err(|_| Error::Internal("sealed blob does not open with the kiosk key".into()))?;
+        Ok(Zeroizing::new(plain.to_vec()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +215,23 @@ mod tests {
         *tampered.last_mut().unwrap() ^= 1;
         assert!(t.open(&tampered).is_err());
         assert!(!blob.windows(11).any(|w| w == b"PRIVATE KEY"));
+    }
+
+    #[test]
+    fn kiosk_key_round_trip_and_persistence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let blob = KioskKey::load_or_create(&path).unwrap().seal(b"http://x/c/t");
+        assert_eq!(
+            &KioskKey::load_or_create(&path).unwrap().open(&blob).unwrap()[..],
+            b"http://x/c/t"
+        );
+        assert!(
+            KioskKey::load_or_create(&dir.path().join("other"))
+                .unwrap()
+                .open(&blob)
+                .is_err()
+        );
     }
 
     #[test]

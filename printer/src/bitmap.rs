@@ -124,7 +124,7 @@ impl Bitmap {
         // Place the mask at bit offset `shift` of a 128-bit window starting at byte x / 8.
         let wide = (u128::from(mask) << 64) >> shift;
         let first = (x / 8) as usize;
-        let last_byte = (((x as u64 + 64).min(u64::from(self.width)) + 7) / 8) as usize;
+        let last_byte = (x as u64 + 64).min(u64::from(self.width)).div_ceil(8) as usize;
         for (k, i) in (first..last_byte.min(self.stride)).enumerate() {
             self.data[row + i] |= (wide >> (120 - 8 * k as u32)) as u8;
         }

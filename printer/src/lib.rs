@@ -30,11 +30,12 @@ pub struct Ticket {
     pub subtitle: String,
     /// The certificate's SHA-256 fingerprint; the seal is derived from it.
     pub seal_seed: [u8; 32],
-    /// Visitor name, printed large.
+    /// Visitor name, printed large (double size, up to 4 lines, then cut with "...").
     pub name: String,
     /// e.g. "X.509 client certificate - ECDSA P-256".
     pub kind_line: String,
-    /// Label/value pairs: Serial, Fingerprint, Issuer, Valid from, Valid to.
+    /// Label/value pairs: Serial, Fingerprint, Issuer, Valid from, Valid to. Two columns when
+    /// the labels are short enough, else label above value; at most 16 pairs, 6 lines per value.
     pub fields: Vec<(String, String)>,
     /// URL of the certificate page, printed as a QR code.
     pub qr_payload: String,
@@ -125,6 +126,18 @@ pub fn sample_ticket(url: &str) -> Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn types_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Ticket>();
+        send_sync::<Rendered>();
+        send_sync::<Profile>();
+        send_sync::<Driver>();
+        send_sync::<PrinterUri>();
+        send_sync::<PrintError>();
+        send_sync::<Error>();
+    }
 
     #[test]
     fn fingerprint_groups() {

@@ -257,7 +257,7 @@ fn shapes(seed: &[u8; 32]) -> Vec<Shape> {
             for i in 0..2 * k {
                 let len = if i % 2 == 0 { outer } else { outer * 0.78 };
                 let a = erot + f64::from(i) / f64::from(2 * k);
-                let half = 0.32 / f64::from(2 * k);
+                let half = 0.45 / f64::from(2 * k);
                 out.push(Shape {
                     contours: vec![vec![polar(r_in, a - half), polar(len, a), polar(r_in, a + half)]],
                 });

@@ -510,3 +510,21 @@ fn hostile_input_does_not_panic() {
     t.qr_payload = "x".repeat(5000);
     assert!(render(&t, &p).is_err());
 }
+
+/// The size target holds even when the name is four lines of raster (non-Latin, longest allowed).
+#[test]
+fn worst_case_80mm_ticket_stays_under_24_kib() {
+    let p = profile("80mm");
+    for name in [
+        "Дмитрий Дмитриевич Шостакович-Петров-Водкин Ивановский Старший",
+        &"山".repeat(60),
+    ] {
+        let r = render(&ticket_with_name(name), &p).unwrap();
+        let rasters = decode(&r.escpos)
+            .iter()
+            .filter(|c| matches!(c, Cmd::Raster { .. }))
+            .count();
+        assert!(rasters >= 4, "{name}: expected a raster name");
+        assert!(r.escpos.len() < 24 * 1024, "{name}: {} bytes", r.escpos.len());
+    }
+}

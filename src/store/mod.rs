@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 
 /// Guestbook entries, one per signing certificate.
 pub mod guestbook;
+/// Print jobs: the durable queue behind the print worker.
+pub mod jobs;
 /// Visitors and their certificates.
 pub mod visitors;
 
@@ -19,6 +21,7 @@ pub mod visitors;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_visitors.sql"),
     include_str!("../../migrations/0002_guestbook.sql"),
+    include_str!("../../migrations/0003_print_jobs.sql"),
 ];
 
 /// Handle to the database; cheap to clone.

@@ -21,10 +21,14 @@ pub mod forms;
 pub mod guestbook;
 /// Page chrome and the error page.
 pub mod pages;
+/// Printing from the certificate page and its JSON status.
+pub mod print;
 /// Staff pages: visitors, void and reissue.
 pub mod staff;
 /// Visitor pages: the form, the certificate page, downloads.
 pub mod visitor;
+/// The public wall display.
+pub mod wall;
 
 /// Largest request body the kiosk reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -33,15 +37,25 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(visitor::routes())
+        .merge(print::routes())
         .merge(staff::routes())
         .merge(guestbook::routes())
+        .merge(wall::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { Error::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), finish))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Inside `finish`, so a request that takes too long still gets a page and a log line.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
+
+/// Longest a request may take; issuing and zipping take well under a second.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.issuer.ready().await {
@@ -101,4 +115,49 @@ pub(crate) fn security_headers(h: &mut HeaderMap) {
 /// Turn any body into a `Response` with a content type.
 pub(crate) fn bytes_response(content_type: &'static str, body: impl Into<Body>) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cli;
+    use crate::issuer::local::LocalIssuer;
+    use axum::body::Body;
+    use axum::http::Request;
+    use clap::Parser;
+    use tower::ServiceExt;
+
+    async fn app(dir: &std::path::Path) -> Router {
+        let cli = Cli::try_parse_from(["certstamp", "--data-dir", dir.to_str().unwrap()]).unwrap();
+        let settings = cli.serve.settings().unwrap();
+        let issuer = std::sync::Arc::new(LocalIssuer::open(dir, &settings.conference).unwrap());
+        let state = AppState::with_parts(settings, crate::store::Store::in_memory().unwrap(), issuer).unwrap();
+        router(state)
+    }
+
+    #[tokio::test]
+    async fn router_works_without_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let res = app(dir.path())
+            .await
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().contains_key(header::SET_COOKIE));
+        assert_eq!(res.headers()[header::X_FRAME_OPTIONS], "DENY");
+        let res = app(dir.path())
+            .await
+            .oneshot(Request::delete("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(
+            res.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(res.headers().contains_key(header::ALLOW));
+    }
 }

@@ -17,6 +17,7 @@ use super::visitor::human_time;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::qr;
+use crate::store::jobs::JobState;
 use crate::store::visitors::IssueState;
 
 /// Routes for staff.
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/staff", get(dashboard))
         .route("/staff/visitors/{id}/void", post(void))
         .route("/staff/visitors/{id}/reissue", post(reissue))
+        .route("/staff/jobs/{id}/{action}", post(job_action))
 }
 
 /// Check HTTP Basic credentials (`staff:<password>`) in constant time.
@@ -78,6 +80,23 @@ pub struct StaffPage {
     visitors: Vec<StaffVisitor>,
     notice: Option<String>,
     reissued: Option<Reissued>,
+    printer: String,
+    printer_health: String,
+    jobs: Vec<StaffJob>,
+}
+
+/// One print job row.
+pub struct StaffJob {
+    id: i64,
+    key: String,
+    name: String,
+    origin: String,
+    state: &'static str,
+    attempts: u32,
+    last_error: Option<String>,
+    can_cancel: bool,
+    can_mark_done: bool,
+    can_reprint: bool,
 }
 
 async fn render(
@@ -91,6 +110,32 @@ async fn render(
         .recent_visitors(500)
         .await
         .map_err(|e| PageError(state.clone(), e))?;
+    let jobs = state
+        .store
+        .recent_jobs(200)
+        .await
+        .map_err(|e| PageError(state.clone(), e))?;
+    let name_of = |id: &str| {
+        rows.iter()
+            .find(|v| v.id == id)
+            .map(|v| v.name.clone())
+            .unwrap_or_default()
+    };
+    let jobs = jobs
+        .iter()
+        .map(|j| StaffJob {
+            id: j.id,
+            key: j.key(),
+            name: name_of(&j.visitor_id),
+            origin: j.origin.clone(),
+            state: j.state.as_str(),
+            attempts: j.attempts,
+            last_error: j.last_error.clone(),
+            can_cancel: matches!(j.state, JobState::Queued | JobState::Failed | JobState::Interrupted),
+            can_mark_done: j.state == JobState::Interrupted,
+            can_reprint: j.payload.is_some() && !j.state.is_open(),
+        })
+        .collect();
     let count = |s| rows.iter().filter(|v| v.state == s).count();
     let (csrf, set) = csrf_for(headers, state.secure_cookies());
     let page = StaffPage {
@@ -121,6 +166,9 @@ async fn render(
             .collect(),
         notice,
         reissued,
+        printer: state.settings.printer.uri.clone(),
+        printer_health: state.queue.health(),
+        jobs,
     };
     let mut res = page.into_response();
     if let Some(c) = set {
@@ -198,4 +246,45 @@ async fn reissue(
         Some(reissued),
     )
     .await
+}
+
+async fn job_action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(i64, String)>,
+    headers: HeaderMap,
+    FormBody(form): FormBody<CsrfForm>,
+) -> Result<Response, PageError> {
+    require_staff(&state, &headers)?;
+    let fail = |e| PageError(state.clone(), e);
+    check_csrf(&headers, &form.csrf).map_err(fail)?;
+    let job = state
+        .store
+        .job(id)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| fail(Error::NotFound))?;
+    let notice = match action.as_str() {
+        "reprint" => {
+            state.queue.reprint(&state.store, &job).await.map_err(fail)?;
+            format!("Reprint of {} queued as a new job.", job.key())
+        }
+        "cancel" | "done" => {
+            let to = if action == "cancel" {
+                JobState::Cancelled
+            } else {
+                JobState::Printed
+            };
+            if !state.store.staff_resolve_job(id, to).await.map_err(fail)? {
+                return Err(fail(Error::Invalid(format!(
+                    "{} is {} and cannot be changed that way.",
+                    job.key(),
+                    job.state.as_str()
+                ))));
+            }
+            format!("{} marked {}.", job.key(), to.as_str())
+        }
+        _ => return Err(fail(Error::NotFound)),
+    };
+    tracing::info!(job = %job.key(), %action, "staff changed a print job");
+    render(&state, &headers, Some(notice), None).await
 }

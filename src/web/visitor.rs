@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::bundle::{self, BundleInput};
 use crate::error::Error;
 use crate::pki::{CertSummary, pem_certs};
+use crate::store::jobs::JobState;
 use crate::store::visitors::{IssueState, Visitor};
 use crate::token::Token;
 use crate::{qr, validate};
@@ -64,7 +65,7 @@ impl IndexPage {
     }
 }
 
-fn with_cookie(status: StatusCode, page: IndexPage, set_cookie: Option<axum::http::HeaderValue>) -> Response {
+fn with_cookie(status: StatusCode, page: impl IntoResponse, set_cookie: Option<axum::http::HeaderValue>) -> Response {
     let mut res = (status, page).into_response();
     if let Some(c) = set_cookie {
         res.headers_mut().insert(header::SET_COOKIE, c);
@@ -142,6 +143,7 @@ pub struct CertView {
     not_before: String,
     not_after: String,
     chain: Vec<String>,
+    fingerprint_bytes: [u8; 32],
 }
 
 /// `templates/certificate.html`.
@@ -159,6 +161,7 @@ pub struct CertificatePage {
     page_url: String,
     refresh: bool,
     seal_svg: Option<String>,
+    print: Option<super::print::PrintView>,
     csrf: String,
     sign_url: String,
     can_sign: bool,
@@ -190,6 +193,7 @@ fn cert_view(v: &Visitor) -> Result<Option<CertView>, Error> {
         not_before: human_time(s.not_before),
         not_after: human_time(s.not_after),
         chain,
+        fingerprint_bytes: s.fingerprint,
     }))
 }
 
@@ -222,15 +226,15 @@ pub async fn visitor_for(state: &AppState, token: &str) -> Result<(Token, Visito
 
 async fn certificate(
     State(state): State<AppState>,
-    headers: HeaderMap,
     TokenPath(token): TokenPath,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let (token, v) = visitor_for(&state, &token).await?;
-    render_certificate(&state, &headers, &token, &v, StatusCode::OK, None, String::new())
+    render_certificate(&state, &headers, &token, &v, StatusCode::OK, None, String::new()).await
 }
 
 /// The certificate page, optionally with a guestbook error and the message typed.
-pub(crate) fn render_certificate(
+pub(crate) async fn render_certificate(
     state: &AppState,
     headers: &HeaderMap,
     token: &Token,
@@ -239,37 +243,48 @@ pub(crate) fn render_certificate(
     sign_error: Option<String>,
     sign_message: String,
 ) -> Result<Response, PageError> {
+    let fail = |e| PageError(state.clone(), e);
+    let print = state
+        .store
+        .latest_job_for(&v.id)
+        .await
+        .map_err(fail)?
+        .as_ref()
+        .map(super::print::PrintView::of);
+    let (csrf, set_cookie) = csrf_for(headers, state.secure_cookies());
     let page_url = state.page_url(token);
     let status = match v.state {
         IssueState::Pending => CertStatus::Pending(v.error.clone()),
         IssueState::Failed => CertStatus::Failed(v.error.clone().unwrap_or_default()),
         IssueState::Issued => CertStatus::Issued,
     };
-    let cert = cert_view(v).map_err(|e| PageError(state.clone(), e))?;
-    let (csrf, set) = csrf_for(headers, state.secure_cookies());
+    let cert = cert_view(v).map_err(fail)?;
+    let seal_svg = cert
+        .as_ref()
+        .map(|c| certstamp_printer::seal::svg(&c.fingerprint_bytes));
     let page = CertificatePage {
         layout: Layout::new(state),
         name: v.name.clone(),
-        refresh: matches!(status, CertStatus::Pending(_)),
+        refresh: matches!(status, CertStatus::Pending(_))
+            || print
+                .as_ref()
+                .is_some_and(|p| matches!(p.state, JobState::Queued | JobState::Printing)),
         can_sign: matches!(status, CertStatus::Issued) && v.sealed_key.is_some() && v.voided_at.is_none(),
         status,
         cert,
         key_available: v.sealed_key.is_some(),
         p12_password: token.p12_password(),
         token: token.as_str().to_string(),
-        qr_svg: qr::svg(&page_url, "qr").map_err(|e| PageError(state.clone(), e))?,
+        qr_svg: qr::svg(&page_url, "qr").map_err(fail)?,
         page_url,
-        seal_svg: None,
+        seal_svg,
+        print,
         csrf,
         sign_url: state.guestbook_sign_url(),
         sign_error,
         sign_message,
     };
-    let mut res = (status_code, page).into_response();
-    if let Some(c) = set {
-        res.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    Ok(with_cookie(status_code, page, set_cookie))
 }
 
 async fn bundle_zip(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {

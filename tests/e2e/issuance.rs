@@ -416,3 +416,46 @@ async fn rate_limit_and_staff_reissue() {
     assert_eq!(c.get(&new_link).send().await.unwrap().status(), 200);
     assert_eq!(c.get(k.at(&first)).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_retention_the_key_is_gone_and_the_certificate_stays() {
+    let data = tempfile::tempdir().unwrap();
+    // A conference that ended long ago with no retention: the next purge (at start) takes it.
+    let args = [
+        "--conference-start",
+        "2020-01-01",
+        "--conference-end",
+        "2020-01-02",
+        "--retention-days",
+        "0",
+    ];
+    let k = Kiosk::start(data.path(), &args);
+    let c = client();
+    let html = c.get(k.at("/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("until 2020-01-03"), "consent names the retention date");
+    let page = issue(&c, &k, "Ada", "ada@example.org").await;
+    assert_eq!(
+        c.get(k.at(&format!("{page}/bundle.zip")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let k = k.restart();
+    assert!(
+        k.logs().contains("purged emails and keys past retention"),
+        "{}",
+        k.logs()
+    );
+    let html = c.get(k.at(&page)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("no longer available") && html.contains("SHA-256 fingerprint"),
+        "{html}"
+    );
+    let res = c.get(k.at(&format!("{page}/bundle.zip"))).send().await.unwrap();
+    assert_eq!(res.status(), 410);
+    assert!(res.text().await.unwrap().contains("no longer available"));
+    // The email is gone too, so it may register again.
+    issue(&c, &k, "Ada", "ada@example.org").await;
+}

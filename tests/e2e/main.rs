@@ -6,3 +6,4 @@ mod support;
 mod browser;
 mod guestbook;
 mod issuance;
+mod printing;

@@ -1,0 +1,227 @@
+//! The print worker: one per printer, jobs strictly in order, durable state before
+//! every step. A printer that is offline or out of paper holds the queue and is
+//! retried with exponential backoff (1 s doubling to 60 s), never in a hot loop.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use certstamp_printer::{Driver, PrintError, PrinterStatus, PrinterUri, Profile};
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::pki::CertSummary;
+use crate::store::jobs::{Enqueued, Job, Origin};
+use crate::store::{Store, now_ts};
+use crate::token::KioskKey;
+
+/// Two taps on "print" within this many seconds make one job.
+pub const DEDUPE_SECS: i64 = 600;
+/// Longest wait between attempts.
+pub const MAX_BACKOFF_SECS: i64 = 60;
+
+/// Seconds to wait after the `attempts`-th failed attempt: 1, 2, 4, ... 60.
+pub fn backoff_secs(attempts: u32) -> i64 {
+    let exp = attempts.saturating_sub(1).min(16);
+    (1i64 << exp).min(MAX_BACKOFF_SECS)
+}
+
+/// Handle to the queue: enqueue, wake the worker, read the printer's health.
+#[derive(Clone)]
+pub struct Queue {
+    notify: Arc<Notify>,
+    key: Arc<KioskKey>,
+    profile: Arc<Profile>,
+    uri: Arc<PrinterUri>,
+    health: Arc<Mutex<String>>,
+}
+
+impl Queue {
+    /// Parse the printer settings and open the kiosk key.
+    pub fn new(settings: &Settings) -> Result<Self> {
+        let uri: PrinterUri = settings
+            .printer
+            .uri
+            .parse()
+            .map_err(|e: PrintError| Error::Invalid(e.to_string()))?;
+        let profile = Profile::by_name(&settings.printer.profile).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown printer profile {:?}; known: {}",
+                settings.printer.profile,
+                Profile::names().join(", ")
+            ))
+        })?;
+        Ok(Queue {
+            notify: Arc::new(Notify::new()),
+            key: Arc::new(KioskKey::load_or_create(&settings.data_dir.join("queue.key"))?),
+            profile: Arc::new(profile),
+            uri: Arc::new(uri),
+            health: Arc::new(Mutex::new("not checked yet".into())),
+        })
+    }
+
+    /// The printer profile in use.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Queue a ticket whose QR opens `page_url`, and wake the worker.
+    pub async fn enqueue(&self, store: &Store, visitor_id: &str, origin: Origin, page_url: &str) -> Result<Enqueued> {
+        let payload = self.key.seal(page_url.as_bytes());
+        let res = store.enqueue_job(visitor_id, origin, payload, DEDUPE_SECS).await?;
+        self.wake();
+        Ok(res)
+    }
+
+    /// A staff reprint of an earlier job's ticket: a new job with the same payload.
+    pub async fn reprint(&self, store: &Store, job: &Job) -> Result<Enqueued> {
+        let payload = job.payload.clone().ok_or_else(|| {
+            Error::Invalid("This ticket's link was purged after the retention period; it cannot be reprinted.".into())
+        })?;
+        let res = store.enqueue_job(&job.visitor_id, Origin::Staff, payload, 0).await?;
+        self.wake();
+        Ok(res)
+    }
+
+    /// Nudge the worker (a new job, or a certificate just issued).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// The last printer status the worker saw, for staff.
+    pub fn health(&self) -> String {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_health(&self, s: impl Into<String>) {
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = s.into();
+    }
+
+    /// Mark jobs a crash left in `printing` as interrupted, then run the worker.
+    pub async fn start(&self, store: Store, settings: Arc<Settings>) -> Result<()> {
+        let n = store.interrupt_in_flight_jobs().await?;
+        if n > 0 {
+            tracing::warn!(
+                count = n,
+                "print jobs were in flight at the last stop; marked interrupted for staff"
+            );
+        }
+        let q = self.clone();
+        tokio::spawn(async move { q.run(store, settings).await });
+        Ok(())
+    }
+
+    async fn run(self, store: Store, settings: Arc<Settings>) {
+        let driver = Arc::new(Driver::open(&self.uri));
+        loop {
+            let job = match store.next_job().await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::error!(error = %e, "print queue: cannot read jobs");
+                    None
+                }
+            };
+            let Some(job) = job else {
+                // Idle: wake on a new job, and poll now and then for certificates that
+                // another task finished (cert-manager issues in the background).
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.notify.notified()).await;
+                continue;
+            };
+            let wait = job.next_attempt_at - now_ts();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+                continue;
+            }
+            if let Err(e) = self.attempt(&store, &settings, &driver, &job).await {
+                tracing::error!(job = %job.key(), error = %e, "print queue: cannot record job state");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// One attempt at the head job.
+    async fn attempt(&self, store: &Store, settings: &Settings, driver: &Arc<Driver>, job: &Job) -> Result<()> {
+        let d = driver.clone();
+        let status = tokio::task::spawn_blocking(move || d.status())
+            .await
+            .map_err(Error::internal)?;
+        let problem = match status {
+            Ok(PrinterStatus::Ready) | Ok(PrinterStatus::Unknown) => None,
+            Ok(PrinterStatus::PaperOut) => Some("The printer is out of paper.".to_string()),
+            Ok(PrinterStatus::CoverOpen) => Some("The printer's cover is open.".to_string()),
+            Ok(PrinterStatus::Offline) => Some("The printer is offline.".to_string()),
+            Err(e) => Some(format!("The printer is not reachable: {e}")),
+        };
+        if let Some(problem) = problem {
+            self.set_health(problem.clone());
+            let next = now_ts() + backoff_secs(job.attempts + 1);
+            tracing::warn!(job = %job.key(), attempts = job.attempts + 1, %problem, "printer needs attention; holding the queue");
+            return store.fail_job(job.id, &problem, next, true).await;
+        }
+        let rendered = match self.render(store, settings, job).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Not the printer's fault; retrying slowly keeps it visible to staff.
+                tracing::error!(job = %job.key(), error = %e, "cannot render ticket");
+                return store
+                    .fail_job(
+                        job.id,
+                        "The ticket could not be rendered.",
+                        now_ts() + MAX_BACKOFF_SECS,
+                        true,
+                    )
+                    .await;
+            }
+        };
+        if !store.start_job(job.id).await? {
+            return Ok(());
+        }
+        let d = driver.clone();
+        let key = job.key();
+        let sent = tokio::task::spawn_blocking(move || d.send(&key, &rendered))
+            .await
+            .map_err(Error::internal)?;
+        match sent {
+            Ok(()) => {
+                self.set_health("ready");
+                tracing::info!(job = %job.key(), "printed ticket");
+                store.finish_job(job.id).await
+            }
+            Err(e) => {
+                let msg = format!("Printing failed: {e}");
+                self.set_health(msg.clone());
+                let attempts = job.attempts + 1;
+                tracing::warn!(job = %job.key(), attempts, retryable = e.retryable(), error = %e, "print attempt failed");
+                let delay = if e.retryable() {
+                    backoff_secs(attempts)
+                } else {
+                    MAX_BACKOFF_SECS
+                };
+                store.fail_job(job.id, &msg, now_ts() + delay, false).await
+            }
+        }
+    }
+
+    async fn render(&self, store: &Store, settings: &Settings, job: &Job) -> Result<certstamp_printer::Rendered> {
+        let v = store.visitor_by_id(&job.visitor_id).await?.ok_or(Error::NotFound)?;
+        let cert_pem = v.cert_pem.ok_or(Error::NotReady)?;
+        let payload = job.payload.as_ref().ok_or(Error::KeyPurged)?;
+        let url = String::from_utf8(self.key.open(payload)?.to_vec()).map_err(Error::internal)?;
+        let summary = CertSummary::parse(&cert_pem)?;
+        let ticket = crate::ticket::ticket_for(&settings.conference, &summary, &v.name, &url, &settings.printer.footer);
+        let profile = self.profile.clone();
+        tokio::task::spawn_blocking(move || certstamp_printer::render(&ticket, &profile))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::Printer(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        let v: Vec<i64> = (1..=9).map(super::backoff_secs).collect();
+        assert_eq!(v, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+}

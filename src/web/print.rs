@@ -1,0 +1,103 @@
+//! `POST /c/{token}/print` queues a ticket; `GET /c/{token}/print` reports its state as
+//! JSON. The certificate page shows the same state next to its print button.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::forms::{FormBody, check_csrf};
+use super::pages::PageError;
+use super::visitor::{TokenPath, visitor_for};
+use crate::app::AppState;
+use crate::error::Error;
+use crate::store::jobs::{Job, JobState, Origin};
+use crate::store::visitors::IssueState;
+
+/// Routes for printing.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/c/{token}/print", get(status).post(print))
+}
+
+/// What a visitor is told about their ticket.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrintView {
+    /// Job number.
+    pub id: i64,
+    /// Stored state.
+    pub state: JobState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// One sentence for the visitor.
+    pub message: String,
+    /// The last printer problem, if any.
+    pub last_error: Option<String>,
+}
+
+impl PrintView {
+    /// Describe a job.
+    pub fn of(job: &Job) -> Self {
+        let message = match job.state {
+            JobState::Queued => "Your ticket is queued.",
+            JobState::Printing => "Your ticket is printing now.",
+            JobState::Printed => "Your ticket has been printed. Pick it up at the booth!",
+            JobState::Failed => "Waiting for the printer: it needs attention from staff. Your ticket stays queued.",
+            JobState::Interrupted => "Printing was interrupted; staff will check whether your ticket came out.",
+            JobState::Cancelled => "This ticket was cancelled.",
+        };
+        PrintView {
+            id: job.id,
+            state: job.state,
+            attempts: job.attempts,
+            message: message.into(),
+            last_error: job.last_error.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StatusJson {
+    job: Option<PrintView>,
+}
+
+async fn status(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {
+    let (_, v) = visitor_for(&state, &token).await?;
+    let job = state
+        .store
+        .latest_job_for(&v.id)
+        .await
+        .map_err(|e| PageError(state.clone(), e))?;
+    Ok(axum::Json(StatusJson {
+        job: job.as_ref().map(PrintView::of),
+    })
+    .into_response())
+}
+
+/// The print form carries only the CSRF field.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PrintForm {
+    csrf: String,
+}
+
+async fn print(
+    State(state): State<AppState>,
+    TokenPath(token): TokenPath,
+    headers: HeaderMap,
+    FormBody(form): FormBody<PrintForm>,
+) -> Result<Response, PageError> {
+    let (token, v) = visitor_for(&state, &token).await?;
+    let fail = |e| PageError(state.clone(), e);
+    check_csrf(&headers, &form.csrf).map_err(fail)?;
+    if v.state == IssueState::Failed {
+        return Err(fail(Error::NotReady));
+    }
+    state
+        .queue
+        .enqueue(&state.store, &v.id, Origin::Visitor, &state.page_url(&token))
+        .await
+        .map_err(fail)?;
+    Ok(Redirect::to(&format!("/c/{}#print", token.as_str())).into_response())
+}
