@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::config::{IssuerKind, Settings};
 use crate::error::Result;
+use crate::guestbook::Guestbook;
 use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, LeafRequest, Submitted};
@@ -39,6 +40,8 @@ pub struct AppInner {
     pub issue_limiter: Arc<RateLimiter<IpAddr>>,
     /// Password for user `staff`.
     pub staff_password: Arc<String>,
+    /// Guestbook trust settings and per-certificate limits.
+    pub guestbook: Arc<Guestbook>,
     /// The print queue.
     pub queue: crate::queue::Queue,
 }
@@ -80,9 +83,16 @@ impl AppState {
 
     /// Assemble state from parts (tests pass their own issuer or store).
     pub fn with_parts(settings: Settings, store: Store, issuer: Arc<dyn Issuer>) -> Result<Self> {
+        let current = issuer.clone();
+        let guestbook = Guestbook::new(
+            &issuer.root_pem(),
+            move || current.intermediate_pem(),
+            settings.guestbook.this_conference_only,
+        )?;
         Ok(AppState(Arc::new(AppInner {
             queue: crate::queue::Queue::new(&settings)?,
             staff_password: Arc::new(staff_password(&settings)?),
+            guestbook: Arc::new(guestbook),
             issue_limiter: Arc::new(RateLimiter::new(settings.issue_rate_per_minute)),
             settings: Arc::new(settings),
             store,
@@ -210,7 +220,7 @@ impl AppState {
     }
 }
 
-/// Run the kiosk until SIGINT/SIGTERM.
+/// Run the kiosk (web pages and the mTLS guestbook) until SIGINT/SIGTERM.
 pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -226,15 +236,70 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     state.resume_local_pending().await?;
     state.queue.start(state.store.clone(), state.settings.clone()).await?;
     state.spawn_background();
-    // Tests and humans read this line to find the port.
+    let handle = axum_server::Handle::new();
+    // Without its server certificate (say cert-manager cannot sign it yet) the guestbook
+    // comes up later from a background retry; the kiosk still issues and prints meanwhile.
+    let first = tokio::time::timeout(
+        GUESTBOOK_FIRST_TRY,
+        crate::guestbook::bind(state.clone(), handle.clone()),
+    )
+    .await;
+    let guestbook = match first {
+        Ok(Ok((guestbook_addr, server))) => {
+            println!("certstamp guestbook listening on https://{guestbook_addr}");
+            tracing::info!(%guestbook_addr, "guestbook ready");
+            Some(server)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "guestbook listener not started; retrying in the background");
+            tokio::spawn(retry_guestbook(state.clone(), handle.clone()));
+            None
+        }
+        Err(_) => {
+            tracing::error!("guestbook server certificate is slow to arrive; retrying in the background");
+            tokio::spawn(retry_guestbook(state.clone(), handle.clone()));
+            None
+        }
+    };
+    // Tests and humans read this line to find the port; it comes after the guestbook's.
     println!("certstamp listening on http://{addr}");
     tracing::info!(%addr, issuer = state.issuer.kind(), "kiosk ready");
     let app = crate::web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let web = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        handle.graceful_shutdown(Some(crate::guestbook::SHUTDOWN_GRACE));
+    });
+    match guestbook {
+        // Either listener failing stops the kiosk rather than leaving half of it up.
+        Some(guestbook) => drop(tokio::try_join!(web.into_future(), guestbook)?),
+        None => web.await?,
+    }
     state.queue.drain(Duration::from_secs(15)).await;
     Ok(())
+}
+
+/// How long start-up waits for the guestbook before going on without it.
+const GUESTBOOK_FIRST_TRY: Duration = Duration::from_secs(10);
+
+/// Keep trying to start the guestbook (5 s doubling to 5 min), then serve it.
+async fn retry_guestbook(state: AppState, handle: axum_server::Handle<SocketAddr>) {
+    let mut delay = Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(delay).await;
+        match crate::guestbook::bind(state.clone(), handle.clone()).await {
+            Ok((guestbook_addr, server)) => {
+                tracing::info!(%guestbook_addr, "guestbook ready");
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "guestbook listener stopped");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "guestbook listener still not started");
+                delay = (delay * 2).min(Duration::from_secs(300));
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -99,10 +99,11 @@ Sign the booth guestbook with it over mutual TLS (earns a star):
 
     curl --cacert ca.pem --cert chain.pem --key key.pem -d message=hello {guestbook}
 
-or import certificate.p12 into your browser and open the guestbook page.
+or import certificate.p12 into your browser and open {guestbook_page}
 ",
         name = input.name,
         guestbook = input.guestbook_url,
+        guestbook_page = input.guestbook_url.trim_end_matches("sign"),
     )
 }
 

@@ -13,6 +13,9 @@ pub enum Error {
     /// Staff credentials missing or wrong (401).
     #[error("staff login required")]
     Unauthorized,
+    /// The guestbook needs a client certificate and none was presented (401).
+    #[error("a client certificate from this booth is required: see README.txt in your certificate zip")]
+    CertificateRequired,
     /// A client certificate or request was not allowed (403). The message is safe to show.
     #[error("{0}")]
     Forbidden(String),
@@ -66,7 +69,7 @@ impl Error {
         match self {
             Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::Csrf | Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized | Error::CertificateRequired => StatusCode::UNAUTHORIZED,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::AlreadyIssued | Error::NotReady => StatusCode::CONFLICT,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

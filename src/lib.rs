@@ -12,6 +12,8 @@ pub mod bundle;
 pub mod config;
 /// The one error type, and how each variant maps to an HTTP status.
 pub mod error;
+/// The mTLS guestbook listener: client certificate checks, signing, its own small page.
+pub mod guestbook;
 /// The `Issuer` trait and its two backends: `local` (rcgen) and `cert_manager` (kube).
 pub mod issuer;
 /// Pure X.509 work: the booth root, conference intermediates, the visitor leaf profile, parsing.

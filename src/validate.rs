@@ -64,6 +64,43 @@ pub fn email(raw: &str) -> Result<(String, String), &'static str> {
     Ok((email.to_string(), email.to_ascii_lowercase()))
 }
 
+/// Most characters a guestbook message may have, after trimming.
+pub const MESSAGE_MAX: usize = 280;
+
+/// A guestbook message: trimmed, 1-280 characters of any script, no control characters
+/// (escape codes, tabs, line breaks) and no text-direction overrides.
+pub fn message(raw: &str) -> Result<String, &'static str> {
+    let message = raw.trim();
+    if message.is_empty() {
+        return Err("Please write a message of 1 to 280 characters.");
+    }
+    if message.chars().any(|c| c.is_control()) {
+        return Err("Your message cannot contain control characters such as escape codes, tabs or line breaks.");
+    }
+    if message.chars().any(is_bidi_control) {
+        return Err("Your message cannot contain text-direction override characters.");
+    }
+    if message.chars().count() > MESSAGE_MAX {
+        return Err("Your message can be at most 280 characters long.");
+    }
+    Ok(message.to_string())
+}
+
+/// Stored text made safe for a terminal or a page: control characters and bidi
+/// overrides become visible `\u{..}` escapes, so nothing can move a cursor, change
+/// colours or reorder the text around it.
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Mask an email for public display: `a***@example.org`.
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
@@ -111,5 +148,27 @@ mod tests {
             assert!(email(bad).is_err(), "{bad}");
         }
         assert_eq!(mask_email("ada@example.org"), "a***@example.org");
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            message("  Grüße aus 東京 <b>hi</b> ").unwrap(),
+            "Grüße aus 東京 <b>hi</b>"
+        );
+        assert_eq!(message(&"é".repeat(280)).unwrap().chars().count(), 280);
+        assert!(message(&"é".repeat(281)).unwrap_err().contains("280"));
+        assert!(message(" \t ").unwrap_err().contains("1 to 280"));
+        assert!(message("\u{1b}[31mred").unwrap_err().contains("control"));
+        assert!(message("a\nb").unwrap_err().contains("control"));
+        assert!(message("abc\u{202E}txt").unwrap_err().contains("direction"));
+    }
+
+    #[test]
+    fn visible_escapes_controls_and_bidi() {
+        assert_eq!(visible("a\u{1b}[2J\u{7}b"), "a\\u{1b}[2J\\u{7}b");
+        assert_eq!(visible("x\u{202e}y\u{2066}"), "x\\u{202e}y\\u{2066}");
+        assert_eq!(visible("Zoë 李 <b>"), "Zoë 李 <b>");
+        assert_eq!(visible("\u{9b}"), "\\u{9b}");
     }
 }

@@ -10,6 +10,8 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
+/// Guestbook entries, one per signing certificate.
+pub mod guestbook;
 /// Print jobs: the durable queue behind the print worker.
 pub mod jobs;
 /// Visitors and their certificates.
@@ -18,7 +20,7 @@ pub mod visitors;
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_visitors.sql"),
-    // 0002 is the guestbook.
+    include_str!("../../migrations/0002_guestbook.sql"),
     include_str!("../../migrations/0003_print_jobs.sql"),
 ];
 

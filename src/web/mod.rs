@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,6 +17,8 @@ use crate::error::Error;
 
 /// Form bodies, CSRF and rate limits.
 pub mod forms;
+/// The public guestbook pages, and signing through the kiosk.
+pub mod guestbook;
 /// Page chrome and the error page.
 pub mod pages;
 /// Printing from the certificate page and its JSON status.
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(visitor::routes())
         .merge(print::routes())
         .merge(staff::routes())
+        .merge(guestbook::routes())
         .merge(wall::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -88,6 +91,16 @@ async fn finish(State(state): State<AppState>, req: Request, next: Next) -> Resp
         }
     }
     let h = res.headers_mut();
+    security_headers(h);
+    if route.starts_with("/c/") || route.starts_with("/staff") {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    tracing::info!(%method, %route, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    res
+}
+
+/// The headers every response of both listeners carries.
+pub(crate) fn security_headers(h: &mut HeaderMap) {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -97,11 +110,6 @@ async fn finish(State(state): State<AppState>, req: Request, next: Next) -> Resp
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    if route.starts_with("/c/") || route.starts_with("/staff") {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    tracing::info!(%method, %route, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
-    res
 }
 
 /// Turn any body into a `Response` with a content type.

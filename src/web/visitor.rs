@@ -163,6 +163,10 @@ pub struct CertificatePage {
     seal_svg: Option<String>,
     print: Option<super::print::PrintView>,
     csrf: String,
+    sign_url: String,
+    can_sign: bool,
+    sign_error: Option<String>,
+    sign_message: String,
 }
 
 /// Human time for pages and tickets: `2026-11-26 14:03 UTC`.
@@ -226,6 +230,19 @@ async fn certificate(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let (token, v) = visitor_for(&state, &token).await?;
+    render_certificate(&state, &headers, &token, &v, StatusCode::OK, None, String::new()).await
+}
+
+/// The certificate page, optionally with a guestbook error and the message typed.
+pub(crate) async fn render_certificate(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &Token,
+    v: &Visitor,
+    status_code: StatusCode,
+    sign_error: Option<String>,
+    sign_message: String,
+) -> Result<Response, PageError> {
     let fail = |e| PageError(state.clone(), e);
     let print = state
         .store
@@ -234,24 +251,25 @@ async fn certificate(
         .map_err(fail)?
         .as_ref()
         .map(super::print::PrintView::of);
-    let (csrf, set_cookie) = csrf_for(&headers, state.secure_cookies());
-    let page_url = state.page_url(&token);
+    let (csrf, set_cookie) = csrf_for(headers, state.secure_cookies());
+    let page_url = state.page_url(token);
     let status = match v.state {
         IssueState::Pending => CertStatus::Pending(v.error.clone()),
         IssueState::Failed => CertStatus::Failed(v.error.clone().unwrap_or_default()),
         IssueState::Issued => CertStatus::Issued,
     };
-    let cert = cert_view(&v).map_err(fail)?;
+    let cert = cert_view(v).map_err(fail)?;
     let seal_svg = cert
         .as_ref()
         .map(|c| certstamp_printer::seal::svg(&c.fingerprint_bytes));
     let page = CertificatePage {
-        layout: Layout::new(&state),
+        layout: Layout::new(state),
         name: v.name.clone(),
         refresh: matches!(status, CertStatus::Pending(_))
             || print
                 .as_ref()
                 .is_some_and(|p| matches!(p.state, JobState::Queued | JobState::Printing)),
+        can_sign: matches!(status, CertStatus::Issued) && v.sealed_key.is_some() && v.voided_at.is_none(),
         status,
         cert,
         key_available: v.sealed_key.is_some(),
@@ -262,8 +280,11 @@ async fn certificate(
         seal_svg,
         print,
         csrf,
+        sign_url: state.guestbook_sign_url(),
+        sign_error,
+        sign_message,
     };
-    Ok(with_cookie(StatusCode::OK, page, set_cookie))
+    Ok(with_cookie(status_code, page, set_cookie))
 }
 
 async fn bundle_zip(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {

@@ -7,7 +7,7 @@ use certstamp::issuer::local::{self, CaPaths};
 use certstamp::pki::{self, KeyedCert};
 use serde_json::Value;
 
-use crate::issuance::{check_bundle_with_openssl, fetch_bundle};
+use crate::issuance::check_bundle_with_openssl;
 use crate::kube_standin::{Mode, StandIn, crd_validator, eventually, schema_causes};
 use crate::support::*;
 
@@ -67,7 +67,7 @@ async fn readyz(k: &Kiosk) -> u16 {
 fn visitor_certificate(b: &Booth) -> Value {
     let certs: Vec<Value> = b
         .api
-        .certificates("booth")
+        .visitor_certificates("booth")
         .into_iter()
         .filter(|c| c["metadata"]["labels"]["certstamp.io/role"] == "visitor")
         .collect();
@@ -134,7 +134,7 @@ async fn cert_manager_happy_path_zip_verifies_and_retention_deletes_objects() {
     let secret_name = format!("{cert_name}-tls");
     assert!(
         b.api
-            .secrets("booth")
+            .visitor_secrets("booth")
             .iter()
             .any(|s| s["metadata"]["name"] == secret_name.as_str())
     );
@@ -145,7 +145,7 @@ async fn cert_manager_happy_path_zip_verifies_and_retention_deletes_objects() {
     drop(db);
     let k = tokio::task::block_in_place(|| k.restart());
     eventually("the Certificate and Secret to be deleted", || async {
-        (b.api.certificates("booth").is_empty() && b.api.secrets("booth").is_empty()).then_some(())
+        (b.api.visitor_certificates("booth").is_empty() && b.api.visitor_secrets("booth").is_empty()).then_some(())
     })
     .await;
     let html = page(&c, &k, &path).await;
@@ -180,7 +180,7 @@ async fn cert_manager_webhook_denial_is_a_clear_message() {
     let path = issue(&c, &k, &name, "yama@example.org").await;
     let html = page_with(&c, &k, &path, FAILED).await;
     assert!(html.contains("at most 64 bytes"), "{html}");
-    assert!(b.api.certificates("booth").is_empty());
+    assert!(b.api.visitor_certificates("booth").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -229,7 +229,7 @@ async fn cert_manager_restart_resumes_pending_and_recreates_missing() {
     // A: the Certificate exists but hangs in Issuing.
     let a = issue(&c, &k, "Ada Lovelace", "ada@example.org").await;
     eventually("A's Certificate", || async {
-        (b.api.certificates("booth").len() == 1).then_some(())
+        (b.api.visitor_certificates("booth").len() == 1).then_some(())
     })
     .await;
     // B: cert-manager's webhook is down, so its create never lands.
@@ -237,7 +237,7 @@ async fn cert_manager_restart_resumes_pending_and_recreates_missing() {
     let bb = issue(&c, &k, "Barbara Liskov", "barbara@example.org").await;
     page_with(&c, &k, &bb, "not reachable right now").await;
     assert_eq!(readyz(&k).await, 503);
-    assert_eq!(b.api.certificates("booth").len(), 1);
+    assert_eq!(b.api.visitor_certificates("booth").len(), 1);
     // Power cut.
     let mut k = k;
     tokio::task::block_in_place(|| k.kill());
@@ -247,7 +247,7 @@ async fn cert_manager_restart_resumes_pending_and_recreates_missing() {
     let k = tokio::task::block_in_place(|| k.restart());
     page_with(&c, &k, &a, ISSUED).await;
     page_with(&c, &k, &bb, ISSUED).await;
-    assert_eq!(b.api.certificates("booth").len(), 2);
+    assert_eq!(b.api.visitor_certificates("booth").len(), 2);
     eventually("/readyz to recover", || async {
         (readyz(&k).await == 200).then_some(())
     })

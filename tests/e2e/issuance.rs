@@ -4,32 +4,6 @@ use std::path::Path;
 
 use crate::support::*;
 
-/// Download and unpack a visitor's zip; returns the PKCS#12 password from the page.
-pub(crate) async fn fetch_bundle(c: &reqwest::Client, k: &Kiosk, page: &str, dir: &Path) -> String {
-    let html = c.get(k.at(page)).send().await.unwrap().text().await.unwrap();
-    let password = between(&html, "PKCS#12 password: <code>", "</code>").to_string();
-    let res = c.get(k.at(&format!("{page}/bundle.zip"))).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "application/zip");
-    assert_eq!(
-        res.headers()["content-disposition"],
-        "attachment; filename=\"certificate.zip\""
-    );
-    let names = unzip(&res.bytes().await.unwrap(), dir);
-    assert_eq!(
-        names,
-        [
-            "cert.pem",
-            "chain.pem",
-            "ca.pem",
-            "key.pem",
-            "certificate.p12",
-            "README.txt"
-        ]
-    );
-    password
-}
-
 pub(crate) fn openssl(dir: &Path, args: &[&str]) -> String {
     let out = run("openssl", args, dir);
     assert!(

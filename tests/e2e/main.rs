@@ -5,6 +5,7 @@ mod support;
 
 mod browser;
 mod cert_manager;
+mod guestbook;
 mod issuance;
 mod kube_standin;
 mod printing;

@@ -321,6 +321,7 @@ async fn sigkill_with_queued_and_in_flight_jobs_loses_nothing_and_prints_nothing
     let k = Kiosk::start_on(
         data.path(),
         k.port,
+        k.guestbook_port,
         &["--printer", &format!("spool:{}", spool.display())],
     );
     wait_for(&c, &k, &pages[2], 20, |j| j["state"] == "printed").await;

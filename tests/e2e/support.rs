@@ -17,6 +17,10 @@ pub struct Kiosk {
     pub url: String,
     /// The port it listens on (kept across restarts).
     pub port: u16,
+    /// The mTLS guestbook's port (kept across restarts).
+    pub guestbook_port: u16,
+    /// `https://127.0.0.1:GUESTBOOK_PORT`
+    pub guestbook_url: String,
     /// Its data dir.
     pub data_dir: PathBuf,
     /// Extra arguments it was started with.
@@ -32,23 +36,29 @@ pub fn free_port() -> u16 {
 }
 
 impl Kiosk {
-    /// Start on a fresh port.
+    /// Start on fresh ports.
     pub fn start(data_dir: &Path, args: &[&str]) -> Kiosk {
-        Self::start_on(data_dir, free_port(), args)
+        Self::start_on(data_dir, free_port(), free_port(), args)
     }
 
-    /// Start on a fresh port with extra environment variables.
+    /// Start on fresh ports with extra environment variables.
     pub fn start_with_env(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Kiosk {
         let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self::start_full(data_dir, free_port(), args, envs)
+        Self::start_full(data_dir, free_port(), free_port(), args, envs)
     }
 
-    /// Start on `port` and wait until it answers.
-    pub fn start_on(data_dir: &Path, port: u16, args: &[&str]) -> Kiosk {
-        Self::start_full(data_dir, port, args, Vec::new())
+    /// Start on `port` (web) and `guestbook_port` (mTLS) and wait until both listen.
+    pub fn start_on(data_dir: &Path, port: u16, guestbook_port: u16, args: &[&str]) -> Kiosk {
+        Self::start_full(data_dir, port, guestbook_port, args, Vec::new())
     }
 
-    fn start_full(data_dir: &Path, port: u16, args: &[&str], envs: Vec<(String, String)>) -> Kiosk {
+    fn start_full(
+        data_dir: &Path,
+        port: u16,
+        guestbook_port: u16,
+        args: &[&str],
+        envs: Vec<(String, String)>,
+    ) -> Kiosk {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_certstamp"));
         cmd.arg("serve")
             .arg("--listen")
@@ -56,7 +66,7 @@ impl Kiosk {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--guestbook-listen")
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg(format!("127.0.0.1:{guestbook_port}"))
             .args(args)
             .env("RUST_LOG", "info")
             .env("CERTSTAMP_STAFF_PASSWORD", "staff-secret")
@@ -86,6 +96,7 @@ impl Kiosk {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("certstamp exited early with {status}:\n{}", logs.lock().unwrap());
             }
+            // The guestbook line comes first, so the web line means both listen.
             if logs.lock().unwrap().contains("certstamp listening on") {
                 break;
             }
@@ -100,6 +111,8 @@ impl Kiosk {
             child,
             url,
             port,
+            guestbook_port,
+            guestbook_url: format!("https://127.0.0.1:{guestbook_port}"),
             data_dir: data_dir.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
             envs,
@@ -132,12 +145,23 @@ impl Kiosk {
         }
     }
 
-    /// Kill and start again on the same port and data dir.
-    pub fn restart(mut self) -> Kiosk {
-        self.kill();
+    /// Kill and start again on the same ports and data dir.
+    pub fn restart(self) -> Kiosk {
         let args: Vec<String> = self.args.clone();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Kiosk::start_full(&self.data_dir.clone(), self.port, &args, self.envs.clone())
+        self.restart_with(&args)
+    }
+
+    /// Kill and start again on the same ports and data dir with other arguments.
+    pub fn restart_with(mut self, args: &[&str]) -> Kiosk {
+        self.kill();
+        Kiosk::start_full(
+            &self.data_dir.clone(),
+            self.port,
+            self.guestbook_port,
+            args,
+            self.envs.clone(),
+        )
     }
 
     /// `http://127.0.0.1:PORT/path`
@@ -232,6 +256,64 @@ pub fn unzip(bytes: &[u8], dir: &Path) -> Vec<String> {
         names.push(name);
     }
     names
+}
+
+/// Download and unpack a visitor's zip; returns the PKCS#12 password from the page.
+pub async fn fetch_bundle(c: &reqwest::Client, k: &Kiosk, page: &str, dir: &Path) -> String {
+    let html = c.get(k.at(page)).send().await.unwrap().text().await.unwrap();
+    let password = between(&html, "PKCS#12 password: <code>", "</code>").to_string();
+    let res = c.get(k.at(&format!("{page}/bundle.zip"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/zip");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"certificate.zip\""
+    );
+    let names = unzip(&res.bytes().await.unwrap(), dir);
+    assert_eq!(
+        names,
+        [
+            "cert.pem",
+            "chain.pem",
+            "ca.pem",
+            "key.pem",
+            "certificate.p12",
+            "README.txt"
+        ]
+    );
+    password
+}
+
+/// A rustls (ring) HTTPS client trusting `ca_pem` only, presenting `identity`
+/// (chain PEM, PKCS#8 key PEM) when asked for a client certificate.
+pub fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((chain, key)) => {
+            let certs = CertificateDer::pem_slice_iter(chain.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            builder
+                .with_client_auth_cert(certs, PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap())
+                .unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Text between `start` and the next `end` in `s`.

@@ -956,6 +956,16 @@ impl StandIn {
         self.objects(Kind::Secret, ns)
     }
 
+    /// Visitor Certificates only (labelled with a visitor id), not the guestbook's own.
+    pub fn visitor_certificates(&self, ns: &str) -> Vec<Value> {
+        self.certificates(ns).into_iter().filter(is_visitor).collect()
+    }
+
+    /// Visitor Secrets only.
+    pub fn visitor_secrets(&self, ns: &str) -> Vec<Value> {
+        self.secrets(ns).into_iter().filter(is_visitor).collect()
+    }
+
     fn objects(&self, kind: Kind, ns: &str) -> Vec<Value> {
         let w = self.shared.world.lock().unwrap();
         w.objects
@@ -1035,4 +1045,8 @@ where
         assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+fn is_visitor(o: &Value) -> bool {
+    o["metadata"]["labels"]["certstamp.io/visitor"].is_string()
 }

@@ -1,0 +1,621 @@
+//! The booth guestbook over mutual TLS: a second listener that accepts an entry only
+//! from a client presenting a certificate issued under the booth root.
+//!
+//! A certificate is checked twice with the same rules wherever it comes from: rustls'
+//! webpki verifier (chain to the root only, validity, clientAuth if EKUs are present,
+//! not a CA) at the handshake, then [`check_chain`] (pure, stricter: EKU must be
+//! present, optional one-conference rule) and the staff void list in the handler.
+//! The kiosk's own "sign through the kiosk" form runs the very same [`Guestbook::authorize`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::time::OffsetDateTime;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum_server::tls::TlsInfo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use serde::Deserialize;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::pki::{self, CertSummary};
+use crate::store::Store;
+use crate::store::guestbook::{Entry, NewEntry};
+use crate::validate;
+use crate::web::forms::RateLimiter;
+use crate::web::pages::Layout;
+
+/// Sign requests allowed per certificate per minute.
+pub const SIGN_RATE_PER_MINUTE: u32 = 30;
+/// Largest sign request body, in bytes.
+pub const BODY_LIMIT: usize = 4 * 1024;
+/// How long the listener waits for open connections at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Who signs: read from a certificate that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial, colon hex (as the visitors table stores it).
+    pub serial: String,
+    /// Subject CN.
+    pub name: String,
+    /// First rfc822Name SAN, if any.
+    pub email: Option<String>,
+}
+
+/// Pure checks on a client chain (leaf first, then what the client sent after it).
+/// Returns a reason a visitor can read when the certificate is not accepted.
+pub fn check_chain(
+    chain: &[Vec<u8>],
+    root_pem: &str,
+    only_intermediate: Option<&[u8]>,
+    now: OffsetDateTime,
+) -> std::result::Result<Signer, &'static str> {
+    let leaf_der = chain.first().ok_or("no client certificate was presented")?;
+    let (_, leaf) = X509Certificate::from_der(leaf_der).map_err(|_| "the certificate could not be parsed")?;
+    let summary = CertSummary::from_der(leaf_der).map_err(|_| "the certificate could not be parsed")?;
+    if summary.is_ca {
+        return Err("it is a CA certificate, not a visitor's certificate");
+    }
+    if now < summary.not_before {
+        return Err("it is not valid yet");
+    }
+    if now > summary.not_after {
+        return Err("it has expired");
+    }
+    // webpki lets a leaf without any EKU through; a visitor certificate always has clientAuth.
+    match leaf.extended_key_usage() {
+        Ok(Some(eku)) if eku.value.client_auth => {}
+        _ => return Err("it is not meant for client authentication (no clientAuth extended key usage)"),
+    }
+    // Clients send extras (openssl's -cert_chain repeats the leaf; some add the root), so
+    // look for the one intermediate that links this leaf to the root.
+    let leaf_pem = pki::der_to_pem(leaf_der);
+    let intermediate = chain[1..]
+        .iter()
+        .filter(|d| *d != leaf_der)
+        .find(|d| pki::verify_chain(&format!("{leaf_pem}{}", pki::der_to_pem(d)), root_pem, now).is_ok())
+        .ok_or("it does not chain to the booth root CA through an intermediate sent with it")?;
+    if let Some(int) = only_intermediate
+        && intermediate.as_slice() != int
+    {
+        return Err("only certificates of this conference are accepted here");
+    }
+    Ok(Signer {
+        issuer: summary.issuer,
+        serial: summary.serial,
+        name: summary.common_name,
+        email: summary.emails.into_iter().next(),
+    })
+}
+
+/// The guestbook's trust settings and per-certificate limits; shared through [`AppState`].
+pub struct Guestbook {
+    verifier: Arc<dyn ClientCertVerifier>,
+    root_pem: String,
+    /// The current conference's intermediate, asked at each check: in cert-manager mode
+    /// the kiosk learns it only from the first issued chain.
+    current_intermediate: Box<dyn Fn() -> String + Send + Sync>,
+    this_conference_only: bool,
+    limiter: RateLimiter<String>,
+}
+
+fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl Guestbook {
+    /// Trust `root_pem` only; `this_conference_only` also pins the intermediate that
+    /// `current_intermediate` returns (PEM).
+    pub fn new(
+        root_pem: &str,
+        current_intermediate: impl Fn() -> String + Send + Sync + 'static,
+        this_conference_only: bool,
+    ) -> Result<Self> {
+        let mut roots = RootCertStore::empty();
+        for der in pki::pem_certs(root_pem)? {
+            roots
+                .add(CertificateDer::from(der))
+                .map_err(|e| Error::Pki(format!("booth root: {e}")))?;
+        }
+        // Anonymous clients complete the handshake so the handler can answer 401 in words.
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), ring())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| Error::Pki(format!("client verifier: {e}")))?;
+        Ok(Guestbook {
+            verifier,
+            root_pem: root_pem.to_string(),
+            current_intermediate: Box::new(current_intermediate),
+            this_conference_only,
+            limiter: RateLimiter::new(SIGN_RATE_PER_MINUTE),
+        })
+    }
+
+    /// Check a client chain exactly as the listener does: webpki, [`check_chain`], void list.
+    pub async fn authorize(&self, store: &Store, chain: &[Vec<u8>]) -> Result<Signer> {
+        let Some((leaf, rest)) = chain.split_first() else {
+            return Err(Error::CertificateRequired);
+        };
+        let refuse = |why: &str| Error::Forbidden(format!("This certificate is not accepted: {why}."));
+        let leaf = CertificateDer::from(leaf.as_slice());
+        let rest: Vec<CertificateDer<'_>> = rest.iter().map(|d| CertificateDer::from(d.as_slice())).collect();
+        self.verifier
+            .verify_client_cert(&leaf, &rest, UnixTime::now())
+            .map_err(|e| refuse(&format!("{e}")))?;
+        let pinned = if self.this_conference_only {
+            let pem = (self.current_intermediate)();
+            let der = pki::pem_certs(&pem).ok().and_then(|mut v| v.pop());
+            Some(der.ok_or_else(|| refuse("this conference's CA is not known to the kiosk yet"))?)
+        } else {
+            None
+        };
+        let signer =
+            check_chain(chain, &self.root_pem, pinned.as_deref(), OffsetDateTime::now_utc()).map_err(refuse)?;
+        if let Some(v) = store.visitor_by_serial(&signer.serial).await?
+            && v.voided_at.is_some()
+        {
+            return Err(refuse("it was voided by booth staff"));
+        }
+        Ok(signer)
+    }
+
+    /// Count one sign request of this certificate; 429 past [`SIGN_RATE_PER_MINUTE`].
+    pub fn allow(&self, signer: &Signer) -> Result<()> {
+        if self.limiter.allow(&format!("{}\n{}", signer.issuer, signer.serial)) {
+            Ok(())
+        } else {
+            Err(Error::RateLimited)
+        }
+    }
+
+    /// Validate the message and write the signer's entry.
+    pub async fn sign(&self, store: &Store, signer: &Signer, raw_message: &str, star: bool) -> Result<Entry> {
+        let message = validate::message(raw_message).map_err(|e| Error::Invalid(e.into()))?;
+        let entry = store
+            .upsert_entry(NewEntry {
+                issuer: signer.issuer.clone(),
+                serial: signer.serial.clone(),
+                name: signer.name.clone(),
+                email_masked: signer.email.as_deref().map(validate::mask_email).unwrap_or_default(),
+                message,
+                star,
+            })
+            .await?;
+        // Serial only: never the name, email or message.
+        tracing::info!(serial = %signer.serial, star, "guestbook signed");
+        Ok(entry)
+    }
+}
+
+/// The listener's TLS settings: the configured certificate, or one issued now for the
+/// guestbook hostname; client certificates checked against the booth root.
+pub async fn tls_config(state: &AppState) -> Result<ServerConfig> {
+    let g = &state.settings.guestbook;
+    let (chain_pem, key_pem) = match (&g.tls_cert, &g.tls_key) {
+        (Some(c), Some(k)) => (
+            std::fs::read_to_string(c)
+                .map_err(|e| Error::Invalid(format!("cannot read guestbook TLS cert {}: {e}", c.display())))?,
+            zeroize::Zeroizing::new(
+                std::fs::read_to_string(k)
+                    .map_err(|e| Error::Invalid(format!("cannot read guestbook TLS key {}: {e}", k.display())))?,
+            ),
+        ),
+        (None, None) => {
+            let issued = state.issuer.server_cert(&g.hostname).await?;
+            (issued.chain_pem(), issued.leaf.key_pem.clone())
+        }
+        _ => {
+            return Err(Error::Invalid(
+                "--guestbook-tls-cert and --guestbook-tls-key must be given together".into(),
+            ));
+        }
+    };
+    let certs = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid(format!("guestbook TLS certificate: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| Error::Invalid(format!("guestbook TLS key: {e}")))?;
+    let mut config = ServerConfig::builder_with_provider(ring())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Pki(e.to_string()))?
+        .with_client_cert_verifier(state.guestbook.verifier.clone())
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::Invalid(format!("guestbook TLS certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Bind the guestbook listener and return its address and the server future, which
+/// stops gracefully when `handle` is told to.
+pub async fn bind(
+    state: AppState,
+    handle: axum_server::Handle<SocketAddr>,
+) -> anyhow::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+    let listen = state.settings.guestbook.listen;
+    let config = tls_config(&state).await?;
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (guestbook): {e}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+    let server = axum_server::from_tcp_rustls(listener, rustls)?
+        .handle(handle)
+        .serve(router(state).into_make_service());
+    Ok((addr, server))
+}
+
+/// Routes of the TLS listener.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign", get(home).post(sign))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found; POST a message to /sign\n") })
+        .layer(axum::middleware::map_response(|mut res: Response| async move {
+            crate::web::security_headers(res.headers_mut());
+            res
+        }))
+        .with_state(state)
+}
+
+/// How a sign request wants its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Html,
+}
+
+impl Format {
+    fn of(headers: &HeaderMap) -> Self {
+        let get = |h| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if get(header::CONTENT_TYPE).starts_with("application/json")
+            || get(header::ACCEPT).starts_with("application/json")
+        {
+            Format::Json
+        } else if get(header::ACCEPT).contains("text/html") {
+            Format::Html
+        } else {
+            Format::Text
+        }
+    }
+}
+
+fn peer_chain(req: &axum::http::Extensions) -> Vec<Vec<u8>> {
+    req.get::<Arc<TlsInfo>>()
+        .map(|i| i.peer_certificates.clone())
+        .unwrap_or_default()
+}
+
+/// A browser's cross-site POST would carry the visitor's certificate along; refuse it.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let get = |h| headers.get(h).and_then(|v| v.to_str().ok());
+    if get("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
+        return true;
+    }
+    match (get(header::ORIGIN.as_str()), get(header::HOST.as_str())) {
+        (Some(origin), Some(host)) => origin != format!("https://{host}"),
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// A sign request body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SignBody {
+    message: String,
+}
+
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<String> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let body: SignBody = if is_json {
+        serde_json::from_slice(bytes).map_err(|_| Error::Invalid("Send JSON like {\"message\": \"hello\"}.".into()))?
+    } else {
+        crate::web::forms::parse_form(bytes)?
+    };
+    Ok(body.message)
+}
+
+async fn sign(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let format = Format::of(&parts.headers);
+    let result = async {
+        if cross_site(&parts.headers) {
+            return Err(Error::Forbidden(
+                "Cross-site requests cannot sign the guestbook.".into(),
+            ));
+        }
+        let signer = state
+            .guestbook
+            .authorize(&state.store, &peer_chain(&parts.extensions))
+            .await?;
+        state.guestbook.allow(&signer)?;
+        let too_big = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|n| n > BODY_LIMIT);
+        if too_big {
+            return Err(Error::TooLarge);
+        }
+        let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+            .await
+            .map_err(|_| Error::TooLarge)?;
+        let message = parse_body(&parts.headers, &bytes)?;
+        let entry = state.guestbook.sign(&state.store, &signer, &message, true).await?;
+        Ok((signer, entry))
+    }
+    .await;
+    match result {
+        Ok((signer, entry)) => answer_ok(&state, format, signer, entry).await,
+        Err(e) => answer_err(&state, format, e).await,
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+async fn answer_ok(state: &AppState, format: Format, signer: Signer, entry: Entry) -> Response {
+    let read_at = format!("{}/guestbook", state.settings.public_url);
+    match format {
+        Format::Json => {
+            axum::Json(serde_json::json!({ "ok": true, "entry": entry, "guestbook": read_at })).into_response()
+        }
+        Format::Html => {
+            let notice = Notice::ok("Thank you! Your entry is in the guestbook, with a star.");
+            render_home(state, Some(signer), None, Some(notice), StatusCode::OK).await
+        }
+        Format::Text => text(
+            StatusCode::OK,
+            format!(
+                "Thanks, {}! Your guestbook entry is signed with a star (★) for using your own certificate.\nRead the guestbook at {read_at}\n",
+                validate::visible(&entry.name)
+            ),
+        ),
+    }
+}
+
+/// What a visitor reads for a refused or failed signature.
+pub fn public_message(e: &Error) -> String {
+    match e {
+        Error::RateLimited => format!(
+            "Too many signatures from this certificate: at most {SIGN_RATE_PER_MINUTE} a minute. Please wait a minute and try again."
+        ),
+        Error::TooLarge => format!("The request is larger than the guestbook accepts ({BODY_LIMIT} bytes at most)."),
+        e if e.is_public() => capitalise(&e.to_string()),
+        e => {
+            tracing::error!(error = %e, "guestbook sign failed");
+            "Something went wrong on our side. Please ask the booth staff.".into()
+        }
+    }
+}
+
+async fn answer_err(state: &AppState, format: Format, e: Error) -> Response {
+    let status = e.status();
+    if status.is_client_error() {
+        tracing::info!(status = status.as_u16(), "guestbook refused a request");
+    }
+    let message = public_message(&e);
+    match format {
+        Format::Json => (status, axum::Json(serde_json::json!({ "ok": false, "error": message }))).into_response(),
+        Format::Html => render_home(state, None, None, Some(Notice::bad(message)), status).await,
+        Format::Text => text(status, format!("{message}\n")),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// A line of feedback on the TLS page.
+pub struct Notice {
+    ok: bool,
+    text: String,
+}
+
+impl Notice {
+    fn ok(text: &str) -> Self {
+        Notice {
+            ok: true,
+            text: text.into(),
+        }
+    }
+    fn bad(text: String) -> Self {
+        Notice { ok: false, text }
+    }
+}
+
+/// `templates/guestbook_sign.html`: the TLS listener's own page.
+#[derive(Template, WebTemplate)]
+#[template(path = "guestbook_sign.html")]
+pub struct SignPage {
+    layout: Layout,
+    signer: Option<Signer>,
+    refusal: Option<String>,
+    notice: Option<Notice>,
+    read_url: String,
+    sign_url: String,
+}
+
+async fn home(State(state): State<AppState>, req: Request) -> Response {
+    let chain = peer_chain(req.extensions());
+    let (signer, refusal) = match state.guestbook.authorize(&state.store, &chain).await {
+        Ok(s) => (Some(s), None),
+        Err(e) if e.is_public() => (None, Some(capitalise(&e.to_string()))),
+        Err(e) => {
+            tracing::error!(error = %e, "guestbook page failed");
+            (None, Some("Something went wrong on our side.".into()))
+        }
+    };
+    render_home(&state, signer, refusal, None, StatusCode::OK).await
+}
+
+async fn render_home(
+    state: &AppState,
+    signer: Option<Signer>,
+    refusal: Option<String>,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
+    let page = SignPage {
+        layout: Layout::new(state),
+        signer,
+        refusal,
+        notice,
+        read_url: format!("{}/guestbook", state.settings.public_url),
+        sign_url: state.guestbook_sign_url(),
+    };
+    let mut res = (status, page).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{KeyedCert, leaf_params, new_intermediate, new_root, sign_with_new_key};
+    use ::time::Duration as D;
+
+    struct Ca {
+        root: KeyedCert,
+        int: KeyedCert,
+    }
+
+    fn ca(slug: &str) -> Ca {
+        let now = OffsetDateTime::now_utc();
+        let root = new_root(now, 20).unwrap();
+        let int = new_intermediate(&root, "Conf", slug, "X", now, 10).unwrap();
+        Ca { root, int }
+    }
+
+    fn ders(pems: &[&str]) -> Vec<Vec<u8>> {
+        pems.iter().flat_map(|p| pki::pem_certs(p).unwrap()).collect()
+    }
+
+    fn leaf(int: &KeyedCert, tweak: impl FnOnce(&mut rcgen::CertificateParams)) -> KeyedCert {
+        let now = OffsetDateTime::now_utc();
+        let mut p = leaf_params("Ada", "ada@example.org", now, D::days(30), now + D::days(3650)).unwrap();
+        tweak(&mut p);
+        sign_with_new_key(&p, int).unwrap()
+    }
+
+    #[test]
+    fn a_visitor_leaf_with_its_intermediate_passes() {
+        let c = ca("a");
+        let l = leaf(&c.int, |_| {});
+        let now = OffsetDateTime::now_utc();
+        let s = check_chain(&ders(&[&l.cert_pem, &c.int.cert_pem]), &c.root.cert_pem, None, now).unwrap();
+        assert_eq!(s.name, "Ada");
+        assert_eq!(s.email.as_deref(), Some("ada@example.org"));
+        assert_eq!(s.serial, CertSummary::parse(&l.cert_pem).unwrap().serial);
+        let int_der = pki::pem_certs(&c.int.cert_pem).unwrap().remove(0);
+        let only = Some(int_der.as_slice());
+        assert!(check_chain(&ders(&[&l.cert_pem, &c.int.cert_pem]), &c.root.cert_pem, only, now).is_ok());
+    }
+
+    #[test]
+    fn every_bad_chain_has_its_reason() {
+        let c = ca("a");
+        let other = ca("b");
+        let now = OffsetDateTime::now_utc();
+        let root = &c.root.cert_pem;
+        let check = |chain: Vec<Vec<u8>>| check_chain(&chain, root, None, now).unwrap_err();
+        let good = leaf(&c.int, |_| {});
+        assert!(check(vec![]).contains("no client certificate"));
+        assert!(check(ders(&[&good.cert_pem])).contains("chain"));
+        // Repeated leaf and an extra root (what openssl s_client -cert_chain and others send) are fine.
+        let messy = ders(&[&good.cert_pem, &good.cert_pem, &c.int.cert_pem, &c.root.cert_pem]);
+        assert!(check_chain(&messy, root, None, now).is_ok());
+        let foreign = leaf(&other.int, |_| {});
+        assert!(check(ders(&[&foreign.cert_pem, &other.int.cert_pem])).contains("chain"));
+        // Someone else's intermediate sent along with a real leaf.
+        assert!(check(ders(&[&good.cert_pem, &other.int.cert_pem])).contains("chain"));
+        let expired = leaf(&c.int, |p| {
+            p.not_before = now - D::days(10);
+            p.not_after = now - D::days(1);
+        });
+        assert!(check(ders(&[&expired.cert_pem, &c.int.cert_pem])).contains("expired"));
+        let early = leaf(&c.int, |p| {
+            p.not_before = now + D::days(1);
+            p.not_after = now + D::days(10);
+        });
+        assert!(check(ders(&[&early.cert_pem, &c.int.cert_pem])).contains("not valid yet"));
+        let no_eku = leaf(&c.int, |p| p.extended_key_usages.clear());
+        assert!(check(ders(&[&no_eku.cert_pem, &c.int.cert_pem])).contains("clientAuth"));
+        let server = leaf(&c.int, |p| {
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        });
+        assert!(check(ders(&[&server.cert_pem, &c.int.cert_pem])).contains("clientAuth"));
+        assert!(check(ders(&[&c.int.cert_pem])).contains("CA certificate"));
+        // The one-conference rule.
+        let second = new_intermediate(&c.root, "Other", "b", "X", now, 1).unwrap();
+        let theirs = leaf(&second, |_| {});
+        let chain = ders(&[&theirs.cert_pem, &second.cert_pem]);
+        assert!(check_chain(&chain, root, None, now).is_ok());
+        let int_der = pki::pem_certs(&c.int.cert_pem).unwrap().remove(0);
+        let err = check_chain(&chain, root, Some(&int_der), now).unwrap_err();
+        assert!(err.contains("this conference"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn authorize_uses_webpki_and_the_void_list() {
+        let c = ca("a");
+        let int_pem = c.int.cert_pem.clone();
+        let gb = Guestbook::new(&c.root.cert_pem, move || int_pem.clone(), false).unwrap();
+        let store = Store::in_memory().unwrap();
+        assert!(matches!(
+            gb.authorize(&store, &[]).await,
+            Err(Error::CertificateRequired)
+        ));
+        let good = leaf(&c.int, |_| {});
+        let chain = ders(&[&good.cert_pem, &c.int.cert_pem]);
+        let signer = gb.authorize(&store, &chain).await.unwrap();
+        let err = gb.authorize(&store, &ders(&[&good.cert_pem])).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::FORBIDDEN);
+        // A limit of 30 a minute per certificate, then 429.
+        for _ in 0..SIGN_RATE_PER_MINUTE {
+            gb.allow(&signer).unwrap();
+            gb.sign(&store, &signer, "hi", true).await.unwrap();
+        }
+        assert!(matches!(gb.allow(&signer), Err(Error::RateLimited)));
+        assert_eq!(store.entries_page(10, 0).await.unwrap().1, 1);
+    }
+
+    #[test]
+    fn cross_site_posts_are_spotted() {
+        let mut h = HeaderMap::new();
+        assert!(!cross_site(&h));
+        h.insert(header::HOST, HeaderValue::from_static("localhost:8443"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://localhost:8443"));
+        assert!(!cross_site(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(cross_site(&h));
+        let mut h = HeaderMap::new();
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(cross_site(&h));
+    }
+}
