@@ -71,6 +71,11 @@ pub trait Issuer: Send + Sync {
     /// A TLS server certificate for the guestbook listener.
     async fn server_cert(&self, hostname: &str) -> Result<IssuedCert>;
 
+    /// A backend's own limit on names beyond the form's rules, as a message for the visitor.
+    fn name_rule(&self, _name: &str) -> Option<&'static str> {
+        None
+    }
+
     /// Whether the backend can take requests now (for `/readyz`).
     async fn ready(&self) -> bool {
         true

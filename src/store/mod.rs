@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_visitors.sql"),
     include_str!("../../migrations/0002_guestbook.sql"),
     include_str!("../../migrations/0003_print_jobs.sql"),
+    include_str!("../../migrations/0004_failed_frees_email.sql"),
 ];
 
 /// Handle to the database; cheap to clone.

@@ -103,7 +103,10 @@ async fn issue(
         page.form_error = Some(Error::Csrf.to_string());
         return with_cookie(StatusCode::FORBIDDEN, page, set);
     }
-    let name = validate::name(&form.name);
+    let name = validate::name(&form.name).and_then(|n| match state.issuer.name_rule(&n) {
+        Some(rule) => Err(rule),
+        None => Ok(n),
+    });
     let email = validate::email(&form.email);
     page.name_error = name.as_ref().err().map(|e| e.to_string());
     page.email_error = email.as_ref().err().map(|e| e.to_string());
@@ -265,10 +268,8 @@ pub(crate) async fn render_certificate(
     let page = CertificatePage {
         layout: Layout::new(state),
         name: v.name.clone(),
-        refresh: matches!(status, CertStatus::Pending(_))
-            || print
-                .as_ref()
-                .is_some_and(|p| matches!(p.state, JobState::Queued | JobState::Printing)),
+        // Only while issuing: a refresh during printing would wipe a half-typed guestbook message.
+        refresh: matches!(status, CertStatus::Pending(_)),
         can_sign: matches!(status, CertStatus::Issued) && v.sealed_key.is_some() && v.voided_at.is_none(),
         status,
         cert,

@@ -814,6 +814,14 @@ impl Issuer for CertManagerIssuer {
         "cert-manager"
     }
 
+    fn name_rule(&self, name: &str) -> Option<&'static str> {
+        // cert-manager's webhook counts the CN in bytes (Go's len), so say so before it refuses.
+        (name.len() > 64).then_some(
+            "Your name is too long for this booth's certificate authority: at most 64 bytes \
+             (about 21 characters in CJK scripts, 32 in Greek or Cyrillic).",
+        )
+    }
+
     async fn submit(&self, req: &LeafRequest) -> Result<Submitted> {
         let inner = &self.inner;
         let mut job = Job {

@@ -74,6 +74,8 @@ struct Shared {
     mode: Mutex<Mode>,
     drop_epoch: AtomicU64,
     webhook_down: Mutex<bool>,
+    /// The webhook's CN limit in bytes (64, as in cert-manager; tests may tighten it).
+    cn_limit: Mutex<usize>,
     watches: AtomicUsize,
     gone_sent: AtomicUsize,
     requests: Mutex<Vec<String>>,
@@ -199,13 +201,15 @@ fn go_duration_secs(s: &str) -> Option<u64> {
 }
 
 /// cert-manager's validating webhook, for the rules certstamp could meet.
-fn webhook_denial(cert: &Value) -> Option<String> {
+fn webhook_denial(cert: &Value, cn_limit: usize) -> Option<String> {
     let spec = &cert["spec"];
     let mut problems = Vec::new();
     let cn = spec["commonName"].as_str().unwrap_or("");
     // Go's len(): bytes, not characters.
-    if cn.len() > 64 {
-        problems.push("spec.commonName: Too long: may not be more than 64 bytes".to_string());
+    if cn.len() > cn_limit {
+        problems.push(format!(
+            "spec.commonName: Too long: may not be more than {cn_limit} bytes"
+        ));
     }
     let ids = ["dnsNames", "emailAddresses", "ipAddresses", "uris", "otherNames"];
     if cn.is_empty() && ids.iter().all(|k| spec[k].as_array().is_none_or(|a| a.is_empty())) {
@@ -654,7 +658,8 @@ fn create(s: Arc<Shared>, kind: Kind, ns: String, bytes: &Bytes) -> Response {
             json!({"causes": [{"message": "failed calling webhook \"webhook.cert-manager.io\""}]}),
         );
     }
-    if let Some(denied) = webhook_denial(&obj) {
+    let cn_limit = *s.cn_limit.lock().unwrap();
+    if let Some(denied) = webhook_denial(&obj, cn_limit) {
         return status(
             403,
             "Forbidden",
@@ -831,6 +836,7 @@ impl StandIn {
             mode: Mutex::new(Mode::Sign),
             drop_epoch: AtomicU64::new(0),
             webhook_down: Mutex::new(false),
+            cn_limit: Mutex::new(64),
             watches: AtomicUsize::new(0),
             gone_sent: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
@@ -925,6 +931,11 @@ impl StandIn {
     /// What the fake cert-manager does with new Certificates.
     pub fn set_mode(&self, mode: Mode) {
         *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// Tighten the webhook's CN rule, to reach a denial the kiosk's form does not foresee.
+    pub fn set_cn_limit(&self, bytes: usize) {
+        *self.shared.cn_limit.lock().unwrap() = bytes;
     }
 
     /// Creates fail with 500 as when cert-manager's webhook is unreachable.
