@@ -241,7 +241,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     // comes up later from a background retry; the kiosk still issues and prints meanwhile.
     let first = tokio::time::timeout(
         GUESTBOOK_FIRST_TRY,
-        crate::guestbook::bind(state.clone(), handle.clone()),
+        crate::web::mtls::bind(state.clone(), handle.clone()),
     )
     .await;
     let guestbook = match first {
@@ -286,7 +286,7 @@ async fn retry_guestbook(state: AppState, handle: axum_server::Handle<SocketAddr
     let mut delay = Duration::from_secs(5);
     loop {
         tokio::time::sleep(delay).await;
-        match crate::guestbook::bind(state.clone(), handle.clone()).await {
+        match crate::web::mtls::bind(state.clone(), handle.clone()).await {
             Ok((guestbook_addr, server)) => {
                 tracing::info!(%guestbook_addr, "guestbook ready");
                 if let Err(e) = server.await {

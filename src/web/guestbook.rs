@@ -221,7 +221,7 @@ async fn sign_here(
     match result {
         Ok(_) => Ok(Redirect::to("/guestbook").into_response()),
         Err(e) if e.is_public() && e.status() != StatusCode::INTERNAL_SERVER_ERROR => {
-            let message = crate::guestbook::public_message(&e);
+            let message = crate::web::mtls::public_message(&e);
             render_certificate(&state, &headers, &token, &v, e.status(), Some(message), form.message).await
         }
         Err(e) => Err(fail(e)),

@@ -19,6 +19,8 @@ use crate::error::Error;
 pub mod forms;
 /// The public guestbook pages, and signing through the kiosk.
 pub mod guestbook;
+/// The guestbook's mTLS listener: routes and answers (the rules are in `crate::guestbook`).
+pub mod mtls;
 /// Page chrome and the error page.
 pub mod pages;
 /// Printing from the certificate page and its JSON status.
@@ -44,13 +46,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { Error::NotFound })
-        .layer(middleware::from_fn_with_state(state.clone(), finish))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        // Inside `finish`, so a request that takes too long still gets a page and a log line.
+        // Innermost first: a panic becomes a 500, a slow request a 408, and `finish` (outermost)
+        // turns either into a page and logs it.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), finish))
         .with_state(state)
 }
 
@@ -83,7 +87,7 @@ async fn finish(State(state): State<AppState>, req: Request, next: Next) -> Resp
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html") || ct.starts_with("application/json"));
-    if status.is_client_error() && !is_page {
+    if (status.is_client_error() || status.is_server_error()) && !is_page {
         let allow = res.headers().get(header::ALLOW).cloned();
         res = pages::error_response(&state, status, None);
         if let Some(allow) = allow {

@@ -61,7 +61,9 @@ pub fn error_response(state: &AppState, status: StatusCode, message: Option<Stri
     let message = message.unwrap_or_else(|| match status.as_u16() {
         404 => "There is nothing at this address. If you scanned a ticket, check that the whole code was read.".into(),
         405 => "This address does not accept that kind of request.".into(),
+        408 => "The kiosk took too long to answer. Please try again.".into(),
         413 => "The form sent more data than the kiosk accepts.".into(),
+        500..=599 => "Something went wrong on our side. Please ask the booth staff.".into(),
         _ => "The request could not be handled.".into(),
     });
     let page = ErrorPage {
