@@ -1,7 +1,7 @@
 //! QR codes for certificate page URLs: an inline SVG (one `<path>`, so it embeds in
 //! HTML without an XML header) and a PNG. Error correction M, 4-module quiet zone.
 
-use image::{ImageBuffer, Luma};
+use certstamp_printer::Bitmap;
 use qrcode::{Color, EcLevel, QrCode};
 
 use crate::error::{Error, Result};
@@ -52,25 +52,22 @@ pub fn svg_document(payload: &str) -> Result<String> {
     ))
 }
 
-/// A grayscale PNG with `scale` pixels per module.
+/// A 1-bit PNG with `scale` pixels per module.
 pub fn png(payload: &str, scale: u32) -> Result<Vec<u8>> {
     let code = code(payload)?;
     let w = code.width();
     let colors = code.to_colors();
     let size = (w + 2 * QUIET) as u32 * scale;
-    let img = ImageBuffer::from_fn(size, size, |px, py| {
-        let (mx, my) = ((px / scale) as usize, (py / scale) as usize);
-        let dark = mx >= QUIET
-            && my >= QUIET
-            && mx < w + QUIET
-            && my < w + QUIET
-            && colors[(my - QUIET) * w + (mx - QUIET)] == Color::Dark;
-        Luma([if dark { 0u8 } else { 255 }])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(Error::internal)?;
-    Ok(out.into_inner())
+    let mut img = Bitmap::new(size, size);
+    for (i, c) in colors.iter().enumerate() {
+        if *c == Color::Dark {
+            let (mx, my) = ((i % w + QUIET) as u32, (i / w + QUIET) as u32);
+            for dy in 0..scale {
+                img.fill_span(mx * scale, my * scale + dy, scale);
+            }
+        }
+    }
+    Ok(img.to_png())
 }
 
 #[cfg(test)]
