@@ -172,16 +172,14 @@ impl Queue {
         let rendered = match self.render(store, settings, job).await {
             Ok(r) => r,
             Err(e) => {
-                // Not the printer's fault; retrying slowly keeps it visible to staff.
-                tracing::error!(job = %job.key(), error = %e, "cannot render ticket");
-                return store
-                    .fail_job(
-                        job.id,
-                        "The ticket could not be rendered.",
-                        now_ts() + MAX_BACKOFF_SECS,
-                        true,
-                    )
-                    .await;
+                // Nothing a retry can fix (its link was purged, say): cancel it rather than
+                // hold every ticket behind it. Staff see the reason on the job.
+                tracing::error!(job = %job.key(), error = %e, "cannot render ticket; cancelling the job");
+                let reason = match e {
+                    Error::KeyPurged => "Its link was purged after the retention period.".to_string(),
+                    _ => "The ticket could not be rendered; see the kiosk log.".to_string(),
+                };
+                return store.cancel_job(job.id, &reason).await;
             }
         };
         if !store.start_job(job.id).await? {
@@ -230,9 +228,61 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::issuer::local::LocalIssuer;
+    use crate::issuer::{Issuer, LeafRequest, Submitted};
+    use crate::store::jobs::JobState;
+    use crate::store::visitors::NewVisitor;
+    use clap::Parser;
+
+    #[tokio::test]
+    async fn a_ticket_that_cannot_render_is_cancelled_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let cli =
+            crate::config::Cli::try_parse_from(["certstamp", "--data-dir", dir.path().to_str().unwrap()]).unwrap();
+        let settings = cli.serve.settings().unwrap();
+        let store = Store::in_memory().unwrap();
+        let token = crate::token::Token::generate();
+        let new = NewVisitor {
+            id: "v1".into(),
+            conference: "demo".into(),
+            name: "Ada".into(),
+            email: "ada@example.org".into(),
+            email_lc: "ada@example.org".into(),
+            issuer_kind: "local".into(),
+            backend_ref: None,
+            retention_until: now_ts() + 3600,
+        };
+        store.insert_visitor(new, &token).await.unwrap();
+        let ca = LocalIssuer::open(dir.path(), &settings.conference).unwrap();
+        let req = LeafRequest {
+            visitor_id: "v1".into(),
+            name: "Ada".into(),
+            email: "ada@example.org".into(),
+        };
+        let Submitted::Issued(cert) = ca.submit(&req).await.unwrap() else {
+            panic!()
+        };
+        store.complete_issuance("v1", cert).await.unwrap();
+        // A payload the kiosk key cannot open: nothing a retry could fix.
+        store
+            .enqueue_job("v1", Origin::Visitor, b"not sealed".to_vec(), DEDUPE_SECS)
+            .await
+            .unwrap();
+        let queue = Queue::new(&settings).unwrap();
+        let job = store.next_job().await.unwrap().unwrap();
+        let driver = Arc::new(Driver::open(&PrinterUri::Spool(dir.path().join("spool"))));
+        queue.attempt(&store, &settings, &driver, &job).await.unwrap();
+        assert_eq!(store.job(job.id).await.unwrap().unwrap().state, JobState::Cancelled);
+        assert!(
+            store.next_job().await.unwrap().is_none(),
+            "the queue is not held behind it"
+        );
+    }
+
     #[test]
     fn backoff_doubles_to_a_minute() {
-        let v: Vec<i64> = (1..=9).map(super::backoff_secs).collect();
+        let v: Vec<i64> = (1..=9).map(backoff_secs).collect();
         assert_eq!(v, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 }

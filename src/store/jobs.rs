@@ -240,6 +240,19 @@ impl Store {
         .await
     }
 
+    /// Cancel a job that can never print, keeping the reason.
+    pub async fn cancel_job(&self, id: i64, reason: &str) -> Result<()> {
+        let reason = reason.to_string();
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE print_jobs SET state = 'cancelled', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, reason, now_ts()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Staff: cancel an open job, or mark an interrupted one as printed.
     pub async fn staff_resolve_job(&self, id: i64, to: JobState) -> Result<bool> {
         self.call(move |conn| {
