@@ -77,6 +77,23 @@ pub fn csrf_for(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValu
     (v, set)
 }
 
+const KIOSK_COOKIE: &str = "certstamp_kiosk";
+
+/// Whether this browser is the booth's own screen (staff switched kiosk mode on).
+pub fn is_kiosk(headers: &HeaderMap) -> bool {
+    cookie(headers, KIOSK_COOKIE).as_deref() == Some("1")
+}
+
+/// The cookie that switches kiosk mode on (for a year) or off for this browser.
+pub fn kiosk_cookie(on: bool, secure: bool) -> HeaderValue {
+    let attrs = if secure { "; Secure" } else { "" };
+    let (value, age) = if on { ("1", 31_536_000) } else { ("0", 0) };
+    HeaderValue::from_str(&format!(
+        "{KIOSK_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{attrs}"
+    ))
+    .expect("ASCII cookie")
+}
+
 /// Check a submitted CSRF field against the cookie, in constant time.
 pub fn check_csrf(headers: &HeaderMap, field: &str) -> Result<(), Error> {
     let Some(c) = cookie(headers, CSRF_COOKIE) else {

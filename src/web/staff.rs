@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/staff/visitors/{id}/void", post(void))
         .route("/staff/visitors/{id}/reissue", post(reissue))
         .route("/staff/jobs/{id}/{action}", post(job_action))
+        .route("/staff/kiosk", post(kiosk_mode))
 }
 
 /// Check HTTP Basic credentials (`staff:<password>`) in constant time.
@@ -89,6 +90,7 @@ pub struct StaffPage {
     printer: String,
     printer_health: String,
     jobs: Vec<StaffJob>,
+    kiosk: bool,
 }
 
 /// One print job row.
@@ -175,6 +177,7 @@ async fn render(
         printer: state.settings.printer.uri.clone(),
         printer_health: state.queue.health(),
         jobs,
+        kiosk: super::forms::is_kiosk(headers),
     };
     let mut res = page.into_response();
     if let Some(c) = set {
@@ -290,4 +293,34 @@ async fn job_action(
     };
     tracing::info!(job = %job.key(), %action, "staff changed a print job");
     render(&state, &headers, Some(notice), None).await
+}
+
+/// The kiosk-mode switch: `on` is `1` or `0`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct KioskForm {
+    csrf: String,
+    on: String,
+}
+
+/// Switch this browser into (or out of) kiosk mode: certificate pages then offer "next
+/// visitor", return to the form after two minutes, and never download keys.
+async fn kiosk_mode(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    FormBody(form): FormBody<KioskForm>,
+) -> Result<Response, PageError> {
+    staff_post(&state, &headers, &CsrfForm { csrf: form.csrf })?;
+    let on = form.on == "1";
+    let notice = if on {
+        "This browser is now the booth screen (kiosk mode)."
+    } else {
+        "Kiosk mode is off for this browser."
+    };
+    let mut res = render(&state, &headers, Some(notice.into()), None).await?;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        super::forms::kiosk_cookie(on, state.secure_cookies()),
+    );
+    Ok(res)
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-use super::forms::{FormBody, check_csrf, csrf_for};
+use super::forms::{FormBody, check_csrf, csrf_for, is_kiosk};
 use super::pages::{Layout, PageError};
 use crate::app::AppState;
 use crate::bundle::{self, BundleInput};
@@ -170,6 +170,7 @@ pub struct CertificatePage {
     can_sign: bool,
     sign_error: Option<String>,
     sign_message: String,
+    kiosk: bool,
 }
 
 /// Human time for pages and tickets: `2026-11-26 14:03 UTC`.
@@ -284,13 +285,24 @@ pub(crate) async fn render_certificate(
         sign_url: state.guestbook_sign_url(),
         sign_error,
         sign_message,
+        kiosk: is_kiosk(headers),
     };
     Ok(with_cookie(status_code, page, set_cookie))
 }
 
-async fn bundle_zip(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {
+async fn bundle_zip(
+    State(state): State<AppState>,
+    TokenPath(token): TokenPath,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let (token, v) = visitor_for(&state, &token).await?;
     let fail = |e| PageError(state.clone(), e);
+    if is_kiosk(&headers) {
+        // A key saved on the shared booth screen would be there for the next visitor.
+        return Err(fail(Error::Forbidden(
+            "Downloads are off on the booth screen: scan the code with your phone to get your files.".into(),
+        )));
+    }
     let (Some(cert), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
         return Err(fail(Error::NotReady));
     };

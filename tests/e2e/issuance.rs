@@ -448,3 +448,61 @@ async fn after_retention_the_key_is_gone_and_the_certificate_stays() {
     // The email is gone too, so it may register again.
     issue(&c, &k, "Ada", "ada@example.org").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kiosk_mode_never_leaves_a_key_on_the_booth_screen() {
+    let data = tempfile::tempdir().unwrap();
+    let k = Kiosk::start(data.path(), &[]);
+    let booth = client();
+    let kiosk_mode = |on: &'static str| {
+        let (booth, k) = (&booth, &k);
+        async move {
+            let csrf = csrf_of(&staff_page(booth, k).await);
+            let res = booth
+                .post(k.at("/staff/kiosk"))
+                .basic_auth("staff", Some("staff-secret"))
+                .form(&[("csrf", csrf.as_str()), ("on", on)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.text().await.unwrap()
+        }
+    };
+    assert!(kiosk_mode("1").await.contains("now the booth screen"));
+    let page = issue(&booth, &k, "Ada", "ada@example.org").await;
+    let html = booth.get(k.at(&page)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("Done — next visitor") && html.contains("content=\"120;url=/\""),
+        "{html}"
+    );
+    assert!(!html.contains("bundle.zip") && html.contains("nothing is saved on this booth screen"));
+    let res = booth.get(k.at(&format!("{page}/bundle.zip"))).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Downloads are off on the booth screen")
+    );
+    // The visitor's own phone (no kiosk cookie) gets the download.
+    assert_eq!(
+        client()
+            .get(k.at(&format!("{page}/bundle.zip")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    kiosk_mode("0").await;
+    assert_eq!(
+        booth
+            .get(k.at(&format!("{page}/bundle.zip")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
