@@ -22,7 +22,7 @@ pub mod pki;
 pub mod qr;
 /// The print worker: a durable, ordered queue with backoff and no silent duplicates.
 pub mod queue;
-/// SQLite: visitors, print jobs, guestbook entries; migrations live in `migrations/`.
+/// SQLite: visitors, print jobs, guestbook entries; migrations live in `src/store/migrations/`.
 pub mod store;
 /// Maps an issued certificate to the printer crate's ticket.
 pub mod ticket;

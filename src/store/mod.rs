@@ -19,10 +19,10 @@ pub mod visitors;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_visitors.sql"),
-    include_str!("../../migrations/0002_guestbook.sql"),
-    include_str!("../../migrations/0003_print_jobs.sql"),
-    include_str!("../../migrations/0004_failed_frees_email.sql"),
+    include_str!("migrations/0001_visitors.sql"),
+    include_str!("migrations/0002_guestbook.sql"),
+    include_str!("migrations/0003_print_jobs.sql"),
+    include_str!("migrations/0004_failed_frees_email.sql"),
 ];
 
 /// Handle to the database; cheap to clone.
