@@ -174,7 +174,7 @@ pub struct ServeArgs {
     /// Password for the staff pages (user `staff`) [default: generated into <data-dir>/staff-password].
     #[arg(long, env = "CERTSTAMP_STAFF_PASSWORD", hide_env_values = true)]
     pub staff_password: Option<String>,
-    /// Certificate requests allowed per client address per minute [default: 10].
+    /// Certificate requests allowed per client address per minute; phones behind one venue NAT share it [default: 30].
     #[arg(long, env = "CERTSTAMP_ISSUE_RATE_PER_MINUTE")]
     pub issue_rate_per_minute: Option<u32>,
 }
@@ -526,7 +526,7 @@ impl ServeArgs {
                     .unwrap_or(false),
             },
             staff_password: self.staff_password.clone().or(file.staff_password.clone()),
-            issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(10),
+            issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             data_dir,
             conference,
         })
