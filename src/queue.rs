@@ -26,6 +26,14 @@ pub fn backoff_secs(attempts: u32) -> i64 {
     (1i64 << exp).min(MAX_BACKOFF_SECS)
 }
 
+/// Whether a failed send may have put part of the job on paper: an I/O error or a
+/// timeout while writing to a real printer. Refused connections, paper-out and the like
+/// happen before the first byte, so those jobs are simply retried.
+fn may_have_printed(uri: &PrinterUri, e: &PrintError) -> bool {
+    !matches!(uri, PrinterUri::Spool(_))
+        && matches!(e, PrintError::Io { .. } | PrintError::Timeout { during: "writing", .. })
+}
+
 /// Handle to the queue: enqueue, wake the worker, read the printer's health.
 #[derive(Clone)]
 pub struct Queue {
@@ -196,6 +204,13 @@ impl Queue {
                 tracing::info!(job = %job.key(), "printed ticket");
                 store.finish_job(job.id).await
             }
+            Err(e) if may_have_printed(&self.uri, &e) => {
+                // Some bytes may be on paper already: a retry could print a second ticket.
+                let msg = format!("Printing broke off part-way ({e}); the ticket may be half printed.");
+                self.set_health(msg.clone());
+                tracing::warn!(job = %job.key(), error = %e, "print job broke off part-way; staff decide");
+                store.interrupt_job(job.id, &msg).await
+            }
             Err(e) => {
                 let msg = format!("Printing failed: {e}");
                 self.set_health(msg.clone());
@@ -278,6 +293,32 @@ mod tests {
             store.next_job().await.unwrap().is_none(),
             "the queue is not held behind it"
         );
+    }
+
+    #[test]
+    fn only_a_broken_off_write_to_a_printer_counts_as_maybe_printed() {
+        let tcp: PrinterUri = "tcp://127.0.0.1:9100".parse().unwrap();
+        let spool: PrinterUri = "spool:/tmp/x".parse().unwrap();
+        let reset = || PrintError::Io {
+            target: "t".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        };
+        let timeout = |during| PrintError::Timeout {
+            target: "t".into(),
+            during,
+        };
+        assert!(may_have_printed(&tcp, &reset()));
+        assert!(may_have_printed(&tcp, &timeout("writing")));
+        assert!(!may_have_printed(&tcp, &timeout("connecting")));
+        assert!(!may_have_printed(&tcp, &PrintError::PaperOut));
+        assert!(!may_have_printed(
+            &tcp,
+            &PrintError::Offline {
+                target: "t".into(),
+                reason: "refused".into()
+            }
+        ));
+        assert!(!may_have_printed(&spool, &reset()));
     }
 
     #[test]

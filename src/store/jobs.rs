@@ -240,6 +240,19 @@ impl Store {
         .await
     }
 
+    /// A send that broke off part-way: staff decide (reprint or "it printed").
+    pub async fn interrupt_job(&self, id: i64, reason: &str) -> Result<()> {
+        let reason = reason.to_string();
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE print_jobs SET state = 'interrupted', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, reason, now_ts()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Cancel a job that can never print, keeping the reason.
     pub async fn cancel_job(&self, id: i64, reason: &str) -> Result<()> {
         let reason = reason.to_string();
