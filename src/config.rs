@@ -177,6 +177,10 @@ pub struct ServeArgs {
     /// Certificate requests allowed per client address per minute; phones behind one venue NAT share it [default: 30].
     #[arg(long, env = "CERTSTAMP_ISSUE_RATE_PER_MINUTE")]
     pub issue_rate_per_minute: Option<u32>,
+    /// Behind a reverse proxy (e.g. k3s' Traefik): rate-limit by the last address in
+    /// X-Forwarded-For, which the proxy appends. Only enable it when a proxy is in front [default: false].
+    #[arg(long, env = "CERTSTAMP_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: Option<bool>,
 }
 
 /// The `[conference]` table, resolved.
@@ -270,6 +274,8 @@ pub struct Settings {
     pub staff_password: Option<String>,
     /// Per-client issuance rate limit.
     pub issue_rate_per_minute: u32,
+    /// Take the client address from X-Forwarded-For (set by a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 /// The TOML file. Every key is optional.
@@ -282,6 +288,7 @@ pub struct FileConfig {
     issuer: Option<IssuerKind>,
     staff_password: Option<String>,
     issue_rate_per_minute: Option<u32>,
+    trust_forwarded_for: Option<bool>,
     #[serde(default)]
     conference: FileConference,
     #[serde(default)]
@@ -527,6 +534,7 @@ impl ServeArgs {
             },
             staff_password: self.staff_password.clone().or(file.staff_password.clone()),
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
+            trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
             data_dir,
             conference,
         })

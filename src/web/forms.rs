@@ -107,6 +107,24 @@ pub fn check_csrf(headers: &HeaderMap, field: &str) -> Result<(), Error> {
     }
 }
 
+/// The client address for rate limits: the TCP peer, or, behind a trusted proxy, the last
+/// (proxy-appended, so not client-forgeable) address in X-Forwarded-For.
+pub fn client_ip(headers: &HeaderMap, peer: std::net::IpAddr, trust_forwarded_for: bool) -> std::net::IpAddr {
+    if !trust_forwarded_for {
+        return peer;
+    }
+    // Only the very last hop counts: anything before it came from the client.
+    let last_hop = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok());
+    last_hop
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
 /// Compare secrets without an early exit on the first differing byte.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -158,6 +176,18 @@ mod tests {
         assert_eq!(f.name, "Zoë A");
         assert!(parse_form::<F>(b"name=%FF").is_err());
         assert!(parse_form::<F>(b"name=\xff").is_err());
+    }
+
+    #[test]
+    fn forwarded_for_only_when_trusted_and_last_hop_wins() {
+        let peer: std::net::IpAddr = "10.42.0.7".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.4"));
+        assert_eq!(client_ip(&h, peer, false), peer);
+        assert_eq!(client_ip(&h, peer, true).to_string(), "198.51.100.4");
+        assert_eq!(client_ip(&HeaderMap::new(), peer, true), peer);
+        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(client_ip(&h, peer, true), peer);
     }
 
     #[test]

@@ -118,7 +118,8 @@ async fn issue(
         page.form_error = Some("Please fix the fields marked below.".into());
         return with_cookie(StatusCode::BAD_REQUEST, page, set);
     };
-    if !state.issue_limiter.allow(&peer.ip()) {
+    let client = super::forms::client_ip(&headers, peer.ip(), state.settings.trust_forwarded_for);
+    if !state.issue_limiter.allow(&client) {
         return PageError(state, Error::RateLimited).into_response();
     }
     match state.issue(name, email, email_lc).await {

@@ -506,3 +506,26 @@ async fn kiosk_mode_never_leaves_a_key_on_the_booth_screen() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_the_limit_is_per_forwarded_client() {
+    let data = tempfile::tempdir().unwrap();
+    let args = ["--issue-rate-per-minute", "1", "--trust-forwarded-for", "true"];
+    let k = Kiosk::start(data.path(), &args);
+    let via = |addr: &str| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut h = reqwest::header::HeaderMap::new();
+        // The client's own claim first, then what the proxy appended: only the latter counts.
+        h.insert("x-forwarded-for", format!("6.6.6.6, {addr}").parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(h)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (via("198.51.100.1"), via("198.51.100.2"));
+    issue(&a, &k, "A", "a@example.org").await;
+    assert_eq!(submit(&a, &k, "A2", "a2@example.org").await.status(), 429);
+    issue(&b, &k, "B", "b@example.org").await;
+}
