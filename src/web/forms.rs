@@ -53,6 +53,14 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 
 const CSRF_COOKIE: &str = "certstamp_csrf";
 
+/// A form that carries nothing but its CSRF field (print, staff actions).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfForm {
+    /// The double-submit value.
+    pub csrf: String,
+}
+
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)

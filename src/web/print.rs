@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::forms::{FormBody, check_csrf};
+use super::forms::{CsrfForm, FormBody, check_csrf};
 use super::pages::PageError;
 use super::visitor::{TokenPath, visitor_for};
 use crate::app::AppState;
@@ -75,18 +75,11 @@ async fn status(State(state): State<AppState>, TokenPath(token): TokenPath) -> R
     .into_response())
 }
 
-/// The print form carries only the CSRF field.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct PrintForm {
-    csrf: String,
-}
-
 async fn print(
     State(state): State<AppState>,
     TokenPath(token): TokenPath,
     headers: HeaderMap,
-    FormBody(form): FormBody<PrintForm>,
+    FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (token, v) = visitor_for(&state, &token).await?;
     let fail = |e| PageError(state.clone(), e);

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::forms::{FormBody, check_csrf, csrf_for};
+use super::forms::{CsrfForm, FormBody, check_csrf, csrf_for};
 use super::pages::{Layout, PageError};
 use super::visitor::human_time;
 use crate::app::AppState;
@@ -189,13 +189,6 @@ async fn render(
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
     require_staff(&state, &headers)?;
     render(&state, &headers, None, None).await
-}
-
-/// Staff forms carry only the CSRF field.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 async fn void(
