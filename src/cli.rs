@@ -8,7 +8,7 @@ use certstamp::pki::CertSummary;
 
 pub fn ca_init(args: &CommonArgs) -> anyhow::Result<()> {
     let (data_dir, conf, _) = args.load()?;
-    certstamp::app::ensure_dir(&data_dir)?;
+    std::fs::create_dir_all(&data_dir)?;
     let paths = CaPaths::new(&data_dir);
     let root = local::load_or_create_root(&paths)?;
     local::load_or_create_intermediate(&paths, &root, &conf)?;

@@ -1,7 +1,8 @@
-use axum::http::StatusCode;
+//! The one error type of the domain, and the `Result` alias every module uses.
 
-/// Everything that can go wrong in certstamp. Each variant names what failed;
-/// [`Error::status`] says which HTTP status a visitor sees for it.
+/// Everything that can go wrong in certstamp. Each variant names what failed and knows
+/// nothing of HTTP: `web::error` maps variants to statuses and pages in one place.
+/// The status in each variant's doc is what a visitor sees.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The visitor's input broke a rule (400). The message is safe to show.
@@ -37,25 +38,25 @@ pub enum Error {
     /// The private key was purged after the retention period (410).
     #[error("the private key is no longer available")]
     KeyPurged,
-    /// Issuance failed in the issuing backend. The message is safe to show to staff.
+    /// Issuance failed in the issuing backend (502). The message is safe to show to staff.
     #[error("issuance failed: {0}")]
     Issuance(String),
     /// The issuing backend is unreachable right now; retry later (503).
     #[error("the certificate authority is not reachable right now: {0}")]
     Unavailable(String),
-    /// Certificate generation or parsing.
+    /// Certificate generation or parsing (500).
     #[error("certificate error: {0}")]
     Pki(String),
-    /// The printer or its transport.
+    /// The printer or its transport (500).
     #[error("printer: {0}")]
     Printer(String),
-    /// SQLite.
+    /// The database (500); the store converts its driver's errors into this.
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
-    /// Files in the data dir.
+    Db(String),
+    /// Files in the data dir (500).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    /// Anything else internal; details go to the log, never to the page.
+    /// Anything else internal (500); details go to the log, never to the page.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,25 +65,6 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The HTTP status for this error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::Invalid(_) => StatusCode::BAD_REQUEST,
-            Error::Csrf | Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Unauthorized | Error::CertificateRequired => StatusCode::UNAUTHORIZED,
-            Error::NotFound => StatusCode::NOT_FOUND,
-            Error::AlreadyIssued | Error::NotReady => StatusCode::CONFLICT,
-            Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Error::KeyPurged => StatusCode::GONE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Issuance(_) => StatusCode::BAD_GATEWAY,
-            Error::Pki(_) | Error::Printer(_) | Error::Db(_) | Error::Io(_) | Error::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
-    }
-
     /// Whether the message may be shown to a visitor as is.
     pub fn is_public(&self) -> bool {
         !matches!(

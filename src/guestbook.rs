@@ -6,10 +6,9 @@
 //! not a CA) at the handshake, then [`check_chain`] (pure, stricter: EKU must be
 //! present, optional one-conference rule) and the staff void list in the handler.
 //! The kiosk's own "sign through the kiosk" form runs the very same [`Guestbook::authorize`].
-//! The listener's routes and answers are in `crate::web::mtls`; nothing here knows axum.
+//! The listener's routes and answers live in the web layer (`web::mtls`); nothing here knows axum.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ::time::OffsetDateTime;
 use rustls::pki_types::pem::PemObject;
@@ -19,20 +18,19 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::app::AppState;
+use crate::config::GuestbookSettings;
 use crate::error::{Error, Result};
+use crate::issuer::Issuer;
+use crate::limit::RateLimiter;
 use crate::pki::{self, CertSummary};
 use crate::store::Store;
 use crate::store::guestbook::{Entry, NewEntry};
 use crate::validate;
-use crate::web::forms::RateLimiter;
 
 /// Sign requests allowed per certificate per minute.
 pub const SIGN_RATE_PER_MINUTE: u32 = 30;
 /// Largest sign request body, in bytes.
 pub const BODY_LIMIT: usize = 4 * 1024;
-/// How long the listener waits for open connections at shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Who signs: read from a certificate that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +91,7 @@ pub fn check_chain(
     })
 }
 
-/// The guestbook's trust settings and per-certificate limits; shared through [`AppState`].
+/// The guestbook's trust settings and per-certificate limits; the app holds one.
 pub struct Guestbook {
     verifier: Arc<dyn ClientCertVerifier>,
     root_pem: String,
@@ -190,44 +188,43 @@ impl Guestbook {
         tracing::info!(serial = %signer.serial, star, "guestbook signed");
         Ok(entry)
     }
-}
 
-/// The listener's TLS settings: the configured certificate, or one issued now for the
-/// guestbook hostname; client certificates checked against the booth root.
-pub async fn tls_config(state: &AppState) -> Result<ServerConfig> {
-    let g = &state.settings.guestbook;
-    let (chain_pem, key_pem) = match (&g.tls_cert, &g.tls_key) {
-        (Some(c), Some(k)) => (
-            std::fs::read_to_string(c)
-                .map_err(|e| Error::Invalid(format!("cannot read guestbook TLS cert {}: {e}", c.display())))?,
-            zeroize::Zeroizing::new(
-                std::fs::read_to_string(k)
-                    .map_err(|e| Error::Invalid(format!("cannot read guestbook TLS key {}: {e}", k.display())))?,
+    /// The listener's TLS settings: the configured certificate, or one issued now for the
+    /// guestbook hostname; client certificates checked against the booth root.
+    pub async fn tls_config(&self, g: &GuestbookSettings, issuer: &dyn Issuer) -> Result<ServerConfig> {
+        let (chain_pem, key_pem) = match (&g.tls_cert, &g.tls_key) {
+            (Some(c), Some(k)) => (
+                std::fs::read_to_string(c)
+                    .map_err(|e| Error::Invalid(format!("cannot read guestbook TLS cert {}: {e}", c.display())))?,
+                zeroize::Zeroizing::new(
+                    std::fs::read_to_string(k)
+                        .map_err(|e| Error::Invalid(format!("cannot read guestbook TLS key {}: {e}", k.display())))?,
+                ),
             ),
-        ),
-        (None, None) => {
-            let issued = state.issuer.server_cert(&g.hostname).await?;
-            (issued.chain_pem(), issued.leaf.key_pem.clone())
-        }
-        _ => {
-            return Err(Error::Invalid(
-                "--guestbook-tls-cert and --guestbook-tls-key must be given together".into(),
-            ));
-        }
-    };
-    let certs = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Invalid(format!("guestbook TLS certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| Error::Invalid(format!("guestbook TLS key: {e}")))?;
-    let mut config = ServerConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Pki(e.to_string()))?
-        .with_client_cert_verifier(state.guestbook.verifier.clone())
-        .with_single_cert(certs, key)
-        .map_err(|e| Error::Invalid(format!("guestbook TLS certificate and key: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+            (None, None) => {
+                let issued = issuer.server_cert(&g.hostname).await?;
+                (issued.chain_pem(), issued.leaf.key_pem.clone())
+            }
+            _ => {
+                return Err(Error::Invalid(
+                    "--guestbook-tls-cert and --guestbook-tls-key must be given together".into(),
+                ));
+            }
+        };
+        let certs = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Invalid(format!("guestbook TLS certificate: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| Error::Invalid(format!("guestbook TLS key: {e}")))?;
+        let mut config = ServerConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Pki(e.to_string()))?
+            .with_client_cert_verifier(self.verifier.clone())
+            .with_single_cert(certs, key)
+            .map_err(|e| Error::Invalid(format!("guestbook TLS certificate and key: {e}")))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
 }
 
 #[cfg(test)]
@@ -331,7 +328,7 @@ mod tests {
         let chain = ders(&[&good.cert_pem, &c.int.cert_pem]);
         let signer = gb.authorize(&store, &chain).await.unwrap();
         let err = gb.authorize(&store, &ders(&[&good.cert_pem])).await.unwrap_err();
-        assert_eq!(err.status(), axum::http::StatusCode::FORBIDDEN);
+        assert!(matches!(err, Error::Forbidden(_)), "{err}");
         // A limit of 30 a minute per certificate, then 429.
         for _ in 0..SIGN_RATE_PER_MINUTE {
             gb.allow(&signer).unwrap();

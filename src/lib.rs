@@ -1,27 +1,78 @@
 //! certstamp: a conference-booth kiosk that issues real X.509 client certificates
-//! and prints stamped tickets. `main.rs` only wires; this crate holds the rest.
+//! and prints stamped tickets. `main.rs` only parses the command line and dispatches;
+//! this crate holds the rest.
 //!
-//! Read the modules in this order for a tour of one visitor's path:
+//! # Layers
+//!
+//! Dependencies run one way, top to bottom; nothing imports a layer above it:
+//!
+//! ```text
+//! main, cli         parse the command line, set up logging, dispatch
+//!   server          bind both listeners, start the workers, signals, shutdown
+//!     web           the only axum code: routes, extractors, pages, errors -> statuses
+//!       app         use cases: submit, record outcomes, void, reissue, print, sign
+//!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
+//!                   validate, qr, limit, clock, config, error
+//!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
+//! ```
+//!
+//! The domain error knows nothing of HTTP (`web::error` maps it), and each external
+//! system has exactly one module that talks to it: Kubernetes `issuer::cert_manager`,
+//! the database `store`, printers `queue` (through the printer crate's drivers).
+//! A test in `server` fails on an upward import.
+//!
+//! # Where new code goes
+//!
+//! A new page or route: `web/` (a handler turns the request into one `App` call and
+//! the answer into a page). A new thing someone can do: a method on `App` in `app/`.
+//! A new rule, format or computation: a pure function in the domain module it belongs
+//! to, tested as a function. A new external system: one new domain module, behind a
+//! trait when the app needs to swap it in tests.
+//!
+//! # Reading order
+//!
+//! One visitor's path, from the form to the ticket and the guestbook:
+//!
+//! 1. [`config`]: flags, `CERTSTAMP_*` and TOML become one `Settings`.
+//! 2. [`server`]: binds the web and guestbook listeners and starts the workers.
+//! 3. [`web`]: `GET /` renders the form; `POST /issue` reads it.
+//! 4. [`app`]: checks the submission and issues: store first, then the issuer.
+//! 5. [`validate`]: the rules for names and emails.
+//! 6. [`token`]: the visitor's link token, stored only hashed; it seals the key.
+//! 7. [`limit`]: requests per client address.
+//! 8. [`issuer`]: local CA or cert-manager; results come back through one channel.
+//! 9. [`pki`]: the leaf profile, chains and checks.
+//! 10. [`store`]: the visitor row, durable before the redirect.
+//! 11. [`bundle`] and [`qr`]: the zip with the PKCS#12, and the code on page and ticket.
+//! 12. [`ticket`] and [`queue`]: the printed ticket and the worker that prints it once.
+//! 13. [`guestbook`]: what the certificate is for: signing over mutual TLS.
+//! 14. [`clock`] and [`error`]: timestamps, and the one error type.
 #![forbid(unsafe_code)]
 
-/// The running kiosk: state shared by the web layer and the workers, and `serve`.
+/// The use cases every handler calls: submit, record, void, reissue, print, sign.
 pub mod app;
 /// The downloadable zip and the PKCS#12 inside it.
 pub mod bundle;
-/// Command line, environment (`CERTSTAMP_*`) and TOML configuration.
+/// Unix-second timestamps and how pages and tickets show them.
+pub mod clock;
+/// Command line, environment (`CERTSTAMP_*`) and TOML configuration, resolved into `Settings`.
 pub mod config;
-/// The one error type, and how each variant maps to an HTTP status.
+/// The one error type, and the `Result` alias.
 pub mod error;
-/// The mTLS guestbook listener: client certificate checks, signing, its own small page.
+/// The guestbook's rules: the mTLS trust settings, client certificate checks, signing.
 pub mod guestbook;
-/// The `Issuer` trait and its two backends: `local` (rcgen) and `cert_manager` (kube).
+/// The `Issuer` trait, its outcome channel, and two backends: `local` (rcgen) and `cert_manager` (kube).
 pub mod issuer;
+/// Fixed-window rate limits per client address or certificate.
+pub mod limit;
 /// Pure X.509 work: the booth root, conference intermediates, the visitor leaf profile, parsing.
 pub mod pki;
 /// QR codes as inline SVG paths and PNG.
 pub mod qr;
 /// The print worker: a durable, ordered queue with backoff and no silent duplicates.
 pub mod queue;
+/// The process: listeners, workers, signals and shutdown.
+pub mod server;
 /// SQLite: visitors, print jobs, guestbook entries; migrations live in `src/store/migrations/`.
 pub mod store;
 /// Maps an issued certificate to the printer crate's ticket.
@@ -30,5 +81,5 @@ pub mod ticket;
 pub mod token;
 /// Input rules for names, emails and messages, shared by every form.
 pub mod validate;
-/// The HTTP layer: `router(state)` and one module per page group.
+/// The HTTP layer: `router(app)`, one module per page group, errors mapped to pages.
 pub mod web;

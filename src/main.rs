@@ -20,8 +20,8 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        None => runtime.block_on(certstamp::app::serve(cli.serve.settings()?)),
-        Some(Command::Serve(args)) => runtime.block_on(certstamp::app::serve(args.settings()?)),
+        None => runtime.block_on(certstamp::server::serve(cli.serve.settings()?)),
+        Some(Command::Serve(args)) => runtime.block_on(certstamp::server::serve(args.settings()?)),
         Some(Command::Ca(CaCommand::Init(args))) => cli::ca_init(&args),
         Some(Command::Ca(CaCommand::Show(args))) => cli::ca_show(&args),
         Some(Command::Ca(CaCommand::ExportRoot(args))) => cli::ca_export_root(&args),

@@ -27,6 +27,24 @@ impl std::fmt::Debug for KeyedCert {
     }
 }
 
+/// A finished certificate as every issuing backend hands it over.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    /// Leaf certificate and its PKCS#8 private key.
+    pub leaf: KeyedCert,
+    /// Intermediates after the leaf, PEM (what TLS clients send after the leaf).
+    pub intermediates_pem: String,
+    /// The booth root, PEM.
+    pub root_pem: String,
+}
+
+impl IssuedCert {
+    /// Leaf then intermediates: `chain.pem`.
+    pub fn chain_pem(&self) -> String {
+        format!("{}{}", self.leaf.cert_pem, self.intermediates_pem)
+    }
+}
+
 fn pki_err(e: impl std::fmt::Display) -> Error {
     Error::Pki(e.to_string())
 }

@@ -94,7 +94,8 @@ impl Queue {
         Ok(res)
     }
 
-    /// Nudge the worker (a new job, or a certificate just issued).
+    /// Nudge the worker (a new job, or an issuance recorded). A wake with nobody waiting
+    /// is kept for the next wait, so none is lost.
     pub fn wake(&self) {
         self.notify.notify_one();
     }
@@ -135,14 +136,15 @@ impl Queue {
             let job = match store.next_job().await {
                 Ok(j) => j,
                 Err(e) => {
-                    tracing::error!(error = %e, "print queue: cannot read jobs");
-                    None
+                    tracing::error!(error = %e, "print queue: cannot read jobs; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
             };
             let Some(job) = job else {
-                // Idle: wake on a new job, and poll now and then for certificates that
-                // another task finished (cert-manager issues in the background).
-                let _ = tokio::time::timeout(Duration::from_secs(2), self.notify.notified()).await;
+                // Idle until told: a new job, or a certificate recorded (every backend's
+                // result goes through the app, which wakes the queue).
+                self.notify.notified().await;
                 continue;
             };
             let wait = job.next_attempt_at - now_ts();

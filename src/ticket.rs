@@ -2,9 +2,9 @@
 
 use certstamp_printer::{Ticket, fingerprint_hex};
 
+use crate::clock::human_time;
 use crate::config::Conference;
 use crate::pki::CertSummary;
-use crate::web::visitor::human_time;
 
 /// The line that says what the visitor holds.
 pub const KIND_LINE: &str = "X.509 client certificate - ECDSA P-256";

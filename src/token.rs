@@ -201,6 +201,11 @@ impl KioskKey {
     }
 }
 
+/// Compare secrets without an early exit on the first differing byte.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

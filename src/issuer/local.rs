@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::{IssuedCert, Issuer, LeafRequest, Submitted};
+use super::{Issuer, LeafRequest, Submitted};
 use crate::config::Conference;
 use crate::error::{Error, Result};
+use crate::pki::IssuedCert;
 use crate::pki::{self, CertSummary, KeyedCert};
 
 /// Root lifetime in years; the root is never replaced by the program.

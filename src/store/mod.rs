@@ -10,12 +10,21 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
+/// Store timestamps are Unix seconds.
+pub use crate::clock::now_ts;
+
 /// Guestbook entries, one per signing certificate.
 pub mod guestbook;
 /// Print jobs: the durable queue behind the print worker.
 pub mod jobs;
 /// Visitors and their certificates.
 pub mod visitors;
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(e.to_string())
+    }
+}
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[
@@ -94,9 +103,4 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_ts() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, now_ts};
 use crate::error::{Error, Result};
-use crate::issuer::IssuedCert;
 use crate::pki::CertSummary;
+use crate::pki::IssuedCert;
 use crate::token::{self, Token};
 
 /// Where a visitor's certificate stands.

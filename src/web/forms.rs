@@ -1,39 +1,30 @@
-//! Reading form posts safely (size, UTF-8, shape), CSRF double-submit cookies, and
-//! fixed-window rate limits.
-
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! Reading form posts safely (size, UTF-8, shape), CSRF double-submit cookies, the
+//! kiosk-mode cookie, and the client address for rate limits.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::pages::PageError;
-use crate::app::AppState;
 use crate::error::Error;
+use crate::token::ct_eq;
 
 /// A form-encoded body, read with the router's body limit (413), checked for UTF-8
 /// after percent-decoding (400), then deserialized (400).
 pub struct FormBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for FormBody<T> {
-    type Rejection = PageError;
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+    type Rejection = Error;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            let err = if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::TooLarge
             } else {
                 Error::Invalid("The form data could not be read.".into())
-            };
-            PageError(state.clone(), err)
+            }
         })?;
-        parse_form(&bytes)
-            .map(FormBody)
-            .map_err(|e| PageError(state.clone(), e))
+        parse_form(&bytes).map(FormBody)
     }
 }
 
@@ -133,42 +124,6 @@ pub fn client_ip(headers: &HeaderMap, peer: std::net::IpAddr, trust_forwarded_fo
         .unwrap_or(peer)
 }
 
-/// Compare secrets without an early exit on the first differing byte.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A fixed-window limiter: at most `per_minute` hits per key per minute.
-pub struct RateLimiter<K> {
-    per_minute: u32,
-    windows: Mutex<HashMap<K, (Instant, u32)>>,
-}
-
-impl<K: Hash + Eq + Clone> RateLimiter<K> {
-    /// A limiter allowing `per_minute` hits per key.
-    pub fn new(per_minute: u32) -> Self {
-        RateLimiter {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Count a hit; `false` when the key is over its limit.
-    pub fn allow(&self, key: &K) -> bool {
-        let now = Instant::now();
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > 10_000 {
-            w.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
-        }
-        let entry = w.entry(key.clone()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.per_minute
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,13 +151,6 @@ mod tests {
         assert_eq!(client_ip(&HeaderMap::new(), peer, true), peer);
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(&h, peer, true), peer);
-    }
-
-    #[test]
-    fn limiter_counts_per_key() {
-        let l = RateLimiter::new(2);
-        assert!(l.allow(&1) && l.allow(&1) && !l.allow(&1));
-        assert!(l.allow(&2));
     }
 
     #[test]

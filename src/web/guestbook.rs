@@ -5,17 +5,18 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::extract::Holder;
 use super::forms::{FormBody, check_csrf};
-use super::pages::{Layout, PageError};
-use super::visitor::{TokenPath, human_time, render_certificate, visitor_for};
-use crate::app::AppState;
+use super::pages::Layout;
+use super::visitor::render_certificate;
+use crate::app::App;
+use crate::clock::human_ts;
 use crate::error::Error;
-use crate::pki::{self, pem_certs};
 use crate::store::guestbook::Entry;
 use crate::validate::visible;
 
@@ -23,7 +24,7 @@ use crate::validate::visible;
 pub const PAGE_SIZE: u32 = 20;
 
 /// Routes for the guestbook.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/guestbook", get(html))
         .route("/guestbook.json", get(json))
@@ -59,14 +60,10 @@ struct Listing {
     total: u64,
 }
 
-async fn listing(state: &AppState, q: &PageQuery) -> Result<Listing, PageError> {
+async fn listing(app: &App, q: &PageQuery) -> Result<Listing, Error> {
     let page = q.number();
     let offset = u64::from(page - 1) * u64::from(PAGE_SIZE);
-    let (entries, total) = state
-        .store
-        .entries_page(PAGE_SIZE, offset)
-        .await
-        .map_err(|e| PageError(state.clone(), e))?;
+    let (entries, total) = app.store.entries_page(PAGE_SIZE, offset).await?;
     let pages = total.div_ceil(u64::from(PAGE_SIZE)).max(1) as u32;
     Ok(Listing {
         entries,
@@ -74,12 +71,6 @@ async fn listing(state: &AppState, q: &PageQuery) -> Result<Listing, PageError> 
         pages,
         total,
     })
-}
-
-fn when(ts: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .map(human_time)
-        .unwrap_or_default()
 }
 
 /// An entry as the HTML page shows it; text already made visible-safe.
@@ -103,10 +94,10 @@ pub struct GuestbookPage {
     sign_url: String,
 }
 
-async fn html(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Result<GuestbookPage, PageError> {
-    let l = listing(&state, &q).await?;
+async fn html(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<GuestbookPage, Error> {
+    let l = listing(&app, &q).await?;
     Ok(GuestbookPage {
-        layout: Layout::new(&state),
+        layout: Layout::new(&app),
         entries: l
             .entries
             .iter()
@@ -115,18 +106,18 @@ async fn html(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Resu
                 email: visible(&e.email_masked),
                 message: visible(&e.message),
                 star: e.star,
-                when: when(e.signed_at),
+                when: human_ts(e.signed_at),
             })
             .collect(),
         page: l.page,
         pages: l.pages,
         total: entries_count(l.total),
-        sign_url: state.guestbook_sign_url(),
+        sign_url: app.guestbook_sign_url(),
     })
 }
 
-async fn json(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Result<Response, PageError> {
-    let l = listing(&state, &q).await?;
+async fn json(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<Response, Error> {
+    let l = listing(&app, &q).await?;
     Ok(axum::Json(serde_json::json!({
         "entries": l.entries,
         "page": l.page,
@@ -158,7 +149,7 @@ pub fn render_text(conference: &str, entries: &[Entry], page: u32, pages: u32, t
             "{star} {} <{}>  {}\n    {}\n\n",
             visible(&e.name),
             visible(&e.email_masked),
-            when(e.signed_at),
+            human_ts(e.signed_at),
             visible(&e.message)
         ));
     }
@@ -168,9 +159,9 @@ pub fn render_text(conference: &str, entries: &[Entry], page: u32, pages: u32, t
     out
 }
 
-async fn text(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Result<Response, PageError> {
-    let l = listing(&state, &q).await?;
-    let body = render_text(&state.settings.conference.name, &l.entries, l.page, l.pages, l.total);
+async fn text(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<Response, Error> {
+    let l = listing(&app, &q).await?;
+    let body = render_text(&app.settings.conference.name, &l.entries, l.page, l.pages, l.total);
     Ok(super::bytes_response("text/plain; charset=utf-8", body))
 }
 
@@ -182,49 +173,32 @@ pub struct SignHereForm {
     message: String,
 }
 
-/// Sign with the visitor's own certificate through the kiosk: the token unlocks the key
-/// (proof that this is the certificate's holder), then the chain goes through the very
-/// checks the TLS listener applies. No star: the visitor's own client did not do TLS.
+/// Sign with the visitor's own certificate through the kiosk. A refusal the visitor can
+/// act on shows on their certificate page, next to the message they typed.
 async fn sign_here(
-    State(state): State<AppState>,
+    State(app): State<App>,
+    h: Holder,
     headers: HeaderMap,
-    TokenPath(token): TokenPath,
     FormBody(form): FormBody<SignHereForm>,
-) -> Result<Response, PageError> {
-    check_csrf(&headers, &form.csrf).map_err(|e| PageError(state.clone(), e))?;
-    let (token, v) = visitor_for(&state, &token).await?;
-    let fail = |e| PageError(state.clone(), e);
-    let (Some(cert), Some(ints)) = (&v.cert_pem, &v.intermediates_pem) else {
-        return Err(fail(Error::NotReady));
-    };
-    let Some(sealed) = &v.sealed_key else {
-        return Err(fail(Error::KeyPurged));
-    };
-    let key = token.open(sealed).map_err(fail)?;
-    let key = zeroize::Zeroizing::new(String::from_utf8(key.to_vec()).map_err(|e| fail(Error::internal(e)))?);
-    if !pki::key_matches_cert(&key, cert).map_err(fail)? {
-        return Err(fail(Error::Internal(
-            "sealed key does not match the certificate".into(),
-        )));
-    }
-    let chain: Vec<Vec<u8>> = pem_certs(cert)
-        .map_err(fail)?
-        .into_iter()
-        .chain(pem_certs(ints).map_err(fail)?)
-        .collect();
-    let result = async {
-        let signer = state.guestbook.authorize(&state.store, &chain).await?;
-        state.guestbook.allow(&signer)?;
-        state.guestbook.sign(&state.store, &signer, &form.message, false).await
-    }
-    .await;
-    match result {
+) -> Result<Response, Error> {
+    check_csrf(&headers, &form.csrf)?;
+    match app.sign_here(&h.token, &h.visitor, &form.message).await {
         Ok(_) => Ok(Redirect::to("/guestbook").into_response()),
-        Err(e) if e.is_public() && e.status() != StatusCode::INTERNAL_SERVER_ERROR => {
-            let message = crate::web::mtls::public_message(&e);
-            render_certificate(&state, &headers, &token, &v, e.status(), Some(message), form.message).await
+        Err(e) if e.is_public() => {
+            let message = super::mtls::public_message(&e);
+            let status = super::error::status(&e);
+            render_certificate(
+                &app,
+                &headers,
+                &h.token,
+                &h.visitor,
+                status,
+                Some(message),
+                form.message,
+            )
+            .await
         }
-        Err(e) => Err(fail(e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The HTTP layer: the only module that knows axum. `router(state)` assembles one
+//! The HTTP layer: the only module that knows axum. `router(app)` assembles one
 //! sub-router per page group and the cross-cutting layers (body limit, security
-//! headers, request log that never prints a path parameter).
+//! headers, error pages, a request log that never prints a path parameter). Handlers
+//! turn requests into `App` calls and answers into pages; they decide nothing else.
 
 use std::time::Instant;
 
@@ -12,16 +13,20 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::app::App;
 use crate::error::Error;
 
-/// Form bodies, CSRF and rate limits.
+/// Errors to statuses and pages, in one place.
+pub mod error;
+/// Extractors: the visitor behind a token, the staff check.
+pub mod extract;
+/// Form bodies, CSRF, kiosk mode, the client address.
 pub mod forms;
 /// The public guestbook pages, and signing through the kiosk.
 pub mod guestbook;
 /// The guestbook's mTLS listener: routes and answers (the rules are in `crate::guestbook`).
 pub mod mtls;
-/// Page chrome and the error page.
+/// Page chrome.
 pub mod pages;
 /// Printing from the certificate page and its JSON status.
 pub mod print;
@@ -36,7 +41,7 @@ pub mod wall;
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// The whole kiosk web app.
-pub fn router(state: AppState) -> Router {
+pub fn router(app: App) -> Router {
     Router::new()
         .merge(visitor::routes())
         .merge(print::routes())
@@ -54,25 +59,25 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state.clone(), finish))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(app.clone(), finish))
+        .with_state(app)
 }
 
 /// Longest a request may take; issuing and zipping take well under a second.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-async fn readyz(State(state): State<AppState>) -> Response {
-    if state.issuer.ready().await {
+async fn readyz(State(app): State<App>) -> Response {
+    if app.issuer.ready().await {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "issuer not reachable").into_response()
     }
 }
 
-/// Security headers, a friendly page for bare errors (405 from the router, 413 from
-/// limits), and one log line per request with the route pattern instead of the path,
-/// so tokens never reach the log.
-async fn finish(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Error pages (for handlers' errors, and for bare statuses such as the router's 405),
+/// security headers, and one log line per request with the route pattern instead of the
+/// path, so tokens never reach the log.
+async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -81,6 +86,13 @@ async fn finish(State(state): State<AppState>, req: Request, next: Next) -> Resp
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "(unmatched)".into());
     let mut res = next.run(req).await;
+    if let Some(error::Failed(e)) = res.extensions_mut().remove::<error::Failed>() {
+        let cookies: Vec<HeaderValue> = res.headers().get_all(header::SET_COOKIE).iter().cloned().collect();
+        res = error::error_page(&app, &e);
+        for c in cookies {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
     let status = res.status();
     let is_page = res
         .headers()
@@ -89,7 +101,7 @@ async fn finish(State(state): State<AppState>, req: Request, next: Next) -> Resp
         .is_some_and(|ct| ct.starts_with("text/html") || ct.starts_with("application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_page {
         let allow = res.headers().get(header::ALLOW).cloned();
-        res = pages::error_response(&state, status, None);
+        res = error::status_page(&app, status, None);
         if let Some(allow) = allow {
             res.headers_mut().insert(header::ALLOW, allow);
         }
@@ -135,8 +147,8 @@ mod tests {
         let cli = Cli::try_parse_from(["certstamp", "--data-dir", dir.to_str().unwrap()]).unwrap();
         let settings = cli.serve.settings().unwrap();
         let issuer = std::sync::Arc::new(LocalIssuer::open(dir, &settings.conference).unwrap());
-        let state = AppState::with_parts(settings, crate::store::Store::in_memory().unwrap(), issuer).unwrap();
-        router(state)
+        let app = App::with_parts(settings, crate::store::Store::in_memory().unwrap(), issuer).unwrap();
+        router(app)
     }
 
     #[tokio::test]

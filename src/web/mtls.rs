@@ -1,5 +1,6 @@
 //! The guestbook's TLS listener: its routes, request parsing and answers in text, JSON or
-//! HTML. The certificate rules themselves live in [`crate::guestbook`].
+//! HTML. The certificate rules themselves live in [`crate::guestbook`], the signing in
+//! the app.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,21 +15,24 @@ use axum::routing::get;
 use axum_server::tls::TlsInfo;
 use serde::Deserialize;
 
-use crate::app::AppState;
+use super::pages::Layout;
+use crate::app::App;
 use crate::error::{Error, Result};
-use crate::guestbook::{BODY_LIMIT, SIGN_RATE_PER_MINUTE, Signer, tls_config};
+use crate::guestbook::{BODY_LIMIT, SIGN_RATE_PER_MINUTE, Signer};
 use crate::store::guestbook::Entry;
 use crate::validate;
-use crate::web::pages::Layout;
 
 /// Bind the guestbook listener and return its address and the server future, which
 /// stops gracefully when `handle` is told to.
 pub async fn bind(
-    state: AppState,
+    app: App,
     handle: axum_server::Handle<SocketAddr>,
 ) -> anyhow::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
-    let listen = state.settings.guestbook.listen;
-    let config = tls_config(&state).await?;
+    let listen = app.settings.guestbook.listen;
+    let config = app
+        .guestbook
+        .tls_config(&app.settings.guestbook, app.issuer.as_ref())
+        .await?;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (guestbook): {e}"))?;
     listener.set_nonblocking(true)?;
@@ -36,21 +40,21 @@ pub async fn bind(
     let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
     let server = axum_server::from_tcp_rustls(listener, rustls)?
         .handle(handle)
-        .serve(router(state).into_make_service());
+        .serve(router(app).into_make_service());
     Ok((addr, server))
 }
 
 /// Routes of the TLS listener.
-pub fn router(state: AppState) -> Router {
+pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/sign", get(home).post(sign))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found; POST a message to /sign\n") })
         .layer(axum::middleware::map_response(|mut res: Response| async move {
-            crate::web::security_headers(res.headers_mut());
+            super::security_headers(res.headers_mut());
             res
         }))
-        .with_state(state)
+        .with_state(app)
 }
 
 /// How a sign request wants its answer.
@@ -110,12 +114,12 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<String> {
     let body: SignBody = if is_json {
         serde_json::from_slice(bytes).map_err(|_| Error::Invalid("Send JSON like {\"message\": \"hello\"}.".into()))?
     } else {
-        crate::web::forms::parse_form(bytes)?
+        super::forms::parse_form(bytes)?
     };
     Ok(body.message)
 }
 
-async fn sign(State(state): State<AppState>, req: Request) -> Response {
+async fn sign(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let format = Format::of(&parts.headers);
     let result = async {
@@ -124,11 +128,7 @@ async fn sign(State(state): State<AppState>, req: Request) -> Response {
                 "Cross-site requests cannot sign the guestbook.".into(),
             ));
         }
-        let signer = state
-            .guestbook
-            .authorize(&state.store, &peer_chain(&parts.extensions))
-            .await?;
-        state.guestbook.allow(&signer)?;
+        let signer = app.tls_signer(&peer_chain(&parts.extensions)).await?;
         let too_big = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -141,13 +141,13 @@ async fn sign(State(state): State<AppState>, req: Request) -> Response {
             .await
             .map_err(|_| Error::TooLarge)?;
         let message = parse_body(&parts.headers, &bytes)?;
-        let entry = state.guestbook.sign(&state.store, &signer, &message, true).await?;
+        let entry = app.sign_over_tls(&signer, &message).await?;
         Ok((signer, entry))
     }
     .await;
     match result {
-        Ok((signer, entry)) => answer_ok(&state, format, signer, entry).await,
-        Err(e) => answer_err(&state, format, e).await,
+        Ok((signer, entry)) => answer_ok(&app, format, signer, entry).await,
+        Err(e) => answer_err(&app, format, e).await,
     }
 }
 
@@ -155,15 +155,15 @@ fn text(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-async fn answer_ok(state: &AppState, format: Format, signer: Signer, entry: Entry) -> Response {
-    let read_at = format!("{}/guestbook", state.settings.public_url);
+async fn answer_ok(app: &App, format: Format, signer: Signer, entry: Entry) -> Response {
+    let read_at = format!("{}/guestbook", app.settings.public_url);
     match format {
         Format::Json => {
             axum::Json(serde_json::json!({ "ok": true, "entry": entry, "guestbook": read_at })).into_response()
         }
         Format::Html => {
             let notice = Notice::ok("Thank you! Your entry is in the guestbook, with a star.");
-            render_home(state, Some(signer), None, Some(notice), StatusCode::OK).await
+            render_home(app, Some(signer), None, Some(notice), StatusCode::OK).await
         }
         Format::Text => text(
             StatusCode::OK,
@@ -190,15 +190,15 @@ pub fn public_message(e: &Error) -> String {
     }
 }
 
-async fn answer_err(state: &AppState, format: Format, e: Error) -> Response {
-    let status = e.status();
+async fn answer_err(app: &App, format: Format, e: Error) -> Response {
+    let status = super::error::status(&e);
     if status.is_client_error() {
         tracing::info!(status = status.as_u16(), "guestbook refused a request");
     }
     let message = public_message(&e);
     match format {
         Format::Json => (status, axum::Json(serde_json::json!({ "ok": false, "error": message }))).into_response(),
-        Format::Html => render_home(state, None, None, Some(Notice::bad(message)), status).await,
+        Format::Html => render_home(app, None, None, Some(Notice::bad(message)), status).await,
         Format::Text => text(status, format!("{message}\n")),
     }
 }
@@ -241,9 +241,9 @@ pub struct SignPage {
     sign_url: String,
 }
 
-async fn home(State(state): State<AppState>, req: Request) -> Response {
+async fn home(State(app): State<App>, req: Request) -> Response {
     let chain = peer_chain(req.extensions());
-    let (signer, refusal) = match state.guestbook.authorize(&state.store, &chain).await {
+    let (signer, refusal) = match app.authorize(&chain).await {
         Ok(s) => (Some(s), None),
         Err(e) if e.is_public() => (None, Some(capitalise(&e.to_string()))),
         Err(e) => {
@@ -251,23 +251,23 @@ async fn home(State(state): State<AppState>, req: Request) -> Response {
             (None, Some("Something went wrong on our side.".into()))
         }
     };
-    render_home(&state, signer, refusal, None, StatusCode::OK).await
+    render_home(&app, signer, refusal, None, StatusCode::OK).await
 }
 
 async fn render_home(
-    state: &AppState,
+    app: &App,
     signer: Option<Signer>,
     refusal: Option<String>,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
     let page = SignPage {
-        layout: Layout::new(state),
+        layout: Layout::new(app),
         signer,
         refusal,
         notice,
-        read_url: format!("{}/guestbook", state.settings.public_url),
-        sign_url: state.guestbook_sign_url(),
+        read_url: format!("{}/guestbook", app.settings.public_url),
+        sign_url: app.guestbook_sign_url(),
     };
     let mut res = (status, page).into_response();
     res.headers_mut()

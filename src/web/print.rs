@@ -8,16 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Serialize;
 
+use super::extract::Holder;
 use super::forms::{CsrfForm, FormBody, check_csrf};
-use super::pages::PageError;
-use super::visitor::{TokenPath, visitor_for};
-use crate::app::AppState;
+use crate::app::App;
 use crate::error::Error;
-use crate::store::jobs::{Job, JobState, Origin};
-use crate::store::visitors::IssueState;
+use crate::store::jobs::{Job, JobState};
 
 /// Routes for printing.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new().route("/c/{token}/print", get(status).post(print))
 }
 
@@ -62,13 +60,8 @@ struct StatusJson {
     job: Option<PrintView>,
 }
 
-async fn status(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {
-    let (_, v) = visitor_for(&state, &token).await?;
-    let job = state
-        .store
-        .latest_job_for(&v.id)
-        .await
-        .map_err(|e| PageError(state.clone(), e))?;
+async fn status(State(app): State<App>, h: Holder) -> Result<Response, Error> {
+    let job = app.latest_job(&h.visitor).await?;
     Ok(axum::Json(StatusJson {
         job: job.as_ref().map(PrintView::of),
     })
@@ -76,21 +69,12 @@ async fn status(State(state): State<AppState>, TokenPath(token): TokenPath) -> R
 }
 
 async fn print(
-    State(state): State<AppState>,
-    TokenPath(token): TokenPath,
+    State(app): State<App>,
+    h: Holder,
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
-) -> Result<Response, PageError> {
-    let (token, v) = visitor_for(&state, &token).await?;
-    let fail = |e| PageError(state.clone(), e);
-    check_csrf(&headers, &form.csrf).map_err(fail)?;
-    if v.state == IssueState::Failed {
-        return Err(fail(Error::NotReady));
-    }
-    state
-        .queue
-        .enqueue(&state.store, &v.id, Origin::Visitor, &state.page_url(&token))
-        .await
-        .map_err(fail)?;
-    Ok(Redirect::to(&format!("/c/{}#print", token.as_str())).into_response())
+) -> Result<Response, Error> {
+    check_csrf(&headers, &form.csrf)?;
+    app.request_print(&h.token, &h.visitor).await?;
+    Ok(Redirect::to(&format!("/c/{}#print", h.token.as_str())).into_response())
 }

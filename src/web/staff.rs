@@ -1,5 +1,5 @@
-//! Staff pages behind HTTP Basic auth (user `staff`): see every visitor and what went
-//! wrong, void a certificate, or void and reissue it with a new link.
+//! Staff pages behind HTTP Basic auth (user `staff`, the [`Staff`] extractor): see every
+//! visitor and what went wrong, void a certificate, or void and reissue it with a new link.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -8,51 +8,26 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use serde::Deserialize;
 
+use super::extract::Staff;
 use super::forms::{CsrfForm, FormBody, check_csrf, csrf_for};
-use super::pages::{Layout, PageError};
-use super::visitor::human_time;
-use crate::app::AppState;
+use super::pages::Layout;
+use crate::app::{App, JobAction};
+use crate::clock::human_ts;
 use crate::error::Error;
 use crate::qr;
 use crate::store::jobs::JobState;
 use crate::store::visitors::IssueState;
 
 /// Routes for staff.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/staff", get(dashboard))
         .route("/staff/visitors/{id}/void", post(void))
         .route("/staff/visitors/{id}/reissue", post(reissue))
         .route("/staff/jobs/{id}/{action}", post(job_action))
         .route("/staff/kiosk", post(kiosk_mode))
-}
-
-/// Check HTTP Basic credentials (`staff:<password>`) in constant time.
-pub fn require_staff(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
-    let deny = || PageError(state.clone(), Error::Unauthorized);
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(deny)?;
-    let encoded = value.strip_prefix("Basic ").ok_or_else(deny)?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| deny())?;
-    let expected = format!("staff:{}", state.staff_password);
-    if super::forms::ct_eq(&decoded, expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(deny())
-    }
-}
-
-/// Every staff form post: credentials, then the CSRF field.
-fn staff_post(state: &AppState, headers: &HeaderMap, form: &CsrfForm) -> Result<(), PageError> {
-    require_staff(state, headers)?;
-    check_csrf(headers, &form.csrf).map_err(|e| PageError(state.clone(), e))
 }
 
 /// One visitor row.
@@ -108,21 +83,13 @@ pub struct StaffJob {
 }
 
 async fn render(
-    state: &AppState,
+    app: &App,
     headers: &HeaderMap,
     notice: Option<String>,
     reissued: Option<Reissued>,
-) -> Result<Response, PageError> {
-    let rows = state
-        .store
-        .recent_visitors(500)
-        .await
-        .map_err(|e| PageError(state.clone(), e))?;
-    let jobs = state
-        .store
-        .recent_jobs(200)
-        .await
-        .map_err(|e| PageError(state.clone(), e))?;
+) -> Result<Response, Error> {
+    let rows = app.store.recent_visitors(500).await?;
+    let jobs = app.store.recent_jobs(200).await?;
     let name_of = |id: &str| {
         rows.iter()
             .find(|v| v.id == id)
@@ -145,11 +112,11 @@ async fn render(
         })
         .collect();
     let count = |s| rows.iter().filter(|v| v.state == s).count();
-    let (csrf, set) = csrf_for(headers, state.secure_cookies());
+    let (csrf, set) = csrf_for(headers, app.secure_cookies());
     let page = StaffPage {
-        layout: Layout::new(state),
+        layout: Layout::new(app),
         csrf,
-        issuer_kind: state.issuer.kind(),
+        issuer_kind: app.issuer.kind(),
         issued: count(IssueState::Issued),
         pending: count(IssueState::Pending),
         failed: count(IssueState::Failed),
@@ -157,9 +124,7 @@ async fn render(
             .iter()
             .map(|v| StaffVisitor {
                 id: v.id.clone(),
-                created: time::OffsetDateTime::from_unix_timestamp(v.created_at)
-                    .map(human_time)
-                    .unwrap_or_default(),
+                created: human_ts(v.created_at),
                 name: v.name.clone(),
                 email: v.email.clone().unwrap_or_else(|| "(purged)".into()),
                 state: match v.state {
@@ -174,8 +139,8 @@ async fn render(
             .collect(),
         notice,
         reissued,
-        printer: state.settings.printer.uri.clone(),
-        printer_health: state.queue.health(),
+        printer: app.settings.printer.uri.clone(),
+        printer_health: app.queue.health(),
         jobs,
         kiosk: super::forms::is_kiosk(headers),
     };
@@ -186,61 +151,39 @@ async fn render(
     Ok(res)
 }
 
-async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
-    require_staff(&state, &headers)?;
-    render(&state, &headers, None, None).await
+async fn dashboard(State(app): State<App>, _: Staff, headers: HeaderMap) -> Result<Response, Error> {
+    render(&app, &headers, None, None).await
 }
 
 async fn void(
-    State(state): State<AppState>,
+    State(app): State<App>,
+    _: Staff,
     Path(id): Path<String>,
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
-) -> Result<Response, PageError> {
-    staff_post(&state, &headers, &form)?;
-    let done = state
-        .store
-        .void_visitor(&id)
-        .await
-        .map_err(|e| PageError(state.clone(), e))?;
-    if !done {
-        return Err(PageError(state, Error::NotFound));
-    }
-    tracing::info!(visitor = %id, "staff voided a certificate");
-    render(&state, &headers, Some("Certificate voided.".into()), None).await
+) -> Result<Response, Error> {
+    check_csrf(&headers, &form.csrf)?;
+    app.void(&id).await?;
+    render(&app, &headers, Some("Certificate voided.".into()), None).await
 }
 
 async fn reissue(
-    State(state): State<AppState>,
+    State(app): State<App>,
+    _: Staff,
     Path(id): Path<String>,
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
-) -> Result<Response, PageError> {
-    staff_post(&state, &headers, &form)?;
-    let fail = |e| PageError(state.clone(), e);
-    let v = state
-        .store
-        .visitor_by_id(&id)
-        .await
-        .map_err(fail)?
-        .ok_or_else(|| fail(Error::NotFound))?;
-    let Some(email) = v.email.clone() else {
-        return Err(fail(Error::Invalid(
-            "This visitor's email was purged; they need to fill in the form again.".into(),
-        )));
-    };
-    state.store.void_visitor(&id).await.map_err(fail)?;
-    let email_lc = email.to_ascii_lowercase();
-    let token = state.issue(v.name.clone(), email, email_lc).await.map_err(fail)?;
-    tracing::info!(visitor = %id, "staff reissued a certificate");
-    let url = state.page_url(&token);
+) -> Result<Response, Error> {
+    check_csrf(&headers, &form.csrf)?;
+    let new = app.reissue(&id).await?;
+    let url = app.page_url(&new.token);
     let reissued = Reissued {
-        name: v.name.clone(),
-        qr_svg: qr::svg(&url, "qr").map_err(fail)?,
+        name: new.name,
+        qr_svg: qr::svg(&url, "qr")?,
         url,
     };
     render(
-        &state,
+        &app,
         &headers,
         Some("Old certificate voided; new one issued.".into()),
         Some(reissued),
@@ -249,43 +192,16 @@ async fn reissue(
 }
 
 async fn job_action(
-    State(state): State<AppState>,
+    State(app): State<App>,
+    _: Staff,
     Path((id, action)): Path<(i64, String)>,
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
-) -> Result<Response, PageError> {
-    staff_post(&state, &headers, &form)?;
-    let fail = |e| PageError(state.clone(), e);
-    let job = state
-        .store
-        .job(id)
-        .await
-        .map_err(fail)?
-        .ok_or_else(|| fail(Error::NotFound))?;
-    let notice = match action.as_str() {
-        "reprint" => {
-            state.queue.reprint(&state.store, &job).await.map_err(fail)?;
-            format!("Reprint of {} queued as a new job.", job.key())
-        }
-        "cancel" | "done" => {
-            let to = if action == "cancel" {
-                JobState::Cancelled
-            } else {
-                JobState::Printed
-            };
-            if !state.store.staff_resolve_job(id, to).await.map_err(fail)? {
-                return Err(fail(Error::Invalid(format!(
-                    "{} is {} and cannot be changed that way.",
-                    job.key(),
-                    job.state.as_str()
-                ))));
-            }
-            format!("{} marked {}.", job.key(), to.as_str())
-        }
-        _ => return Err(fail(Error::NotFound)),
-    };
-    tracing::info!(job = %job.key(), %action, "staff changed a print job");
-    render(&state, &headers, Some(notice), None).await
+) -> Result<Response, Error> {
+    check_csrf(&headers, &form.csrf)?;
+    let action = JobAction::parse(&action).ok_or(Error::NotFound)?;
+    let notice = app.job_action(id, action).await?;
+    render(&app, &headers, Some(notice), None).await
 }
 
 /// The kiosk-mode switch: `on` is `1` or `0`.
@@ -299,21 +215,20 @@ pub struct KioskForm {
 /// Switch this browser into (or out of) kiosk mode: certificate pages then offer "next
 /// visitor", return to the form after two minutes, and never download keys.
 async fn kiosk_mode(
-    State(state): State<AppState>,
+    State(app): State<App>,
+    _: Staff,
     headers: HeaderMap,
     FormBody(form): FormBody<KioskForm>,
-) -> Result<Response, PageError> {
-    staff_post(&state, &headers, &CsrfForm { csrf: form.csrf })?;
+) -> Result<Response, Error> {
+    check_csrf(&headers, &form.csrf)?;
     let on = form.on == "1";
     let notice = if on {
         "This browser is now the booth screen (kiosk mode)."
     } else {
         "Kiosk mode is off for this browser."
     };
-    let mut res = render(&state, &headers, Some(notice.into()), None).await?;
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        super::forms::kiosk_cookie(on, state.secure_cookies()),
-    );
+    let mut res = render(&app, &headers, Some(notice.into()), None).await?;
+    res.headers_mut()
+        .append(header::SET_COOKIE, super::forms::kiosk_cookie(on, app.secure_cookies()));
     Ok(res)
 }

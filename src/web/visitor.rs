@@ -1,28 +1,31 @@
 //! Visitor pages: the form, issuing, the certificate page, the zip and the QR codes.
 
+use std::net::SocketAddr;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
+use super::extract::Holder;
 use super::forms::{FormBody, check_csrf, csrf_for, is_kiosk};
-use super::pages::{Layout, PageError};
-use crate::app::AppState;
-use crate::bundle::{self, BundleInput};
+use super::pages::Layout;
+use super::print::PrintView;
+use crate::app::{App, Submission};
+use crate::clock::human_time;
 use crate::error::Error;
 use crate::pki::{CertSummary, pem_certs};
+use crate::qr;
 use crate::store::jobs::JobState;
 use crate::store::visitors::{IssueState, Visitor};
 use crate::token::Token;
-use crate::{qr, validate};
 
 /// Routes for visitors.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(index))
         .route("/issue", post(issue))
@@ -50,22 +53,19 @@ pub struct IndexPage {
 }
 
 impl IndexPage {
-    async fn new(state: &AppState, csrf: String) -> Self {
+    async fn new(app: &App, csrf: String) -> Self {
         IndexPage {
-            layout: Layout::new(state),
+            layout: Layout::new(app),
             csrf,
-            retention_date: state.settings.conference.retention_until().date().to_string(),
-            issued_count: state
-                .store
-                .issued_count(&state.settings.conference.slug)
-                .await
-                .unwrap_or(0),
+            retention_date: app.settings.conference.retention_until().date().to_string(),
+            issued_count: app.store.issued_count(&app.settings.conference.slug).await.unwrap_or(0),
             ..Default::default()
         }
     }
 }
 
-fn with_cookie(status: StatusCode, page: impl IntoResponse, set_cookie: Option<axum::http::HeaderValue>) -> Response {
+/// A response with the CSRF cookie when the browser had none yet.
+pub(super) fn with_cookie(status: StatusCode, page: impl IntoResponse, set_cookie: Option<HeaderValue>) -> Response {
     let mut res = (status, page).into_response();
     if let Some(c) = set_cookie {
         res.headers_mut().insert(header::SET_COOKIE, c);
@@ -73,9 +73,9 @@ fn with_cookie(status: StatusCode, page: impl IntoResponse, set_cookie: Option<a
     res
 }
 
-async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (csrf, set) = csrf_for(&headers, state.secure_cookies());
-    with_cookie(StatusCode::OK, IndexPage::new(&state, csrf).await, set)
+async fn index(State(app): State<App>, headers: HeaderMap) -> Response {
+    let (csrf, set) = csrf_for(&headers, app.secure_cookies());
+    with_cookie(StatusCode::OK, IndexPage::new(&app, csrf).await, set)
 }
 
 /// The form's fields; all optional so a missing field gets a message, not a parse error.
@@ -89,43 +89,38 @@ pub struct IssueForm {
 }
 
 async fn issue(
-    State(state): State<AppState>,
+    State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     FormBody(form): FormBody<IssueForm>,
-) -> Response {
-    let (csrf, set) = csrf_for(&headers, state.secure_cookies());
-    let mut page = IndexPage::new(&state, csrf).await;
+) -> Result<Response, Error> {
+    let (csrf, set) = csrf_for(&headers, app.secure_cookies());
+    let mut page = IndexPage::new(&app, csrf).await;
     page.name = form.name.clone();
     page.email = form.email.clone();
     page.consent = form.consent.is_some();
     if check_csrf(&headers, &form.csrf).is_err() {
         page.form_error = Some(Error::Csrf.to_string());
-        return with_cookie(StatusCode::FORBIDDEN, page, set);
+        return Ok(with_cookie(StatusCode::FORBIDDEN, page, set));
     }
-    let name = validate::name(&form.name).and_then(|n| match state.issuer.name_rule(&n) {
-        Some(rule) => Err(rule),
-        None => Ok(n),
-    });
-    let email = validate::email(&form.email);
-    page.name_error = name.as_ref().err().map(|e| e.to_string());
-    page.email_error = email.as_ref().err().map(|e| e.to_string());
-    if form.consent.is_none() {
-        page.consent_error =
-            Some("Please agree, so we may keep your details long enough to deliver the certificate.".into());
-    }
-    let (Ok(name), Ok((email, email_lc)), Some(_)) = (name, email, form.consent) else {
-        page.form_error = Some("Please fix the fields marked below.".into());
-        return with_cookie(StatusCode::BAD_REQUEST, page, set);
+    let submission = Submission {
+        name: form.name,
+        email: form.email,
+        consent: form.consent.is_some(),
     };
-    let client = super::forms::client_ip(&headers, peer.ip(), state.settings.trust_forwarded_for);
-    if !state.issue_limiter.allow(&client) {
-        return PageError(state, Error::RateLimited).into_response();
-    }
-    match state.issue(name, email, email_lc).await {
-        Ok(token) => Redirect::to(&format!("/c/{}", token.as_str())).into_response(),
-        Err(e) => PageError(state, e).into_response(),
-    }
+    let valid = match app.check(&submission) {
+        Ok(v) => v,
+        Err(errors) => {
+            page.name_error = errors.name;
+            page.email_error = errors.email;
+            page.consent_error = errors.consent;
+            page.form_error = Some("Please fix the fields marked below.".into());
+            return Ok(with_cookie(StatusCode::BAD_REQUEST, page, set));
+        }
+    };
+    let client = super::forms::client_ip(&headers, peer.ip(), app.settings.trust_forwarded_for);
+    let token = app.issue(client, valid).await?;
+    Ok(Redirect::to(&format!("/c/{}", token.as_str())).into_response())
 }
 
 /// How the certificate page describes issuance.
@@ -165,19 +160,13 @@ pub struct CertificatePage {
     page_url: String,
     refresh: bool,
     seal_svg: Option<String>,
-    print: Option<super::print::PrintView>,
+    print: Option<PrintView>,
     csrf: String,
     sign_url: String,
     can_sign: bool,
     sign_error: Option<String>,
     sign_message: String,
     kiosk: bool,
-}
-
-/// Human time for pages and tickets: `2026-11-26 14:03 UTC`.
-pub fn human_time(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC).format(f).unwrap_or_default()
 }
 
 fn cert_view(v: &Visitor) -> Result<Option<CertView>, Error> {
@@ -202,73 +191,43 @@ fn cert_view(v: &Visitor) -> Result<Option<CertView>, Error> {
     }))
 }
 
-/// The `{token}` path segment; undecodable segments become an empty string, which no
-/// token matches, so a mangled link is a plain 404 like any other unknown token.
-pub struct TokenPath(pub String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenPath {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|p| p.0)
-            .unwrap_or_default();
-        Ok(TokenPath(token))
-    }
-}
-
-/// Look up the visitor behind a token path segment; anything unknown is a plain 404.
-pub async fn visitor_for(state: &AppState, token: &str) -> Result<(Token, Visitor), PageError> {
-    let not_found = || PageError(state.clone(), Error::NotFound);
-    let token = Token::parse(token).ok_or_else(not_found)?;
-    match state.store.visitor_by_token(&token).await {
-        Ok(Some(v)) => Ok((token, v)),
-        Ok(None) => Err(not_found()),
-        Err(e) => Err(PageError(state.clone(), e)),
-    }
-}
-
-async fn certificate(
-    State(state): State<AppState>,
-    TokenPath(token): TokenPath,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let (token, v) = visitor_for(&state, &token).await?;
-    render_certificate(&state, &headers, &token, &v, StatusCode::OK, None, String::new()).await
+async fn certificate(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
+    render_certificate(
+        &app,
+        &headers,
+        &h.token,
+        &h.visitor,
+        StatusCode::OK,
+        None,
+        String::new(),
+    )
+    .await
 }
 
 /// The certificate page, optionally with a guestbook error and the message typed.
-pub(crate) async fn render_certificate(
-    state: &AppState,
+pub(super) async fn render_certificate(
+    app: &App,
     headers: &HeaderMap,
     token: &Token,
     v: &Visitor,
     status_code: StatusCode,
     sign_error: Option<String>,
     sign_message: String,
-) -> Result<Response, PageError> {
-    let fail = |e| PageError(state.clone(), e);
-    let print = state
-        .store
-        .latest_job_for(&v.id)
-        .await
-        .map_err(fail)?
-        .as_ref()
-        .map(super::print::PrintView::of);
-    let (csrf, set_cookie) = csrf_for(headers, state.secure_cookies());
-    let page_url = state.page_url(token);
+) -> Result<Response, Error> {
+    let print = app.latest_job(v).await?.as_ref().map(PrintView::of);
+    let (csrf, set_cookie) = csrf_for(headers, app.secure_cookies());
+    let page_url = app.page_url(token);
     let status = match v.state {
         IssueState::Pending => CertStatus::Pending(v.error.clone()),
         IssueState::Failed => CertStatus::Failed(v.error.clone().unwrap_or_default()),
         IssueState::Issued => CertStatus::Issued,
     };
-    let cert = cert_view(v).map_err(fail)?;
+    let cert = cert_view(v)?;
     let seal_svg = cert
         .as_ref()
         .map(|c| certstamp_printer::seal::svg(&c.fingerprint_bytes));
     let page = CertificatePage {
-        layout: Layout::new(state),
+        layout: Layout::new(app),
         name: v.name.clone(),
         // Only while issuing: a refresh during printing would wipe a half-typed guestbook message.
         refresh: matches!(status, CertStatus::Pending(_)),
@@ -278,12 +237,12 @@ pub(crate) async fn render_certificate(
         key_available: v.sealed_key.is_some(),
         p12_password: token.p12_password(),
         token: token.as_str().to_string(),
-        qr_svg: qr::svg(&page_url, "qr").map_err(fail)?,
+        qr_svg: qr::svg(&page_url, "qr")?,
         page_url,
         seal_svg,
         print,
         csrf,
-        sign_url: state.guestbook_sign_url(),
+        sign_url: app.guestbook_sign_url(),
         sign_error,
         sign_message,
         kiosk: is_kiosk(headers),
@@ -291,44 +250,14 @@ pub(crate) async fn render_certificate(
     Ok(with_cookie(status_code, page, set_cookie))
 }
 
-async fn bundle_zip(
-    State(state): State<AppState>,
-    TokenPath(token): TokenPath,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let (token, v) = visitor_for(&state, &token).await?;
-    let fail = |e| PageError(state.clone(), e);
+async fn bundle_zip(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
     if is_kiosk(&headers) {
         // A key saved on the shared booth screen would be there for the next visitor.
-        return Err(fail(Error::Forbidden(
+        return Err(Error::Forbidden(
             "Downloads are off on the booth screen: scan the code with your phone to get your files.".into(),
-        )));
+        ));
     }
-    let (Some(cert), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
-        return Err(fail(Error::NotReady));
-    };
-    let Some(sealed) = &v.sealed_key else {
-        return Err(fail(Error::KeyPurged));
-    };
-    let key = token.open(sealed).map_err(fail)?;
-    let key = zeroize::Zeroizing::new(String::from_utf8(key.to_vec()).map_err(|e| fail(Error::internal(e)))?);
-    let (name, cert, ints, root) = (v.name.clone(), cert.clone(), ints.clone(), root.clone());
-    let (password, sign_url) = (token.p12_password(), state.guestbook_sign_url());
-    // PKCS#12 key derivation is CPU work: keep it off the async workers.
-    let bytes = tokio::task::spawn_blocking(move || {
-        bundle::zip(&BundleInput {
-            name: &name,
-            cert_pem: &cert,
-            intermediates_pem: &ints,
-            root_pem: &root,
-            key_pem: &key,
-            p12_password: &password,
-            guestbook_url: &sign_url,
-        })
-    })
-    .await
-    .map_err(|e| fail(Error::internal(e)))?
-    .map_err(fail)?;
+    let bytes = app.bundle(&h.token, &h.visitor).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip"),
@@ -339,14 +268,12 @@ async fn bundle_zip(
         .into_response())
 }
 
-async fn qr_svg(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {
-    let (token, _) = visitor_for(&state, &token).await?;
-    let svg = qr::svg_document(&state.page_url(&token)).map_err(|e| PageError(state.clone(), e))?;
+async fn qr_svg(State(app): State<App>, h: Holder) -> Result<Response, Error> {
+    let svg = qr::svg_document(&app.page_url(&h.token))?;
     Ok(super::bytes_response("image/svg+xml", svg))
 }
 
-async fn qr_png(State(state): State<AppState>, TokenPath(token): TokenPath) -> Result<Response, PageError> {
-    let (token, _) = visitor_for(&state, &token).await?;
-    let png = qr::png(&state.page_url(&token), 8).map_err(|e| PageError(state.clone(), e))?;
+async fn qr_png(State(app): State<App>, h: Holder) -> Result<Response, Error> {
+    let png = qr::png(&app.page_url(&h.token), 8)?;
     Ok(super::bytes_response("image/png", png))
 }

@@ -7,12 +7,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 
-use super::pages::{Layout, PageError};
-use crate::app::AppState;
+use super::pages::Layout;
+use crate::app::App;
+use crate::error::Error;
 use crate::store::visitors::IssueState;
 
 /// Routes for the wall display.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new().route("/wall", get(wall))
 }
 
@@ -41,17 +42,15 @@ fn fingerprint_bytes(hex: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-async fn wall(State(state): State<AppState>) -> Result<WallPage, PageError> {
-    let fail = |e| PageError(state.clone(), e);
-    let slug = &state.settings.conference.slug;
-    let issued = state.store.issued_count(slug).await.map_err(fail)?;
-    let printed = state.store.printed_count().await.map_err(fail)?;
+async fn wall(State(app): State<App>) -> Result<WallPage, Error> {
+    let slug = &app.settings.conference.slug;
+    let issued = app.store.issued_count(slug).await?;
+    let printed = app.store.printed_count().await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let seals = state
+    let seals = app
         .store
         .recent_visitors(60)
-        .await
-        .map_err(fail)?
+        .await?
         .into_iter()
         .filter(|v| v.state == IssueState::Issued && &v.conference == slug && v.voided_at.is_none())
         .filter_map(|v| {
@@ -70,7 +69,7 @@ async fn wall(State(state): State<AppState>) -> Result<WallPage, PageError> {
         .take(24)
         .collect();
     Ok(WallPage {
-        layout: Layout::new(&state),
+        layout: Layout::new(&app),
         issued,
         printed,
         seals,

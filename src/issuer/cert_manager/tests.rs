@@ -9,8 +9,10 @@ use time::OffsetDateTime;
 use tower_test::mock::{self, Handle};
 
 use super::*;
-use crate::store::visitors::{IssueState, NewVisitor};
-use crate::token::Token;
+use crate::issuer::{Outcome, Report};
+use crate::pki::KeyedCert;
+use k8s_openapi::api::core::v1::Secret;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 type MockHandle = Handle<Request<Body>, Response<Body>>;
 
@@ -79,12 +81,14 @@ fn tls_secret(leaf: &KeyedCert, int: &KeyedCert, root: &KeyedCert) -> Value {
     })
 }
 
-fn issuer(root_pem: &str, store: Store) -> (CertManagerIssuer, MockHandle) {
+fn issuer(root_pem: &str) -> (CertManagerIssuer, MockHandle, UnboundedReceiver<Report>) {
     let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(svc, NS);
+    let (outcomes, reports) = Outcomes::channel();
     (
-        CertManagerIssuer::new(client, settings(), conf(), root_pem.into(), store),
+        CertManagerIssuer::new(client, settings(), conf(), root_pem.into(), outcomes),
         handle,
+        reports,
     )
 }
 
@@ -154,7 +158,7 @@ const CERTS: &str = "/apis/cert-manager.io/v1/namespaces/booth/certificates";
 #[tokio::test]
 async fn submit_posts_exactly_the_certificate_and_answers_pending() {
     let p = pki_chain();
-    let (cm, mut h) = issuer(&p.root.cert_pem, Store::in_memory().unwrap());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let cm = cm.without_followers();
     let server = tokio::spawn(async move {
         let (m, uri, body, send) = next(&mut h).await;
@@ -165,13 +169,13 @@ async fn submit_posts_exactly_the_certificate_and_answers_pending() {
     });
     let out = cm.submit(&request()).await.unwrap();
     server.await.unwrap();
-    assert!(matches!(out, Submitted::Pending { reference } if reference == format!("certstamp-{ID}")));
+    assert!(matches!(out, Submitted::Pending { reference, delayed: None } if reference == format!("certstamp-{ID}")));
 }
 
 #[tokio::test]
 async fn name_clash_with_someone_else_retries_under_a_new_name() {
     let p = pki_chain();
-    let (cm, mut h) = issuer(&p.root.cert_pem, Store::in_memory().unwrap());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let cm = cm.without_followers();
     let name = format!("certstamp-{ID}");
     let server = tokio::spawn(async move {
@@ -199,13 +203,13 @@ async fn name_clash_with_someone_else_retries_under_a_new_name() {
     });
     let out = cm.submit(&request()).await.unwrap();
     let new_name = server.await.unwrap();
-    assert!(matches!(out, Submitted::Pending { reference } if reference == new_name));
+    assert!(matches!(out, Submitted::Pending { reference, delayed: None } if reference == new_name));
 }
 
 #[tokio::test]
 async fn conflict_with_our_own_earlier_create_counts_as_created() {
     let p = pki_chain();
-    let (cm, mut h) = issuer(&p.root.cert_pem, Store::in_memory().unwrap());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let cm = cm.without_followers();
     let name = format!("certstamp-{ID}");
     let server = tokio::spawn(async move {
@@ -217,13 +221,13 @@ async fn conflict_with_our_own_earlier_create_counts_as_created() {
     });
     let out = cm.submit(&request()).await.unwrap();
     server.await.unwrap();
-    assert!(matches!(out, Submitted::Pending { reference } if reference == name));
+    assert!(matches!(out, Submitted::Pending { reference, delayed: None } if reference == name));
 }
 
 #[tokio::test]
 async fn webhook_denial_is_a_visitor_facing_message() {
     let p = pki_chain();
-    let (cm, mut h) = issuer(&p.root.cert_pem, Store::in_memory().unwrap());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let cm = cm.without_followers();
     tokio::spawn(async move {
         let (_, _, _, send) = next(&mut h).await;
@@ -238,7 +242,7 @@ async fn webhook_denial_is_a_visitor_facing_message() {
 #[tokio::test]
 async fn schema_rejection_names_the_field() {
     let p = pki_chain();
-    let (cm, mut h) = issuer(&p.root.cert_pem, Store::in_memory().unwrap());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let cm = cm.without_followers();
     tokio::spawn(async move {
         let (_, _, _, send) = next(&mut h).await;
@@ -259,7 +263,7 @@ async fn schema_rejection_names_the_field() {
 #[tokio::test]
 async fn webhook_unreachable_is_retried() {
     let p = pki_chain();
-    let (cm, mut h) = issuer(&p.root.cert_pem, Store::in_memory().unwrap());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let cm = cm.without_followers();
     tokio::spawn(async move {
         let (_, _, _, send) = next(&mut h).await;
@@ -275,28 +279,11 @@ async fn webhook_unreachable_is_retried() {
     ));
 }
 
-async fn store_with_visitor() -> Store {
-    let store = Store::in_memory().unwrap();
-    let v = NewVisitor {
-        id: ID.into(),
-        conference: "kc-eu".into(),
-        name: "Ada Lovelace".into(),
-        email: "ada@example.org".into(),
-        email_lc: "ada@example.org".into(),
-        issuer_kind: "cert-manager".into(),
-        backend_ref: None,
-        retention_until: crate::store::now_ts() + 3600,
-    };
-    store.insert_visitor(v, &Token::generate()).await.unwrap();
-    store
-}
-
 #[tokio::test]
-async fn secret_404_right_after_ready_is_retried_then_stored() {
+async fn secret_404_right_after_ready_is_retried_then_read() {
     let p = pki_chain();
     let leaf = leaf_under(&p.int);
-    let store = store_with_visitor().await;
-    let (cm, mut h) = issuer(&p.root.cert_pem, store.clone());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let secret = tls_secret(&leaf, &p.int, &p.root);
     tokio::spawn(async move {
         let path = format!("/api/v1/namespaces/booth/secrets/certstamp-{ID}-tls");
@@ -308,21 +295,18 @@ async fn secret_404_right_after_ready_is_retried_then_stored() {
         assert_eq!((m, uri.as_str()), (Method::GET, path.as_str()));
         send.send_response(reply(200, &secret));
     });
-    cm.complete_from_secret(ID, &format!("certstamp-{ID}")).await.unwrap();
-    let v = store.visitor_by_id(ID).await.unwrap().unwrap();
-    assert_eq!(v.state, IssueState::Issued);
-    assert_eq!(v.cert_pem.as_deref(), Some(leaf.cert_pem.as_str()));
-    assert_eq!(v.intermediates_pem.as_deref(), Some(p.int.cert_pem.as_str()));
-    assert_eq!(v.root_pem.as_deref(), Some(p.root.cert_pem.as_str()));
+    let issued = cm.read_issued(&format!("certstamp-{ID}")).await.unwrap();
+    assert_eq!(issued.leaf.cert_pem, leaf.cert_pem);
+    assert_eq!(issued.intermediates_pem, p.int.cert_pem);
+    assert_eq!(issued.root_pem, p.root.cert_pem);
     assert_eq!(cm.intermediate_pem(), p.int.cert_pem);
 }
 
 #[tokio::test]
-async fn watch_until_ready_then_read_the_secret() {
+async fn watch_until_ready_then_read_the_secret_and_report_it() {
     let p = pki_chain();
     let leaf = leaf_under(&p.int);
-    let store = store_with_visitor().await;
-    let (cm, mut h) = issuer(&p.root.cert_pem, store.clone());
+    let (cm, mut h, mut reports) = issuer(&p.root.cert_pem);
     let name = format!("certstamp-{ID}");
     let secret = tls_secret(&leaf, &p.int, &p.root);
     let cert = created(expected_certificate(&name));
@@ -377,22 +361,22 @@ async fn watch_until_ready_then_read_the_secret() {
         );
         send.send_response(reply(200, &secret));
     });
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        cm.finish(ID, &name, "ada@example.org", "Ada Lovelace"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        store.visitor_by_id(ID).await.unwrap().unwrap().state,
-        IssueState::Issued
-    );
+    tokio::time::timeout(Duration::from_secs(10), cm.finish(&request(), &name))
+        .await
+        .unwrap();
+    let report = reports.try_recv().unwrap();
+    assert_eq!(report.visitor_id, ID);
+    let Outcome::Issued(issued) = report.outcome else {
+        panic!("expected Issued, got {:?}", report.outcome)
+    };
+    assert_eq!(issued.leaf.cert_pem, leaf.cert_pem);
+    assert!(reports.try_recv().is_err(), "one report per issuance");
 }
 
 #[tokio::test]
 async fn forget_deletes_the_certificate_and_its_secret() {
     let p = pki_chain();
-    let (cm, mut h) = issuer(&p.root.cert_pem, Store::in_memory().unwrap());
+    let (cm, mut h, _) = issuer(&p.root.cert_pem);
     let name = format!("certstamp-{ID}");
     let n = name.clone();
     tokio::spawn(async move {

@@ -1,0 +1,200 @@
+//! From a submitted form to a stored certificate, whichever backend signs: the visitor
+//! row is durable before the issuer is asked, and every result, on the spot or reported
+//! later, goes through [`App::record`]: store it, then wake the print queue.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::App;
+use crate::error::{Error, Result};
+use crate::issuer::{LeafRequest, Outcome, PendingIssuance, Submitted, public_failure};
+use crate::store::jobs::Origin;
+use crate::store::visitors::NewVisitor;
+use crate::token::Token;
+use crate::validate;
+
+/// The form as typed.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    /// Display name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// The consent box was ticked.
+    pub consent: bool,
+}
+
+/// A submission that passed every rule.
+#[derive(Debug, Clone)]
+pub struct Valid {
+    name: String,
+    email: String,
+    email_lc: String,
+}
+
+/// Why a submission was refused, per field, in words for the visitor.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors {
+    /// About the name.
+    pub name: Option<String>,
+    /// About the email.
+    pub email: Option<String>,
+    /// About the consent box.
+    pub consent: Option<String>,
+}
+
+impl App {
+    /// Check a submission against the form's rules and the issuer's own.
+    pub fn check(&self, s: &Submission) -> std::result::Result<Valid, FieldErrors> {
+        let name = validate::name(&s.name).and_then(|n| match self.issuer.name_rule(&n) {
+            Some(rule) => Err(rule),
+            None => Ok(n),
+        });
+        let email = validate::email(&s.email);
+        match (name, email, s.consent) {
+            (Ok(name), Ok((email, email_lc)), true) => Ok(Valid { name, email, email_lc }),
+            (name, email, consent) => Err(FieldErrors {
+                name: name.err().map(String::from),
+                email: email.err().map(String::from),
+                consent: (!consent).then(|| {
+                    "Please agree, so we may keep your details long enough to deliver the certificate.".into()
+                }),
+            }),
+        }
+    }
+
+    /// Issue a certificate for a checked submission from `client`, within its rate limit.
+    /// Returns the visitor's token once the visitor is durably stored.
+    pub async fn issue(&self, client: IpAddr, v: Valid) -> Result<Token> {
+        if !self.issue_limiter.allow(&client) {
+            return Err(Error::RateLimited);
+        }
+        self.register(v.name, v.email, v.email_lc).await
+    }
+
+    /// Store a visitor durably, queue its ticket when printing is automatic, then ask the
+    /// issuer. The page shows pending, failed or issued from the store.
+    pub(super) async fn register(&self, name: String, email: String, email_lc: String) -> Result<Token> {
+        let token = Token::generate();
+        let id: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
+        let new = NewVisitor {
+            id: id.clone(),
+            conference: self.settings.conference.slug.clone(),
+            name: name.clone(),
+            email: email.clone(),
+            email_lc,
+            issuer_kind: self.issuer.kind().to_string(),
+            backend_ref: None,
+            retention_until: self.settings.conference.retention_until().unix_timestamp(),
+        };
+        self.store.insert_visitor(new, &token).await?;
+        if self.settings.printer.auto_print {
+            // Queued now, while the token is at hand; it prints once the certificate exists.
+            self.queue
+                .enqueue(&self.store, &id, Origin::Auto, &self.page_url(&token))
+                .await?;
+        }
+        let req = LeafRequest {
+            visitor_id: id,
+            name,
+            email,
+        };
+        match self.issuer.submit(&req).await {
+            Ok(Submitted::Issued(cert)) => self.record(&req.visitor_id, Outcome::Issued(cert)).await,
+            Ok(Submitted::Pending { reference, delayed }) => {
+                self.record(&req.visitor_id, Outcome::Reference(reference)).await;
+                if let Some(why) = delayed {
+                    self.record(&req.visitor_id, Outcome::Delayed(why)).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(visitor = %req.visitor_id, error = %e, "issuance failed");
+                self.record(&req.visitor_id, Outcome::Failed(public_failure(&e))).await;
+            }
+        }
+        Ok(token)
+    }
+
+    /// The one place an issuance result lands, for every backend: store it, then wake the
+    /// print queue. A failure to store is logged; the visitor stays pending and the next
+    /// start resumes it.
+    pub(super) async fn record(&self, visitor_id: &str, outcome: Outcome) {
+        let stored = match outcome {
+            Outcome::Issued(cert) => self.store.complete_issuance(visitor_id, cert).await,
+            Outcome::Failed(why) => self.store.note_issuance_problem(visitor_id, &why, false).await,
+            Outcome::Delayed(why) => self.store.note_issuance_problem(visitor_id, &why, true).await,
+            Outcome::Reference(name) => self.store.set_backend_ref(visitor_id, &name).await,
+        };
+        match stored {
+            Ok(()) => self.queue.wake(),
+            Err(e) => {
+                tracing::error!(visitor = %visitor_id, error = %e, "could not record issuance; will retry at next start");
+            }
+        }
+    }
+
+    /// Consume the backends' reports for as long as the kiosk runs.
+    pub(super) fn spawn_recorder(&self) {
+        let Some(mut reports) = self.reports.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let app = self.clone();
+        tokio::spawn(async move {
+            while let Some(r) = reports.recv().await {
+                app.record(&r.visitor_id, r.outcome).await;
+            }
+        });
+    }
+
+    /// Hand the issuer every visitor a restart left pending.
+    pub(super) async fn resume_pending(&self) -> Result<()> {
+        let pending: Vec<PendingIssuance> = self
+            .store
+            .pending_visitors(self.issuer.kind())
+            .await?
+            .into_iter()
+            .filter_map(|v| {
+                Some(PendingIssuance {
+                    req: LeafRequest {
+                        email: v.email?,
+                        visitor_id: v.id,
+                        name: v.name,
+                    },
+                    reference: v.backend_ref,
+                })
+            })
+            .collect();
+        self.issuer.resume(pending, &self.outcomes).await;
+        Ok(())
+    }
+
+    /// Purge emails and keys past retention, and let the backend drop its copies.
+    pub async fn purge_expired(&self) -> Result<usize> {
+        let purged = self.store.purge_expired(crate::clock::now_ts()).await?;
+        self.store.purge_job_payloads().await?;
+        for (id, reference) in &purged {
+            if let Some(r) = reference
+                && let Err(e) = self.issuer.forget(r).await
+            {
+                tracing::warn!(visitor = %id, error = %e, "could not delete backend objects after retention");
+            }
+        }
+        if !purged.is_empty() {
+            tracing::info!(count = purged.len(), "purged emails and keys past retention");
+        }
+        Ok(purged.len())
+    }
+
+    /// Background upkeep: the retention purge, hourly after the one at start.
+    pub(super) fn spawn_upkeep(&self) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                if let Err(e) = app.purge_expired().await {
+                    tracing::error!(error = %e, "retention purge failed");
+                }
+            }
+        });
+    }
+}

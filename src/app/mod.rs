@@ -1,0 +1,168 @@
+//! The use cases: what a visitor, staff or the guestbook can do, each as one method on
+//! [`App`], the state every handler and worker shares. `web` turns requests into these
+//! calls; everything below (store, issuer, queue, guestbook rules) knows nothing of them.
+
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::config::{IssuerKind, Settings};
+use crate::error::Result;
+use crate::guestbook::Guestbook;
+use crate::issuer::cert_manager::CertManagerIssuer;
+use crate::issuer::local::LocalIssuer;
+use crate::issuer::{Issuer, Outcomes, Report};
+use crate::limit::RateLimiter;
+use crate::queue::Queue;
+use crate::store::Store;
+use crate::token::Token;
+
+/// Signing the guestbook, through the kiosk or over mutual TLS.
+mod guestbook;
+/// Submitting visitors, recording what the issuer reports, resuming, retention.
+mod issuance;
+/// Asking for a ticket.
+mod printing;
+/// Staff actions: void, reissue, print-job decisions.
+mod staff;
+/// A visitor's link: lookup and the zip.
+mod visitor;
+
+pub use issuance::{FieldErrors, Submission, Valid};
+pub use staff::{JobAction, Reissued};
+
+/// Shared by every request and worker; cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct App(Arc<Parts>);
+
+impl Deref for App {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What [`App`] shares.
+pub struct Parts {
+    /// Resolved configuration.
+    pub settings: Arc<Settings>,
+    /// The database.
+    pub store: Store,
+    /// The issuing backend.
+    pub issuer: Arc<dyn Issuer>,
+    /// Certificate requests per client address.
+    issue_limiter: RateLimiter<IpAddr>,
+    /// Password for user `staff`.
+    pub staff_password: String,
+    /// Guestbook trust settings and per-certificate limits.
+    pub guestbook: Guestbook,
+    /// The print queue.
+    pub queue: Queue,
+    /// Where backends report; handed to `Issuer::resume`.
+    outcomes: Outcomes,
+    /// Taken once by [`App::start`], which consumes the reports.
+    reports: Mutex<Option<UnboundedReceiver<Report>>>,
+}
+
+/// Read or create the staff password file (mode 0600) when none is configured.
+fn staff_password(settings: &Settings) -> Result<String> {
+    if let Some(p) = &settings.staff_password {
+        return Ok(p.clone());
+    }
+    let path = settings.data_dir.join("staff-password");
+    if let Ok(p) = std::fs::read_to_string(&path) {
+        return Ok(p.trim().to_string());
+    }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let password: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(f, "{password}")?;
+    tracing::info!(path = %path.display(), "generated a staff password (user `staff`); read it from this file");
+    Ok(password)
+}
+
+impl App {
+    /// Open the data dir, database and issuer for `settings`. Starts nothing.
+    pub async fn open(settings: Settings) -> Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let store = Store::open(&settings.data_dir.join("certstamp.db"))?;
+        let (outcomes, reports) = Outcomes::channel();
+        let issuer: Arc<dyn Issuer> = match settings.issuer {
+            IssuerKind::Local => Arc::new(LocalIssuer::open(&settings.data_dir, &settings.conference)?),
+            // An unreachable API only means not ready: the kiosk serves and retries.
+            IssuerKind::CertManager => Arc::new(CertManagerIssuer::open(&settings, outcomes.clone()).await?),
+        };
+        Self::assemble(settings, store, issuer, outcomes, reports)
+    }
+
+    /// Assemble from parts with a fresh outcome channel (tests bring their own issuer or store).
+    pub fn with_parts(settings: Settings, store: Store, issuer: Arc<dyn Issuer>) -> Result<Self> {
+        let (outcomes, reports) = Outcomes::channel();
+        Self::assemble(settings, store, issuer, outcomes, reports)
+    }
+
+    fn assemble(
+        settings: Settings,
+        store: Store,
+        issuer: Arc<dyn Issuer>,
+        outcomes: Outcomes,
+        reports: UnboundedReceiver<Report>,
+    ) -> Result<Self> {
+        let current = issuer.clone();
+        let guestbook = Guestbook::new(
+            &issuer.root_pem(),
+            move || current.intermediate_pem(),
+            settings.guestbook.this_conference_only,
+        )?;
+        Ok(App(Arc::new(Parts {
+            queue: Queue::new(&settings)?,
+            staff_password: staff_password(&settings)?,
+            guestbook,
+            issue_limiter: RateLimiter::new(settings.issue_rate_per_minute),
+            settings: Arc::new(settings),
+            store,
+            issuer,
+            outcomes,
+            reports: Mutex::new(Some(reports)),
+        })))
+    }
+
+    /// Before serving: purge what retention says, resume interrupted issuances, and start
+    /// the workers (outcome recorder, print queue, hourly upkeep).
+    pub async fn start(&self) -> Result<()> {
+        self.purge_expired().await?;
+        self.resume_pending().await?;
+        self.spawn_recorder();
+        self.queue.start(self.store.clone(), self.settings.clone()).await?;
+        self.spawn_upkeep();
+        Ok(())
+    }
+
+    /// The absolute URL of a visitor's certificate page (what the QR encodes).
+    pub fn page_url(&self, token: &Token) -> String {
+        format!("{}/c/{}", self.settings.public_url, token.as_str())
+    }
+
+    /// The guestbook's mTLS sign URL, as shown in README.txt.
+    pub fn guestbook_sign_url(&self) -> String {
+        let g = &self.settings.guestbook;
+        format!("https://{}:{}/sign", g.hostname, g.listen.port())
+    }
+
+    /// Mark cookies `Secure` when the kiosk is served over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.settings.public_url.starts_with("https://")
+    }
+
+    /// Stop: wait (bounded) for a ticket being sent.
+    pub async fn drain(&self, limit: std::time::Duration) {
+        self.queue.drain(limit).await;
+    }
+}

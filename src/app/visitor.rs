@@ -1,0 +1,49 @@
+//! A visitor's link: the token finds the visitor, and only the token opens the key that
+//! goes into the zip.
+
+use super::App;
+use crate::bundle::{self, BundleInput};
+use crate::error::{Error, Result};
+use crate::store::visitors::Visitor;
+use crate::token::Token;
+
+impl App {
+    /// The visitor behind a token path segment; anything unknown is [`Error::NotFound`].
+    pub async fn visitor(&self, token: &str) -> Result<(Token, Visitor)> {
+        let token = Token::parse(token).ok_or(Error::NotFound)?;
+        let v = self.store.visitor_by_token(&token).await?.ok_or(Error::NotFound)?;
+        Ok((token, v))
+    }
+
+    /// The visitor's private key, opened with their token.
+    pub(super) fn open_key(&self, token: &Token, v: &Visitor) -> Result<zeroize::Zeroizing<String>> {
+        let sealed = v.sealed_key.as_ref().ok_or(Error::KeyPurged)?;
+        let key = token.open(sealed)?;
+        let key = String::from_utf8(key.to_vec()).map_err(Error::internal)?;
+        Ok(zeroize::Zeroizing::new(key))
+    }
+
+    /// `certificate.zip`: cert, chain, root, key, PKCS#12 and README.
+    pub async fn bundle(&self, token: &Token, v: &Visitor) -> Result<Vec<u8>> {
+        let (Some(cert), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
+            return Err(Error::NotReady);
+        };
+        let key = self.open_key(token, v)?;
+        let (name, cert, ints, root) = (v.name.clone(), cert.clone(), ints.clone(), root.clone());
+        let (password, sign_url) = (token.p12_password(), self.guestbook_sign_url());
+        // PKCS#12 key derivation is CPU work: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            bundle::zip(&BundleInput {
+                name: &name,
+                cert_pem: &cert,
+                intermediates_pem: &ints,
+                root_pem: &root,
+                key_pem: &key,
+                p12_password: &password,
+                guestbook_url: &sign_url,
+            })
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+}
