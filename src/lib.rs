@@ -12,7 +12,7 @@
 //!     web           the only axum code: routes, extractors, pages, errors -> statuses
 //!       app         use cases: submit, record outcomes, void, reissue, print, sign
 //!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
-//!                   validate, qr, limit, clock, config, error
+//!                   validate, qr, limit, events, clock, config, error
 //!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
 //! ```
 //!
@@ -46,7 +46,8 @@
 //! 11. [`bundle`] and [`qr`]: the zip with the PKCS#12, and the code on page and ticket.
 //! 12. [`ticket`] and [`queue`]: the printed ticket and the worker that prints it once.
 //! 13. [`guestbook`]: what the certificate is for: signing over mutual TLS.
-//! 14. [`clock`] and [`error`]: timestamps, and the one error type.
+//! 14. [`events`]: what just happened, for the wall, staff and the visitor's page.
+//! 15. [`clock`] and [`error`]: timestamps, and the one error type.
 #![forbid(unsafe_code)]
 
 /// The use cases every handler calls: submit, record, void, reissue, print, sign.
@@ -59,6 +60,8 @@ pub mod clock;
 pub mod config;
 /// The one error type, and the `Result` alias.
 pub mod error;
+/// What just happened, broadcast to screens that update live.
+pub mod events;
 /// The guestbook's rules: the mTLS trust settings, client certificate checks, signing.
 pub mod guestbook;
 /// The `Issuer` trait, its outcome channel, and two backends: `local` (rcgen) and `cert_manager` (kube).

@@ -10,8 +10,9 @@ use tokio::sync::Notify;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::events::{Event, Events};
 use crate::pki::CertSummary;
-use crate::store::jobs::{Enqueued, Job, Origin};
+use crate::store::jobs::{Enqueued, Job, JobState, Origin};
 use crate::store::{Store, now_ts};
 use crate::token::KioskKey;
 
@@ -44,11 +45,13 @@ pub struct Queue {
     health: Arc<Mutex<String>>,
     /// Held by the worker for the length of one attempt, so shutdown can wait for it.
     busy: Arc<tokio::sync::Mutex<()>>,
+    /// Job and printer changes, for live screens.
+    events: Events,
 }
 
 impl Queue {
-    /// Parse the printer settings and open the kiosk key.
-    pub fn new(settings: &Settings) -> Result<Self> {
+    /// Parse the printer settings and open the kiosk key; changes are told to `events`.
+    pub fn new(settings: &Settings, events: Events) -> Result<Self> {
         let uri: PrinterUri = settings
             .printer
             .uri
@@ -68,6 +71,7 @@ impl Queue {
             uri: Arc::new(uri),
             health: Arc::new(Mutex::new("not checked yet".into())),
             busy: Arc::default(),
+            events,
         })
     }
 
@@ -80,6 +84,9 @@ impl Queue {
     pub async fn enqueue(&self, store: &Store, visitor_id: &str, origin: Origin, page_url: &str) -> Result<Enqueued> {
         let payload = self.key.seal(page_url.as_bytes());
         let res = store.enqueue_job(visitor_id, origin, payload, DEDUPE_SECS).await?;
+        if let Enqueued::New(job) = &res {
+            self.told(job, JobState::Queued);
+        }
         self.wake();
         Ok(res)
     }
@@ -90,6 +97,9 @@ impl Queue {
             Error::Invalid("This ticket's link was purged after the retention period; it cannot be reprinted.".into())
         })?;
         let res = store.enqueue_job(&job.visitor_id, Origin::Staff, payload, 0).await?;
+        if let Enqueued::New(job) = &res {
+            self.told(job, JobState::Queued);
+        }
         self.wake();
         Ok(res)
     }
@@ -106,7 +116,22 @@ impl Queue {
     }
 
     fn set_health(&self, s: impl Into<String>) {
-        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = s.into();
+        let s = s.into();
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if *h != s {
+            h.clone_from(&s);
+            drop(h);
+            self.events.emit(Event::Printer { status: s });
+        }
+    }
+
+    /// Tell live screens that `job` is now in `state`.
+    pub fn told(&self, job: &Job, state: JobState) {
+        self.events.emit(Event::Job {
+            id: job.id,
+            visitor: job.visitor_id.clone(),
+            state,
+        });
     }
 
     /// Mark jobs a crash left in `printing` as interrupted, then run the worker.
@@ -177,7 +202,9 @@ impl Queue {
             self.set_health(problem.clone());
             let next = now_ts() + backoff_secs(job.attempts + 1);
             tracing::warn!(job = %job.key(), attempts = job.attempts + 1, %problem, "printer needs attention; holding the queue");
-            return store.fail_job(job.id, &problem, next, true).await;
+            store.fail_job(job.id, &problem, next, true).await?;
+            self.told(job, JobState::Failed);
+            return Ok(());
         }
         let rendered = match self.render(store, settings, job).await {
             Ok(r) => r,
@@ -189,12 +216,15 @@ impl Queue {
                     Error::KeyPurged => "Its link was purged after the retention period.".to_string(),
                     _ => "The ticket could not be rendered; see the kiosk log.".to_string(),
                 };
-                return store.cancel_job(job.id, &reason).await;
+                store.cancel_job(job.id, &reason).await?;
+                self.told(job, JobState::Cancelled);
+                return Ok(());
             }
         };
         if !store.start_job(job.id).await? {
             return Ok(());
         }
+        self.told(job, JobState::Printing);
         let d = driver.clone();
         let key = job.key();
         let sent = tokio::task::spawn_blocking(move || d.send(&key, &rendered))
@@ -204,14 +234,18 @@ impl Queue {
             Ok(()) => {
                 self.set_health("ready");
                 tracing::info!(job = %job.key(), "printed ticket");
-                store.finish_job(job.id).await
+                store.finish_job(job.id).await?;
+                self.told(job, JobState::Printed);
+                Ok(())
             }
             Err(e) if may_have_printed(&self.uri, &e) => {
                 // Some bytes may be on paper already: a retry could print a second ticket.
                 let msg = format!("Printing broke off part-way ({e}); the ticket may be half printed.");
                 self.set_health(msg.clone());
                 tracing::warn!(job = %job.key(), error = %e, "print job broke off part-way; staff decide");
-                store.interrupt_job(job.id, &msg).await
+                store.interrupt_job(job.id, &msg).await?;
+                self.told(job, JobState::Interrupted);
+                Ok(())
             }
             Err(e) => {
                 let msg = format!("Printing failed: {e}");
@@ -223,7 +257,9 @@ impl Queue {
                 } else {
                     MAX_BACKOFF_SECS
                 };
-                store.fail_job(job.id, &msg, now_ts() + delay, false).await
+                store.fail_job(job.id, &msg, now_ts() + delay, false).await?;
+                self.told(job, JobState::Failed);
+                Ok(())
             }
         }
     }
@@ -286,7 +322,7 @@ mod tests {
             .enqueue_job("v1", Origin::Visitor, b"not sealed".to_vec(), DEDUPE_SECS)
             .await
             .unwrap();
-        let queue = Queue::new(&settings).unwrap();
+        let queue = Queue::new(&settings, Events::new()).unwrap();
         let job = store.next_job().await.unwrap().unwrap();
         let driver = Arc::new(Driver::open(&PrinterUri::Spool(dir.path().join("spool"))));
         queue.attempt(&store, &settings, &driver, &job).await.unwrap();

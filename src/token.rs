@@ -148,26 +148,31 @@ pub fn seal(recipient: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
 /// The database alone reveals neither tokens nor keys.
 pub struct KioskKey(LessSafeKey);
 
+/// Read a 32-byte secret from `path`, or create it (mode 0600) when missing.
+fn load_or_create_secret(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(b) => Ok(Zeroizing::new(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let b = Zeroizing::new(rand::random::<[u8; 32]>().to_vec());
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            f.write_all(&b)?;
+            f.sync_all()?;
+            Ok(b)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl KioskKey {
     /// Load `path`, or create it with 32 random bytes.
     pub fn load_or_create(path: &std::path::Path) -> Result<Self> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let bytes = match std::fs::read(path) {
-            Ok(b) => Zeroizing::new(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let b = Zeroizing::new(rand::random::<[u8; 32]>().to_vec());
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
-                f.write_all(&b)?;
-                f.sync_all()?;
-                b
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let bytes = load_or_create_secret(path)?;
         let key = UnboundKey::new(&aead::CHACHA20_POLY1305, &bytes)
             .map_err(|_| Error::Internal(format!("{} is not a 32-byte key", path.display())))?;
         Ok(KioskKey(LessSafeKey::new(key)))
@@ -201,6 +206,40 @@ impl KioskKey {
     }
 }
 
+/// The kiosk's key for form tokens: a form's CSRF field is an HMAC of the browser's
+/// session id, so only a page this kiosk rendered for that browser carries a valid one.
+pub struct FormKey(ring::hmac::Key);
+
+impl FormKey {
+    /// Load `path`, or create it with 32 random bytes.
+    pub fn load_or_create(path: &std::path::Path) -> Result<Self> {
+        let bytes = load_or_create_secret(path)?;
+        if bytes.len() < 32 {
+            return Err(Error::Internal(format!("{} holds fewer than 32 bytes", path.display())));
+        }
+        Ok(FormKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
+    }
+
+    /// A key for tests and one-off tools.
+    pub fn random() -> Self {
+        FormKey(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &rand::random::<[u8; 32]>(),
+        ))
+    }
+
+    /// The form token for a browser session.
+    pub fn token(&self, session: &str) -> String {
+        let tag = ring::hmac::sign(&self.0, &[b"certstamp form v1\0", session.as_bytes()].concat());
+        B64.encode(tag.as_ref())
+    }
+
+    /// Whether `field` is this session's form token (constant time).
+    pub fn verify(&self, session: &str, field: &str) -> bool {
+        !session.is_empty() && ct_eq(self.token(session).as_bytes(), field.as_bytes())
+    }
+}
+
 /// Compare secrets without an early exit on the first differing byte.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -209,6 +248,17 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_tokens_are_bound_to_their_session_and_key() {
+        let k = FormKey::random();
+        let t = k.token("session-a");
+        assert!(k.verify("session-a", &t));
+        assert!(!k.verify("session-b", &t));
+        assert!(!k.verify("", &k.token("")));
+        assert!(!FormKey::random().verify("session-a", &t));
+        assert!(!k.verify("session-a", "session-a"));
+    }
 
     #[test]
     fn seal_round_trip_and_wrong_token() {

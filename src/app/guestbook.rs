@@ -4,6 +4,7 @@
 
 use super::App;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::guestbook::Signer;
 use crate::pki::{self, pem_certs};
 use crate::store::guestbook::Entry;
@@ -26,7 +27,9 @@ impl App {
 
     /// Sign as a [`App::tls_signer`]: the visitor's own client did TLS, so it earns a star.
     pub async fn sign_over_tls(&self, signer: &Signer, message: &str) -> Result<Entry> {
-        self.guestbook.sign(&self.store, signer, message, true).await
+        let entry = self.guestbook.sign(&self.store, signer, message, true).await?;
+        self.events.emit(Event::Guestbook { id: entry.id });
+        Ok(entry)
     }
 
     /// Sign through the kiosk: the token unlocks the key (proof that this is the
@@ -43,6 +46,8 @@ impl App {
         let chain: Vec<Vec<u8>> = pem_certs(cert)?.into_iter().chain(pem_certs(ints)?).collect();
         let signer = self.authorize(&chain).await?;
         self.guestbook.allow(&signer)?;
-        self.guestbook.sign(&self.store, &signer, message, false).await
+        let entry = self.guestbook.sign(&self.store, &signer, message, false).await?;
+        self.events.emit(Event::Guestbook { id: entry.id });
+        Ok(entry)
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::App;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::issuer::{LeafRequest, Outcome, PendingIssuance, Submitted, public_failure};
 use crate::store::jobs::Origin;
 use crate::store::visitors::NewVisitor;
@@ -88,6 +89,7 @@ impl App {
             retention_until: self.settings.conference.retention_until().unix_timestamp(),
         };
         self.store.insert_visitor(new, &token).await?;
+        self.events.emit(Event::Visitor { id: id.clone() });
         if self.settings.printer.auto_print {
             // Queued now, while the token is at hand; it prints once the certificate exists.
             self.queue
@@ -126,7 +128,12 @@ impl App {
             Outcome::Reference(name) => self.store.set_backend_ref(visitor_id, &name).await,
         };
         match stored {
-            Ok(()) => self.queue.wake(),
+            Ok(()) => {
+                self.events.emit(Event::Visitor {
+                    id: visitor_id.to_string(),
+                });
+                self.queue.wake();
+            }
             Err(e) => {
                 tracing::error!(visitor = %visitor_id, error = %e, "could not record issuance; will retry at next start");
             }

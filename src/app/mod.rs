@@ -10,6 +10,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::config::{IssuerKind, Settings};
 use crate::error::Result;
+use crate::events::Events;
 use crate::guestbook::Guestbook;
 use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
@@ -17,7 +18,7 @@ use crate::issuer::{Issuer, Outcomes, Report};
 use crate::limit::RateLimiter;
 use crate::queue::Queue;
 use crate::store::Store;
-use crate::token::Token;
+use crate::token::{FormKey, Token};
 
 /// Signing the guestbook, through the kiosk or over mutual TLS.
 mod guestbook;
@@ -60,6 +61,10 @@ pub struct Parts {
     pub guestbook: Guestbook,
     /// The print queue.
     pub queue: Queue,
+    /// Signs form tokens (CSRF) for browser sessions.
+    pub form_key: FormKey,
+    /// What just happened, for live screens.
+    pub events: Events,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
     /// Taken once by [`App::start`], which consumes the reports.
@@ -121,8 +126,11 @@ impl App {
             move || current.intermediate_pem(),
             settings.guestbook.this_conference_only,
         )?;
+        let events = Events::new();
         Ok(App(Arc::new(Parts {
-            queue: Queue::new(&settings)?,
+            queue: Queue::new(&settings, events.clone())?,
+            events,
+            form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
             staff_password: staff_password(&settings)?,
             guestbook,
             issue_limiter: RateLimiter::new(settings.issue_rate_per_minute),

@@ -3,6 +3,7 @@
 
 use super::App;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::store::jobs::JobState;
 use crate::token::Token;
 
@@ -44,6 +45,9 @@ impl App {
             return Err(Error::NotFound);
         }
         tracing::info!(visitor = %visitor_id, "staff voided a certificate");
+        self.events.emit(Event::Visitor {
+            id: visitor_id.to_string(),
+        });
         Ok(())
     }
 
@@ -56,6 +60,9 @@ impl App {
             ));
         };
         self.store.void_visitor(visitor_id).await?;
+        self.events.emit(Event::Visitor {
+            id: visitor_id.to_string(),
+        });
         let email_lc = email.to_ascii_lowercase();
         let token = self.register(v.name.clone(), email, email_lc).await?;
         tracing::info!(visitor = %visitor_id, "staff reissued a certificate");
@@ -83,6 +90,7 @@ impl App {
                         job.state.as_str()
                     )));
                 }
+                self.queue.told(&job, to);
                 format!("{} marked {}.", job.key(), to.as_str())
             }
         };

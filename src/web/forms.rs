@@ -1,13 +1,13 @@
-//! Reading form posts safely (size, UTF-8, shape), CSRF double-submit cookies, the
-//! kiosk-mode cookie, and the client address for rate limits.
+//! Reading form posts safely (size, UTF-8, shape), the kiosk-mode cookie, and the client
+//! address for rate limits. Form tokens are in `csrf`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
+use super::csrf::cookie;
 use crate::error::Error;
-use crate::token::ct_eq;
 
 /// A form-encoded body, read with the router's body limit (413), checked for UTF-8
 /// after percent-decoding (400), then deserialized (400).
@@ -42,38 +42,12 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     serde_urlencoded::from_bytes(bytes).map_err(|_| Error::Invalid("The form data has an unexpected shape.".into()))
 }
 
-const CSRF_COOKIE: &str = "certstamp_csrf";
-
 /// A form that carries nothing but its CSRF field (print, staff actions).
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 pub struct CsrfForm {
-    /// The double-submit value.
+    /// The form token.
     pub csrf: String,
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-/// The CSRF value for a form on this response, and a `Set-Cookie` to send when the
-/// browser has none yet.
-pub fn csrf_for(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
-    if let Some(v) = cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        return (v, None);
-    }
-    let v: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
-    let attrs = if secure { "; Secure" } else { "" };
-    let set = HeaderValue::from_str(&format!("{CSRF_COOKIE}={v}; Path=/; HttpOnly; SameSite=Strict{attrs}")).ok();
-    (v, set)
 }
 
 const KIOSK_COOKIE: &str = "certstamp_kiosk";
@@ -91,19 +65,6 @@ pub fn kiosk_cookie(on: bool, secure: bool) -> HeaderValue {
         "{KIOSK_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{attrs}"
     ))
     .expect("ASCII cookie")
-}
-
-/// Check a submitted CSRF field against the cookie, in constant time.
-pub fn check_csrf(headers: &HeaderMap, field: &str) -> Result<(), Error> {
-    let Some(c) = cookie(headers, CSRF_COOKIE) else {
-        return Err(Error::Csrf);
-    };
-    let same = c.len() == field.len() && ct_eq(c.as_bytes(), field.as_bytes());
-    if same && !field.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Csrf)
-    }
 }
 
 /// The client address for rate limits: the TCP peer, or, behind a trusted proxy, the last
@@ -151,20 +112,5 @@ mod tests {
         assert_eq!(client_ip(&HeaderMap::new(), peer, true), peer);
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(&h, peer, true), peer);
-    }
-
-    #[test]
-    fn csrf_needs_matching_cookie() {
-        let mut h = HeaderMap::new();
-        let (v, set) = csrf_for(&h, false);
-        assert!(set.is_some());
-        assert!(check_csrf(&h, &v).is_err());
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("a=b; {CSRF_COOKIE}={v}")).unwrap(),
-        );
-        assert!(check_csrf(&h, &v).is_ok());
-        assert!(check_csrf(&h, "nope").is_err());
-        assert_eq!(csrf_for(&h, false), (v, None));
     }
 }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::csrf::check_csrf;
 use super::extract::Holder;
-use super::forms::{FormBody, check_csrf};
+use super::forms::FormBody;
 use super::pages::Layout;
 use super::visitor::render_certificate;
 use crate::app::App;
@@ -181,7 +182,7 @@ async fn sign_here(
     headers: HeaderMap,
     FormBody(form): FormBody<SignHereForm>,
 ) -> Result<Response, Error> {
-    check_csrf(&headers, &form.csrf)?;
+    check_csrf(&app, &headers, &form.csrf)?;
     match app.sign_here(&h.token, &h.visitor, &form.message).await {
         Ok(_) => Ok(Redirect::to("/guestbook").into_response()),
         Err(e) if e.is_public() => {

@@ -16,6 +16,8 @@ use axum::routing::get;
 use crate::app::App;
 use crate::error::Error;
 
+/// Form tokens bound to a browser session, and the same-origin layer.
+pub mod csrf;
 /// Errors to statuses and pages, in one place.
 pub mod error;
 /// Extractors: the visitor behind a token, the staff check.
@@ -30,6 +32,8 @@ pub mod mtls;
 pub mod pages;
 /// Printing from the certificate page and its JSON status.
 pub mod print;
+/// Server-sent events for live screens.
+pub mod sse;
 /// Staff pages: visitors, void and reissue.
 pub mod staff;
 /// Visitor pages: the form, the certificate page, downloads.
@@ -59,6 +63,7 @@ pub fn router(app: App) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app.clone(), csrf::same_origin))
         .layer(middleware::from_fn_with_state(app.clone(), finish))
         .with_state(app)
 }
@@ -134,7 +139,7 @@ pub(crate) fn bytes_response(content_type: &'static str, body: impl Into<Body>) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::Cli;
     use crate::issuer::local::LocalIssuer;
@@ -143,12 +148,16 @@ mod tests {
     use clap::Parser;
     use tower::ServiceExt;
 
-    async fn app(dir: &std::path::Path) -> Router {
+    /// A local-CA app on an in-memory store, for in-process tests.
+    pub(crate) fn app_state(dir: &std::path::Path) -> App {
         let cli = Cli::try_parse_from(["certstamp", "--data-dir", dir.to_str().unwrap()]).unwrap();
         let settings = cli.serve.settings().unwrap();
         let issuer = std::sync::Arc::new(LocalIssuer::open(dir, &settings.conference).unwrap());
-        let app = App::with_parts(settings, crate::store::Store::in_memory().unwrap(), issuer).unwrap();
-        router(app)
+        App::with_parts(settings, crate::store::Store::in_memory().unwrap(), issuer).unwrap()
+    }
+
+    async fn app(dir: &std::path::Path) -> Router {
+        router(app_state(dir))
     }
 
     #[tokio::test]

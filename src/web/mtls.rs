@@ -86,19 +86,6 @@ fn peer_chain(req: &axum::http::Extensions) -> Vec<Vec<u8>> {
         .unwrap_or_default()
 }
 
-/// A browser's cross-site POST would carry the visitor's certificate along; refuse it.
-fn cross_site(headers: &HeaderMap) -> bool {
-    let get = |h| headers.get(h).and_then(|v| v.to_str().ok());
-    if get("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
-        return true;
-    }
-    match (get(header::ORIGIN.as_str()), get(header::HOST.as_str())) {
-        (Some(origin), Some(host)) => origin != format!("https://{host}"),
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
-
 /// A sign request body.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -123,7 +110,8 @@ async fn sign(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let format = Format::of(&parts.headers);
     let result = async {
-        if cross_site(&parts.headers) {
+        // A browser's cross-site POST would carry the visitor's certificate along.
+        if super::csrf::cross_site(&parts.headers, &app.guestbook_sign_url()) {
             return Err(Error::Forbidden(
                 "Cross-site requests cannot sign the guestbook.".into(),
             ));
@@ -273,23 +261,4 @@ async fn render_home(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cross_site_posts_are_spotted() {
-        let mut h = HeaderMap::new();
-        assert!(!cross_site(&h));
-        h.insert(header::HOST, HeaderValue::from_static("localhost:8443"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://localhost:8443"));
-        assert!(!cross_site(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(cross_site(&h));
-        let mut h = HeaderMap::new();
-        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(cross_site(&h));
-    }
 }

@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Serialize;
 
+use super::csrf::check_csrf;
 use super::extract::Holder;
-use super::forms::{CsrfForm, FormBody, check_csrf};
+use super::forms::{CsrfForm, FormBody};
 use crate::app::App;
 use crate::error::Error;
 use crate::store::jobs::{Job, JobState};
@@ -74,7 +75,7 @@ async fn print(
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, Error> {
-    check_csrf(&headers, &form.csrf)?;
+    check_csrf(&app, &headers, &form.csrf)?;
     app.request_print(&h.token, &h.visitor).await?;
     Ok(Redirect::to(&format!("/c/{}#print", h.token.as_str())).into_response())
 }

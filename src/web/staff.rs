@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::csrf::{check_csrf, csrf_for};
 use super::extract::Staff;
-use super::forms::{CsrfForm, FormBody, check_csrf, csrf_for};
+use super::forms::{CsrfForm, FormBody};
 use super::pages::Layout;
 use crate::app::{App, JobAction};
 use crate::clock::human_ts;
@@ -112,7 +113,7 @@ async fn render(
         })
         .collect();
     let count = |s| rows.iter().filter(|v| v.state == s).count();
-    let (csrf, set) = csrf_for(headers, app.secure_cookies());
+    let (csrf, set) = csrf_for(app, headers);
     let page = StaffPage {
         layout: Layout::new(app),
         csrf,
@@ -162,7 +163,7 @@ async fn void(
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, Error> {
-    check_csrf(&headers, &form.csrf)?;
+    check_csrf(&app, &headers, &form.csrf)?;
     app.void(&id).await?;
     render(&app, &headers, Some("Certificate voided.".into()), None).await
 }
@@ -174,7 +175,7 @@ async fn reissue(
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, Error> {
-    check_csrf(&headers, &form.csrf)?;
+    check_csrf(&app, &headers, &form.csrf)?;
     let new = app.reissue(&id).await?;
     let url = app.page_url(&new.token);
     let reissued = Reissued {
@@ -198,7 +199,7 @@ async fn job_action(
     headers: HeaderMap,
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, Error> {
-    check_csrf(&headers, &form.csrf)?;
+    check_csrf(&app, &headers, &form.csrf)?;
     let action = JobAction::parse(&action).ok_or(Error::NotFound)?;
     let notice = app.job_action(id, action).await?;
     render(&app, &headers, Some(notice), None).await
@@ -220,7 +221,7 @@ async fn kiosk_mode(
     headers: HeaderMap,
     FormBody(form): FormBody<KioskForm>,
 ) -> Result<Response, Error> {
-    check_csrf(&headers, &form.csrf)?;
+    check_csrf(&app, &headers, &form.csrf)?;
     let on = form.on == "1";
     let notice = if on {
         "This browser is now the booth screen (kiosk mode)."

@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::csrf::{check_csrf, csrf_for};
 use super::extract::Holder;
-use super::forms::{FormBody, check_csrf, csrf_for, is_kiosk};
+use super::forms::{FormBody, is_kiosk};
 use super::pages::Layout;
 use super::print::PrintView;
 use crate::app::{App, Submission};
@@ -74,7 +75,7 @@ pub(super) fn with_cookie(status: StatusCode, page: impl IntoResponse, set_cooki
 }
 
 async fn index(State(app): State<App>, headers: HeaderMap) -> Response {
-    let (csrf, set) = csrf_for(&headers, app.secure_cookies());
+    let (csrf, set) = csrf_for(&app, &headers);
     with_cookie(StatusCode::OK, IndexPage::new(&app, csrf).await, set)
 }
 
@@ -94,12 +95,12 @@ async fn issue(
     headers: HeaderMap,
     FormBody(form): FormBody<IssueForm>,
 ) -> Result<Response, Error> {
-    let (csrf, set) = csrf_for(&headers, app.secure_cookies());
+    let (csrf, set) = csrf_for(&app, &headers);
     let mut page = IndexPage::new(&app, csrf).await;
     page.name = form.name.clone();
     page.email = form.email.clone();
     page.consent = form.consent.is_some();
-    if check_csrf(&headers, &form.csrf).is_err() {
+    if check_csrf(&app, &headers, &form.csrf).is_err() {
         page.form_error = Some(Error::Csrf.to_string());
         return Ok(with_cookie(StatusCode::FORBIDDEN, page, set));
     }
@@ -215,7 +216,7 @@ pub(super) async fn render_certificate(
     sign_message: String,
 ) -> Result<Response, Error> {
     let print = app.latest_job(v).await?.as_ref().map(PrintView::of);
-    let (csrf, set_cookie) = csrf_for(headers, app.secure_cookies());
+    let (csrf, set_cookie) = csrf_for(app, headers);
     let page_url = app.page_url(token);
     let status = match v.state {
         IssueState::Pending => CertStatus::Pending(v.error.clone()),

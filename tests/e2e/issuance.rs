@@ -529,3 +529,73 @@ async fn behind_a_trusted_proxy_the_limit_is_per_forwarded_client() {
     assert_eq!(submit(&a, &k, "A2", "a2@example.org").await.status(), 429);
     issue(&b, &k, "B", "b@example.org").await;
 }
+
+/// CSRF: a form token is an HMAC of the browser's session, and a browser's cross-site
+/// POST is refused before any handler runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn forms_cannot_be_driven_from_elsewhere() {
+    let data = tempfile::tempdir().unwrap();
+    let k = Kiosk::start(data.path(), &[]);
+    let form = |csrf: &str| {
+        vec![
+            ("name", "Mallory".to_string()),
+            ("email", "mallory@example.org".to_string()),
+            ("consent", "yes".to_string()),
+            ("csrf", csrf.to_string()),
+        ]
+    };
+    // A real session: its cookie and its token.
+    let c = client();
+    let html = c.get(k.at("/")).send().await.unwrap().text().await.unwrap();
+    let token = csrf_of(&html);
+    // Planted cookie with a matching field (what a double-submit check would accept).
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let planted = "0123456789abcdef0123456789abcdef";
+    let res = raw
+        .post(k.at("/issue"))
+        .header("cookie", format!("certstamp_sid={planted}"))
+        .form(&form(planted))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "planted cookie with a matching field");
+    // A token from another session.
+    let other = client();
+    other.get(k.at("/")).send().await.unwrap();
+    let res = other.post(k.at("/issue")).form(&form(&token)).send().await.unwrap();
+    assert_eq!(res.status(), 403, "token of another session");
+    // The right session and token, but sent from another site.
+    let res = c
+        .post(k.at("/issue"))
+        .header("origin", "https://evil.example")
+        .form(&form(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "cross-site Origin");
+    assert!(res.text().await.unwrap().contains("other sites"));
+    let res = c
+        .post(k.at("/issue"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&form(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "Sec-Fetch-Site: cross-site");
+    // The same request from the kiosk's own page goes through.
+    let res = c
+        .post(k.at("/issue"))
+        .header("origin", k.url.clone())
+        .header("sec-fetch-site", "same-origin")
+        .form(&form(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    // Nothing of the refused attempts was stored: one visitor only.
+    let staff = staff_page(&c, &k).await;
+    assert_eq!(staff.matches("mallory@example.org").count(), 1, "{staff}");
+}

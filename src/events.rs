@@ -1,0 +1,88 @@
+//! What just happened, for screens that update live (the wall, the staff console, a
+//! visitor's page). A broadcast: publishers never wait, a slow subscriber only misses
+//! events (and is told so, to reload). Events carry ids and states only, never a name,
+//! email or token: the wall's stream is public.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::store::jobs::JobState;
+
+/// One thing that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A visitor was added, or their certificate's state changed (issued, failed,
+    /// delayed, voided).
+    Visitor {
+        /// The visitor's random id.
+        id: String,
+    },
+    /// A print job was queued or changed state.
+    Job {
+        /// Job number.
+        id: i64,
+        /// Whose ticket.
+        visitor: String,
+        /// Its new state.
+        state: JobState,
+    },
+    /// The printer's status changed.
+    Printer {
+        /// What staff read.
+        status: String,
+    },
+    /// A guestbook entry was written or replaced.
+    Guestbook {
+        /// Entry id.
+        id: i64,
+    },
+}
+
+/// The bus; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Events(broadcast::Sender<Event>);
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Events {
+    /// A bus that keeps the last 256 events for slow subscribers.
+    pub fn new() -> Self {
+        Events(broadcast::channel(256).0)
+    }
+
+    /// Tell whoever listens; nobody listening is fine.
+    pub fn emit(&self, e: Event) {
+        let _ = self.0.send(e);
+    }
+
+    /// Listen from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.0.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_get_what_is_emitted_after_they_subscribe() {
+        let bus = Events::new();
+        bus.emit(Event::Guestbook { id: 1 });
+        let mut rx = bus.subscribe();
+        bus.emit(Event::Visitor { id: "v".into() });
+        assert_eq!(rx.recv().await.unwrap(), Event::Visitor { id: "v".into() });
+        let json = serde_json::to_string(&Event::Job {
+            id: 3,
+            visitor: "v".into(),
+            state: JobState::Printed,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"kind":"job","id":3,"visitor":"v","state":"printed"}"#);
+    }
+}
