@@ -16,6 +16,8 @@ use axum::routing::get;
 use crate::app::App;
 use crate::error::Error;
 
+/// Static files compiled in, served with a long cache life.
+pub mod assets;
 /// Form tokens bound to a browser session, and the same-origin layer.
 pub mod csrf;
 /// Errors to statuses and pages, in one place.
@@ -52,6 +54,7 @@ pub fn router(app: App) -> Router {
         .merge(staff::routes())
         .merge(guestbook::routes())
         .merge(wall::routes())
+        .merge(assets::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { Error::NotFound })
@@ -128,7 +131,7 @@ pub(crate) fn security_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
 }
@@ -184,5 +187,43 @@ pub(crate) mod tests {
                 .starts_with("text/html")
         );
         assert!(res.headers().contains_key(header::ALLOW));
+    }
+
+    #[tokio::test]
+    async fn assets_are_served_with_a_long_cache_life_and_pages_link_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let res = app(dir.path())
+            .await
+            .oneshot(Request::get("/assets/certstamp.css").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
+        assert!(
+            res.headers()[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        let res = app(dir.path())
+            .await
+            .oneshot(Request::get("/assets/nope.js").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let res = app(dir.path())
+            .await
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            html.contains(&format!("/assets/certstamp.css?v={}", assets::version())),
+            "{html}"
+        );
     }
 }

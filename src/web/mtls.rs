@@ -49,6 +49,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/sign", get(home).post(sign))
+        .merge(super::assets::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found; POST a message to /sign\n") })
         .layer(axum::middleware::map_response(|mut res: Response| async move {
             super::security_headers(res.headers_mut());

@@ -7,6 +7,8 @@ use crate::app::App;
 pub struct Layout {
     /// Conference name in the header and title.
     pub conference: String,
+    /// Cache-busting version of the static assets.
+    pub assets: &'static str,
 }
 
 impl Layout {
@@ -14,6 +16,7 @@ impl Layout {
     pub fn new(app: &App) -> Self {
         Layout {
             conference: app.settings.conference.name.clone(),
+            assets: super::assets::version(),
         }
     }
 }
