@@ -155,12 +155,17 @@ pub async fn archive(args: &ArchiveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
+/// The certificates in a PEM file, or the one in a DER file (the archive publishes both).
 fn certs_in(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
-    pki::pem_certs(&read(path)?).with_context(|| format!("{} holds no PEM certificate", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Ok(text) = std::str::from_utf8(&bytes)
+        && text.contains("-----BEGIN")
+    {
+        return pki::pem_certs(text).with_context(|| format!("{} holds no PEM certificate", path.display()));
+    }
+    CertSummary::from_der(&bytes)
+        .map(|_| vec![bytes])
+        .with_context(|| format!("{} holds no PEM or DER certificate", path.display()))
 }
 
 pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
@@ -169,8 +174,8 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     if let Some(chain) = &args.chain {
         candidates.extend(certs_in(chain)?);
     }
-    let (root_pem, store) = match &args.root {
-        Some(root) => (read(root)?, None),
+    let (root_der, store) = match &args.root {
+        Some(root) => (certs_in(root)?.remove(0), None),
         None => {
             let (data_dir, _, _) = args.common.load()?;
             let paths = CaPaths::new(&data_dir);
@@ -185,7 +190,7 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             }
             let db = data_dir.join("certstamp.db");
             let store = if db.is_file() { Some(Store::open(&db)?) } else { None };
-            (root, store)
+            (pki::pem_certs(&root)?.remove(0), store)
         }
     };
     if let Some(store) = &store {
@@ -193,7 +198,6 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             candidates.extend(pki::pem_certs(&pem)?);
         }
     }
-    let root_der = pki::pem_certs(&root_pem)?.remove(0);
     let root_fp = CertSummary::from_der(&root_der)?.fingerprint_hex();
     let v = match certstamp::verify::booth_certificate(&leaf, &candidates, &root_der, OffsetDateTime::now_utc()) {
         Ok(v) => v,

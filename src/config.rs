@@ -58,12 +58,12 @@ pub struct ArchiveArgs {
 /// `certstamp verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The certificate, PEM (a chain.pem works too: its first certificate is checked).
+    /// The certificate, PEM or DER (a chain.pem works too: its first certificate is checked).
     pub cert: PathBuf,
     /// Intermediates, PEM (chain.pem from the zip) [default: those in the certificate file and the data dir].
     #[arg(long)]
     pub chain: Option<PathBuf>,
-    /// The booth root to trust, PEM (ca.pem; compare its fingerprint with the archive's) [default: the data dir's].
+    /// The booth root to trust, PEM or DER (ca.pem; compare its fingerprint with the archive's) [default: the data dir's].
     #[arg(long, conflicts_with = "data_dir")]
     pub root: Option<PathBuf>,
     #[command(flatten)]

@@ -5,6 +5,10 @@
 //! document per issued certificate ([`doc`]), the guestbook, the wall's counts and seals,
 //! and `404.html`, which static hosts serve for `/c/{token}` and which `assets/verify.js`
 //! turns into that certificate's page. No email, key, token or staff data goes in.
+//!
+//! The voided state comes from the database (`voided_at`, in each document). Once the kiosk
+//! keeps a CRL per conference, publishing it is one more `site.add` of `crl/{slug}.crl`
+//! beside `ca/{slug}.pem`, plus its link on the front page.
 
 use std::path::PathBuf;
 

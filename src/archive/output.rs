@@ -15,7 +15,6 @@ pub const MARKER: &str = ".certstamp-archive";
 const OWNED: &[&str] = &[
     "c",
     "ca",
-    "crl",
     "assets",
     "guestbook",
     "wall",

@@ -516,6 +516,9 @@ async fn verify_accepts_booth_certificates_only() {
     drop(k);
     let p = dir.path();
     let at = |f: &str| p.join(f).to_str().unwrap().to_string();
+    // The archive publishes the root as DER too.
+    let ca = std::fs::read_to_string(p.join("ca.pem")).unwrap();
+    std::fs::write(p.join("ca.der"), pki::pem_certs(&ca).unwrap().remove(0)).unwrap();
 
     // The zip's files, as the README says; and the data dir alone.
     for argv in [
@@ -529,6 +532,7 @@ async fn verify_accepts_booth_certificates_only() {
         ],
         vec!["verify", &at("chain.pem"), "--root", &at("ca.pem")],
         vec!["verify", &at("cert.pem"), "--data-dir", &d],
+        vec!["verify", &at("chain.pem"), "--root", &at("ca.der")],
     ] {
         let out = certstamp(&argv.iter().map(|s| s.as_ref()).collect::<Vec<&str>>());
         assert_eq!(out.status.code(), Some(0), "{argv:?}: {}", text(&out));
@@ -575,7 +579,7 @@ async fn verify_accepts_booth_certificates_only() {
             vec!["--root", &at("fake-root.pem")],
             "not signed by this booth root",
         ),
-        ("garbage.pem", vec!["--data-dir", &d], "holds no PEM certificate"),
+        ("garbage.pem", vec!["--data-dir", &d], "holds no PEM or DER certificate"),
     ] {
         let mut argv = vec!["verify".to_string(), at(file)];
         argv.extend(extra.iter().map(|s| s.to_string()));
