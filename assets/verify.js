@@ -381,8 +381,8 @@
     if (missing) missing.hidden = true;
     page.hidden = false;
     var result = page.querySelector('[data-result]');
-    if (!window.crypto || !crypto.subtle) {
-      say(result, 'unsupported', 'This browser cannot look up certificates here: it needs a secure (https) page with WebCrypto.');
+    if (!window.crypto || !crypto.subtle || typeof DecompressionStream === 'undefined') {
+      say(result, 'unsupported', 'This browser cannot look up certificates here: it needs a current browser and a secure (https) page.');
       return;
     }
     say(result, 'looking', 'Looking up this certificate…');
@@ -407,14 +407,15 @@
       }
       if (!res.ok) fail('the archive answered ' + res.status);
       var sealed = await res.json();
-      if (sealed.v !== 1 || sealed.alg !== 'A256GCM') fail('unknown document format');
+      if (sealed.v !== 1 || sealed.alg !== 'A256GCM' || sealed.zip !== 'DEF') fail('unknown document format');
       var key = await crypto.subtle.importKey('raw', keyBytes, 'AES-GCM', false, ['decrypt']);
       var plain = await crypto.subtle.decrypt(
         { name: 'AES-GCM', iv: fromBase64(sealed.iv), additionalData: utf8.encode(name) },
         key,
         fromBase64(sealed.data),
       );
-      doc = JSON.parse(new TextDecoder().decode(plain));
+      var inflated = new Blob([plain]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+      doc = JSON.parse(new TextDecoder().decode(await new Response(inflated).arrayBuffer()));
       chain = doc.chain.map(fromBase64);
     } catch (e) {
       say(result, 'error', 'Could not load this certificate (' + e.message + '). Please try again later.');

@@ -9,7 +9,8 @@
 //! The leaf certificate carries the visitor's email as its rfc822Name, so the document is
 //! encrypted: only a link holder can read it, even when the whole site is public (a Pages
 //! repository, a listable bucket). Neither the token nor its hash appears in the site.
-//! The nonce is derived from the key and the plaintext, so re-archiving unchanged data
+//! The contents are deflated first (the seal's SVG is most of them and shrinks about
+//! fourfold). The nonce is derived from the plaintext, so re-archiving unchanged data
 //! writes identical files. `assets/verify.js` implements the reading side.
 
 use base64::Engine as _;
@@ -73,11 +74,13 @@ pub struct Contents {
     pub seal: String,
 }
 
-/// The file as published: `{"v":1,"alg":"A256GCM","iv":…,"data":…}`.
+/// The file as published: `{"v":1,"alg":"A256GCM","zip":"DEF","iv":…,"data":…}`
+/// (`zip` as in JWE: raw DEFLATE before encryption).
 #[derive(Debug, Serialize, Deserialize)]
 struct Sealed {
     v: u8,
     alg: String,
+    zip: String,
     iv: String,
     data: String,
 }
@@ -85,8 +88,12 @@ struct Sealed {
 /// Encrypt `contents` for the holder of the token behind `token_hash`.
 /// Returns the document's name and its JSON text.
 pub fn seal(token_hash: &[u8], contents: &Contents) -> Result<(String, String)> {
+    use std::io::Write as _;
     let name = name(token_hash);
-    let mut buf = serde_json::to_vec(contents).map_err(Error::internal)?;
+    let json = serde_json::to_vec(contents).map_err(Error::internal)?;
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate.write_all(&json)?;
+    let mut buf = deflate.finish()?;
     let nonce_key = ring::hmac::Key::new(
         ring::hmac::HMAC_SHA256,
         &sha256(b"certstamp archive iv v1\0", token_hash),
@@ -99,6 +106,7 @@ pub fn seal(token_hash: &[u8], contents: &Contents) -> Result<(String, String)> 
     let sealed = Sealed {
         v: 1,
         alg: "A256GCM".into(),
+        zip: "DEF".into(),
         iv: B64.encode(iv),
         data: B64.encode(&buf),
     };
@@ -109,6 +117,9 @@ pub fn seal(token_hash: &[u8], contents: &Contents) -> Result<(String, String)> 
 pub fn open(token_hash: &[u8], json: &str) -> Result<Contents> {
     let bad = || Error::Invalid("not a certstamp archive document for this link".into());
     let sealed: Sealed = serde_json::from_str(json).map_err(|_| bad())?;
+    if (sealed.v, sealed.alg.as_str(), sealed.zip.as_str()) != (1, "A256GCM", "DEF") {
+        return Err(bad());
+    }
     let iv: [u8; 12] = B64
         .decode(&sealed.iv)
         .ok()
@@ -119,7 +130,7 @@ pub fn open(token_hash: &[u8], json: &str) -> Result<Contents> {
     let plain = key(token_hash)
         .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(name.as_bytes()), &mut buf)
         .map_err(|_| bad())?;
-    serde_json::from_slice(plain).map_err(|_| bad())
+    serde_json::from_reader(flate2::read::DeflateDecoder::new(&plain[..])).map_err(|_| bad())
 }
 
 /// Base64 (standard, padded) of DER, as the documents carry certificates.

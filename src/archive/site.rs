@@ -370,6 +370,7 @@ mod tests {
             assert_eq!(file(&format!("assets/{name}")).as_deref(), Some(*bytes));
         }
         let json = file(&format!("c/{}.json", doc::name(&t2.lookup_hash()))).unwrap();
+        assert!(json.len() < 20 * 1024, "a small document: {} bytes", json.len());
         let contents = doc::open(&t2.lookup_hash(), std::str::from_utf8(&json).unwrap()).unwrap();
         assert_eq!(contents.state, State::Voided);
         assert_eq!(contents.voided_at.as_deref(), Some("2027-01-15T08:00:00Z"));
