@@ -91,6 +91,14 @@ Check the certificate chains to the booth root:
 
     openssl verify -CAfile ca.pem -untrusted chain.pem cert.pem
 
+The booth root's SHA-256 fingerprint, which the booth's pages and its archive
+after the event also show (compare before you trust a ca.pem):
+
+    {root_fingerprint}
+
+    openssl x509 -in ca.pem -noout -fingerprint -sha256
+    certstamp verify cert.pem --chain chain.pem --root ca.pem
+
 Look inside:
 
     openssl x509 -in cert.pem -noout -text
@@ -102,6 +110,9 @@ Sign the booth guestbook with it over mutual TLS (earns a star):
 or import certificate.p12 into your browser and open {guestbook_page}
 ",
         name = input.name,
+        root_fingerprint = pem_certs(input.root_pem)
+            .map(|d| pki::colon_hex(&pki::sha256(&d[0])))
+            .unwrap_or_else(|_| "(ca.pem is not readable)".into()),
         guestbook = input.guestbook_url,
         guestbook_page = input.guestbook_url.trim_end_matches("sign"),
     )
@@ -179,6 +190,10 @@ mod tests {
         let mut chain = String::new();
         z.by_name("chain.pem").unwrap().read_to_string(&mut chain).unwrap();
         assert_eq!(chain, issued.chain_pem());
+        let mut readme = String::new();
+        z.by_name("README.txt").unwrap().read_to_string(&mut readme).unwrap();
+        let root = crate::pki::CertSummary::parse(&issued.root_pem).unwrap();
+        assert!(readme.contains(&root.fingerprint_hex()), "{readme}");
         assert_eq!(z.by_name("key.pem").unwrap().unix_mode().unwrap() & 0o777, 0o600);
         let mut p12 = Vec::new();
         z.by_name("certificate.p12").unwrap().read_to_end(&mut p12).unwrap();

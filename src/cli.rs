@@ -1,10 +1,15 @@
-//! The non-serving subcommands: `ca ...` and `printer ...`.
+//! The non-serving subcommands: `ca ...`, `printer ...`, and for after the event
+//! `archive` (the static site) and `verify`.
+
+use std::path::Path;
 
 use anyhow::{Context, bail};
-use certstamp::config::{CommonArgs, K8sManifestArgs, PrinterCommand};
+use certstamp::config::{ArchiveArgs, CommonArgs, K8sManifestArgs, PrinterCommand, VerifyArgs};
 use certstamp::issuer::cert_manager::manifests;
 use certstamp::issuer::local::{self, CaPaths};
-use certstamp::pki::CertSummary;
+use certstamp::pki::{self, CertSummary};
+use certstamp::store::Store;
+use time::OffsetDateTime;
 
 pub fn ca_init(args: &CommonArgs) -> anyhow::Result<()> {
     let (data_dir, conf, _) = args.load()?;
@@ -115,5 +120,114 @@ pub fn printer(cmd: PrinterCommand) -> anyhow::Result<()> {
             println!("sent a test ticket to {uri}");
         }
     }
+    Ok(())
+}
+
+pub async fn archive(args: &ArchiveArgs) -> anyhow::Result<()> {
+    let (data_dir, _, _) = args.common.load()?;
+    let opts = certstamp::archive::Options {
+        data_dir,
+        out: args.out.clone(),
+        before_retention: args.before_retention,
+    };
+    let s = certstamp::archive::run(&opts, OffsetDateTime::now_utc()).await?;
+    if s.unpurged > 0 {
+        eprintln!(
+            "warning: archived before the retention purge: {} visitor(s) still have their email or key in the \
+             database (the site holds neither)",
+            s.unpurged
+        );
+    }
+    let b = &s.built;
+    println!(
+        "archived {} certificate(s) ({} voided) of {} conference CA(s) into {}: {} files, {} KiB",
+        b.certificates,
+        b.voided,
+        b.conferences,
+        opts.out.display(),
+        b.files.len(),
+        s.bytes.div_ceil(1024)
+    );
+    println!("booth root SHA-256: {}", b.root_fingerprint);
+    println!(
+        "Serve it at the root of the kiosk's public URL with 404.html as the error page (see README, \"After the event\")."
+    );
+    Ok(())
+}
+
+/// The certificates in a PEM file, or the one in a DER file (the archive publishes both).
+fn certs_in(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Ok(text) = std::str::from_utf8(&bytes)
+        && text.contains("-----BEGIN")
+    {
+        return pki::pem_certs(text).with_context(|| format!("{} holds no PEM certificate", path.display()));
+    }
+    CertSummary::from_der(&bytes)
+        .map(|_| vec![bytes])
+        .with_context(|| format!("{} holds no PEM or DER certificate", path.display()))
+}
+
+pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    let mut candidates = certs_in(&args.cert)?;
+    let leaf = candidates.remove(0);
+    if let Some(chain) = &args.chain {
+        candidates.extend(certs_in(chain)?);
+    }
+    let (root_der, store) = match &args.root {
+        Some(root) => (certs_in(root)?.remove(0), None),
+        None => {
+            let (data_dir, _, _) = args.common.load()?;
+            let paths = CaPaths::new(&data_dir);
+            let root = local::load_root_cert(&paths)?.with_context(|| {
+                format!(
+                    "no booth root in {}; pass --root ca.pem or the kiosk's --data-dir",
+                    data_dir.join("ca").display()
+                )
+            })?;
+            for pem in local::load_intermediate_certs(&paths)? {
+                candidates.extend(pki::pem_certs(&pem)?);
+            }
+            let db = data_dir.join("certstamp.db");
+            let store = if db.is_file() { Some(Store::open(&db)?) } else { None };
+            (pki::pem_certs(&root)?.remove(0), store)
+        }
+    };
+    if let Some(store) = &store {
+        for pem in store.issued_intermediates().await? {
+            candidates.extend(pki::pem_certs(&pem)?);
+        }
+    }
+    let root_fp = CertSummary::from_der(&root_der)?.fingerprint_hex();
+    let v = match certstamp::verify::booth_certificate(&leaf, &candidates, &root_der, OffsetDateTime::now_utc()) {
+        Ok(v) => v,
+        Err(why) => bail!(
+            "{}: NOT VERIFIED: {why}\n(checked against the booth root with SHA-256 {root_fp})",
+            args.cert.display()
+        ),
+    };
+    if let Some(store) = &store
+        && let Some(visitor) = store.visitor_by_serial(&v.leaf.serial).await?
+        && visitor.fingerprint.as_deref() == Some(v.leaf.fingerprint_hex().as_str())
+        && let Some(at) = visitor.voided_at
+    {
+        let day = OffsetDateTime::from_unix_timestamp(at).map(|t| t.date().to_string())?;
+        bail!("{}: NOT VERIFIED: booth staff voided it on {day}", args.cert.display());
+    }
+    let c = &v.conference;
+    println!("{}: OK, a certificate of this booth, valid now", args.cert.display());
+    println!("  subject:     {}", v.leaf.subject);
+    println!(
+        "  conference:  {} ({}{}{})",
+        c.name,
+        c.slug,
+        if c.city.is_empty() { "" } else { ", " },
+        c.city
+    );
+    println!("  issued by:   {}", v.intermediate.subject);
+    println!("  serial:      {}", v.leaf.serial);
+    println!("  sha256:      {}", v.leaf.fingerprint_hex());
+    println!("  valid until: {}", certstamp::clock::human_time(v.leaf.not_after));
+    println!("  booth root:  {}", v.root_fingerprint);
     Ok(())
 }

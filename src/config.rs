@@ -36,6 +36,38 @@ pub enum Command {
     /// Print a sample ticket, or render one to a PNG.
     #[command(subcommand)]
     Printer(PrinterCommand),
+    /// After the event: write the booth's public side as a static site that keeps every QR code working.
+    Archive(ArchiveArgs),
+    /// Check that a certificate was issued by this booth and is valid now (exit 0 only then).
+    Verify(VerifyArgs),
+}
+
+/// `certstamp archive`
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Directory for the site: new, empty, or an earlier archive to refresh.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Archive before the retention purge has removed every email and key (neither goes into the site).
+    #[arg(long)]
+    pub before_retention: bool,
+}
+
+/// `certstamp verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The certificate, PEM or DER (a chain.pem works too: its first certificate is checked).
+    pub cert: PathBuf,
+    /// Intermediates, PEM (chain.pem from the zip) [default: those in the certificate file and the data dir].
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
+    /// The booth root to trust, PEM or DER (ca.pem; compare its fingerprint with the archive's) [default: the data dir's].
+    #[arg(long, conflicts_with = "data_dir")]
+    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `certstamp ca ...`

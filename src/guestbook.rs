@@ -18,6 +18,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::clock::human_ts;
 use crate::config::GuestbookSettings;
 use crate::error::{Error, Result};
 use crate::issuer::Issuer;
@@ -25,7 +26,7 @@ use crate::limit::RateLimiter;
 use crate::pki::{self, CertSummary};
 use crate::store::Store;
 use crate::store::guestbook::{Entry, NewEntry};
-use crate::validate;
+use crate::validate::{self, visible};
 
 /// Sign requests allowed per certificate per minute.
 pub const SIGN_RATE_PER_MINUTE: u32 = 30;
@@ -227,9 +228,70 @@ impl Guestbook {
     }
 }
 
+/// An entry as the HTML pages show it (`templates/_guestbook_entries.html`); text already
+/// made visible-safe.
+pub struct EntryView {
+    /// Signer's name.
+    pub name: String,
+    /// Masked email.
+    pub email: String,
+    /// Message.
+    pub message: String,
+    /// Signed over mutual TLS.
+    pub star: bool,
+    /// Last signature.
+    pub when: String,
+}
+
+impl EntryView {
+    /// The view of a stored entry.
+    pub fn of(e: &Entry) -> Self {
+        EntryView {
+            name: visible(&e.name),
+            email: visible(&e.email_masked),
+            message: visible(&e.message),
+            star: e.star,
+            when: human_ts(e.signed_at),
+        }
+    }
+}
+
+/// `1 entry`, `2 entries`.
+pub fn entries_count(total: u64) -> String {
+    if total == 1 {
+        "1 entry".into()
+    } else {
+        format!("{total} entries")
+    }
+}
+
+/// The plain-text view: safe to `curl` straight into a terminal.
+pub fn render_text(conference: &str, entries: &[Entry], page: u32, pages: u32, total: u64) -> String {
+    let mut out = format!(
+        "Guestbook of {} (page {page} of {pages}, {}, newest first; * = signed over mutual TLS)\n\n",
+        visible(conference),
+        entries_count(total)
+    );
+    for e in entries {
+        let star = if e.star { "*" } else { " " };
+        out.push_str(&format!(
+            "{star} {} <{}>  {}\n    {}\n\n",
+            visible(&e.name),
+            visible(&e.email_masked),
+            human_ts(e.signed_at),
+            visible(&e.message)
+        ));
+    }
+    if page < pages {
+        out.push_str(&format!("More: /guestbook.txt?page={}\n", page + 1));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::pki::{KeyedCert, leaf_params, new_intermediate, new_root, sign_with_new_key};
     use ::time::Duration as D;
 
@@ -336,5 +398,23 @@ mod tests {
         }
         assert!(matches!(gb.allow(&signer), Err(Error::RateLimited)));
         assert_eq!(store.entries_page(10, 0).await.unwrap().1, 1);
+    }
+
+    #[test]
+    fn text_view_escapes_terminal_controls() {
+        let e = Entry {
+            id: 1,
+            name: "Eve\u{1b}[2J".into(),
+            email_masked: "e***@x.io".into(),
+            message: "hi \u{1b}[31mred\u{7} \u{202e}gnp.exe".into(),
+            star: true,
+            signed_at: 0,
+        };
+        let t = render_text("Conf", &[e], 1, 2, 21);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(!t.contains('\u{202e}'));
+        assert!(t.contains("hi \\u{1b}[31mred\\u{7} \\u{202e}gnp.exe"), "{t}");
+        assert!(t.contains("* Eve\\u{1b}[2J <e***@x.io>  1970-01-01 00:00 UTC"), "{t}");
+        assert!(t.contains("?page=2"));
     }
 }

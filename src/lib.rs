@@ -12,7 +12,7 @@
 //!     web           the only axum code: routes, extractors, pages, errors -> statuses
 //!       app         use cases: submit, record outcomes, void, reissue, print, sign
 //!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
-//!                   validate, qr, limit, events, clock, config, error
+//!                   validate, qr, limit, events, clock, config, error, assets, verify, archive
 //!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
 //! ```
 //!
@@ -48,10 +48,16 @@
 //! 13. [`guestbook`]: what the certificate is for: signing over mutual TLS.
 //! 14. [`events`]: what just happened, for the wall, staff and the visitor's page.
 //! 15. [`clock`] and [`error`]: timestamps, and the one error type.
+//! 16. [`verify`] and [`archive`]: after the event, checking a certificate anywhere, and
+//!     the static site that keeps every printed QR code working.
 #![forbid(unsafe_code)]
 
 /// The use cases every handler calls: submit, record, void, reissue, print, sign.
 pub mod app;
+/// `certstamp archive`: the booth's public side as a static site that keeps every QR code working.
+pub mod archive;
+/// The static files compiled in (stylesheet, the certificate check script) and their version.
+pub mod assets;
 /// The downloadable zip and the PKCS#12 inside it.
 pub mod bundle;
 /// Unix-second timestamps and how pages and tickets show them.
@@ -84,5 +90,7 @@ pub mod ticket;
 pub mod token;
 /// Input rules for names, emails and messages, shared by every form.
 pub mod validate;
+/// Is this a certificate from this booth, valid now? The pure check behind `certstamp verify`.
+pub mod verify;
 /// The HTTP layer: `router(app)`, one module per page group, errors mapped to pages.
 pub mod web;

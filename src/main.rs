@@ -27,5 +27,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Ca(CaCommand::ExportRoot(args))) => cli::ca_export_root(&args),
         Some(Command::Ca(CaCommand::K8sManifests(args))) => cli::ca_k8s_manifests(&args),
         Some(Command::Printer(cmd)) => cli::printer(cmd),
+        Some(Command::Archive(args)) => runtime.block_on(cli::archive(&args)),
+        Some(Command::Verify(args)) => runtime.block_on(cli::verify(&args)),
     }
 }

@@ -108,6 +108,28 @@ pub fn load_root_cert(paths: &CaPaths) -> Result<Option<String>> {
     }
 }
 
+/// Every conference intermediate certificate (PEM) in the data dir, by slug.
+pub fn load_intermediate_certs(paths: &CaPaths) -> Result<Vec<String>> {
+    let dir = paths.dir.join("conferences");
+    let mut slugs: Vec<_> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    slugs.sort();
+    let mut out = Vec::new();
+    for slug in slugs {
+        match fs::read_to_string(dir.join(slug).join("intermediate.pem")) {
+            Ok(pem) => out.push(pem),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
 /// Load the conference intermediate, creating it under `root` on first use of the slug.
 pub fn load_or_create_intermediate(paths: &CaPaths, root: &KeyedCert, conf: &Conference) -> Result<KeyedCert> {
     let (c, k) = paths.intermediate(&conf.slug);

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 /// Store timestamps are Unix seconds.
 pub use crate::clock::now_ts;
 
+/// What the static archive and `certstamp verify` read.
+pub mod archive;
 /// Guestbook entries, one per signing certificate.
 pub mod guestbook;
 /// Print jobs: the durable queue behind the print worker.

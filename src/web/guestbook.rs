@@ -16,10 +16,9 @@ use super::forms::FormBody;
 use super::pages::Layout;
 use super::visitor::render_certificate;
 use crate::app::App;
-use crate::clock::human_ts;
 use crate::error::Error;
+use crate::guestbook::{EntryView, entries_count, render_text};
 use crate::store::guestbook::Entry;
-use crate::validate::visible;
 
 /// Entries per page in every view.
 pub const PAGE_SIZE: u32 = 20;
@@ -74,15 +73,6 @@ async fn listing(app: &App, q: &PageQuery) -> Result<Listing, Error> {
     })
 }
 
-/// An entry as the HTML page shows it; text already made visible-safe.
-pub struct EntryView {
-    name: String,
-    email: String,
-    message: String,
-    star: bool,
-    when: String,
-}
-
 /// `templates/guestbook.html`.
 #[derive(Template, WebTemplate)]
 #[template(path = "guestbook.html")]
@@ -99,17 +89,7 @@ async fn html(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<Gues
     let l = listing(&app, &q).await?;
     Ok(GuestbookPage {
         layout: Layout::new(&app),
-        entries: l
-            .entries
-            .iter()
-            .map(|e| EntryView {
-                name: visible(&e.name),
-                email: visible(&e.email_masked),
-                message: visible(&e.message),
-                star: e.star,
-                when: human_ts(e.signed_at),
-            })
-            .collect(),
+        entries: l.entries.iter().map(EntryView::of).collect(),
         page: l.page,
         pages: l.pages,
         total: entries_count(l.total),
@@ -126,38 +106,6 @@ async fn json(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<Resp
         "total": l.total,
     }))
     .into_response())
-}
-
-/// `1 entry`, `2 entries`.
-pub fn entries_count(total: u64) -> String {
-    if total == 1 {
-        "1 entry".into()
-    } else {
-        format!("{total} entries")
-    }
-}
-
-/// The plain-text view: safe to `curl` straight into a terminal.
-pub fn render_text(conference: &str, entries: &[Entry], page: u32, pages: u32, total: u64) -> String {
-    let mut out = format!(
-        "Guestbook of {} (page {page} of {pages}, {}, newest first; * = signed over mutual TLS)\n\n",
-        visible(conference),
-        entries_count(total)
-    );
-    for e in entries {
-        let star = if e.star { "*" } else { " " };
-        out.push_str(&format!(
-            "{star} {} <{}>  {}\n    {}\n\n",
-            visible(&e.name),
-            visible(&e.email_masked),
-            human_ts(e.signed_at),
-            visible(&e.message)
-        ));
-    }
-    if page < pages {
-        out.push_str(&format!("More: /guestbook.txt?page={}\n", page + 1));
-    }
-    out
 }
 
 async fn text(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<Response, Error> {
@@ -200,28 +148,5 @@ async fn sign_here(
             .await
         }
         Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_view_escapes_terminal_controls() {
-        let e = Entry {
-            id: 1,
-            name: "Eve\u{1b}[2J".into(),
-            email_masked: "e***@x.io".into(),
-            message: "hi \u{1b}[31mred\u{7} \u{202e}gnp.exe".into(),
-            star: true,
-            signed_at: 0,
-        };
-        let t = render_text("Conf", &[e], 1, 2, 21);
-        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
-        assert!(!t.contains('\u{202e}'));
-        assert!(t.contains("hi \\u{1b}[31mred\\u{7} \\u{202e}gnp.exe"), "{t}");
-        assert!(t.contains("* Eve\\u{1b}[2J <e***@x.io>  1970-01-01 00:00 UTC"), "{t}");
-        assert!(t.contains("?page=2"));
     }
 }

@@ -38,6 +38,8 @@ pub mod print;
 pub mod sse;
 /// Staff pages: visitors, void and reissue.
 pub mod staff;
+/// The certificate page's in-browser check of the chain.
+pub mod verify_panel;
 /// Visitor pages: the form, the certificate page, downloads.
 pub mod visitor;
 /// The public wall display.

@@ -168,6 +168,7 @@ pub struct CertificatePage {
     sign_error: Option<String>,
     sign_message: String,
     kiosk: bool,
+    verify: Option<super::verify_panel::VerifyPanel>,
 }
 
 fn cert_view(v: &Visitor) -> Result<Option<CertView>, Error> {
@@ -247,6 +248,7 @@ pub(super) async fn render_certificate(
         sign_error,
         sign_message,
         kiosk: is_kiosk(headers),
+        verify: super::verify_panel::VerifyPanel::of(v, &app.issuer.root_pem()),
     };
     Ok(with_cookie(status_code, page, set_cookie))
 }

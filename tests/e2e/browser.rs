@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn chromium() -> &'static str {
+pub(crate) fn chromium() -> &'static str {
     for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
         if Path::new(c).exists() {
             return c;
@@ -17,22 +17,24 @@ fn chromium() -> &'static str {
     );
 }
 
+/// Flags for a headless Chromium that stays off the network except for the page asked.
+pub(crate) const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// Screenshot `url` at `width`x`height` into `out`.
 pub fn screenshot(url: &str, width: u32, height: u32, out: &Path) {
     let profile = tempfile::tempdir().unwrap();
     let status = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-        ])
+        .args(HEADLESS)
+        .args(["--hide-scrollbars", "--force-device-scale-factor=1"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--window-size={width},{height}"))
         .arg(format!("--screenshot={}", out.display()))

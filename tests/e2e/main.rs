@@ -3,6 +3,7 @@
 
 mod support;
 
+mod archive;
 mod browser;
 mod cert_manager;
 mod guestbook;

@@ -1,0 +1,109 @@
+//! `certstamp archive`: after the event, the booth's public side as a static site that
+//! any host can serve (GitHub Pages, a bucket, nginx), so printed QR codes keep working.
+//!
+//! Read from the data dir alone: the booth root and conference CAs, one encrypted
+//! document per issued certificate ([`doc`]), the guestbook, the wall's counts and seals,
+//! and `404.html`, which static hosts serve for `/c/{token}` and which `assets/verify.js`
+//! turns into that certificate's page. No email, key, token or staff data goes in.
+//!
+//! The voided state comes from the database (`voided_at`, in each document). Once the kiosk
+//! keeps a CRL per conference, publishing it is one more `site.add` of `crl/{slug}.crl`
+//! beside `ca/{slug}.pem`, plus its link on the front page.
+
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::issuer::local::{self, CaPaths};
+use crate::store::Store;
+
+/// Naming and encrypting per-certificate documents.
+pub mod doc;
+/// Writing the site into its directory.
+pub mod output;
+/// The pages' askama structs.
+pub mod pages;
+/// Building every file in memory.
+pub mod site;
+
+/// What `certstamp archive` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The kiosk's data dir.
+    pub data_dir: PathBuf,
+    /// Where the site goes.
+    pub out: PathBuf,
+    /// Archive even though some visitors' emails or keys are still kept.
+    pub before_retention: bool,
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Counts and the root fingerprint.
+    pub built: site::Built,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Visitors whose email or key the database still held (only with `--before-retention`).
+    pub unpurged: u64,
+}
+
+fn not_purged_yet(count: u64, until: Option<i64>, now: OffsetDateTime) -> Error {
+    let date = until
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .map(|t| t.date().to_string())
+        .unwrap_or_default();
+    let when = if until.is_some_and(|t| t <= now.unix_timestamp()) {
+        format!("retention ended on {date}, but the kiosk has not purged since: start it once (it purges at start)")
+    } else {
+        format!("retention ends on {date}; archive after the kiosk has purged them")
+    };
+    Error::Invalid(format!(
+        "{count} visitor(s) still have their email or private key in the database: {when}, \
+         or pass --before-retention to archive now (the site holds no email or key either way)"
+    ))
+}
+
+/// Build the site from `opts.data_dir` and write it to `opts.out`.
+pub async fn run(opts: &Options, now: OffsetDateTime) -> Result<Summary> {
+    let db = opts.data_dir.join("certstamp.db");
+    if !db.is_file() {
+        return Err(Error::Invalid(format!(
+            "no kiosk database at {}; pass the kiosk's --data-dir",
+            db.display()
+        )));
+    }
+    let store = Store::open(&db)?;
+    let unpurged = store.unpurged().await?;
+    if unpurged.count > 0 && !opts.before_retention {
+        return Err(not_purged_yet(unpurged.count, unpurged.until, now));
+    }
+    let paths = CaPaths::new(&opts.data_dir);
+    let certificates = store.issued_certificates().await?;
+    let root_pem = match local::load_root_cert(&paths)? {
+        Some(pem) => pem,
+        None => certificates.first().map(|c| c.root_pem.clone()).ok_or_else(|| {
+            Error::Invalid(format!(
+                "no booth root in {} and no issued certificate to take it from",
+                opts.data_dir.join("ca").display()
+            ))
+        })?,
+    };
+    let (entries, _) = store.entries_page(u32::MAX, 0).await?;
+    let input = site::Input {
+        root_pem,
+        intermediates_pem: local::load_intermediate_certs(&paths)?,
+        certificates,
+        entries,
+        printed: store.printed_count().await?,
+        now,
+    };
+    let built = site::build(&input)?;
+    let bytes = output::write(&opts.out, &built.files)?;
+    Ok(Summary {
+        built,
+        bytes,
+        unpurged: unpurged.count,
+    })
+}
