@@ -44,18 +44,7 @@ async fn bad_email_and_no_consent(window: Window) {
     assert!(b.text("#email-error").await.to_lowercase().contains("email"));
     assert!(!b.has("#name-error").await, "the name was fine");
     // The summary links each error to its field, and only those.
-    let links: Vec<String> = {
-        let mut v = Vec::new();
-        for a in
-            b.c.find_all(fantoccini::Locator::Css("#error-summary a"))
-                .await
-                .unwrap()
-        {
-            v.push(a.attr("href").await.unwrap().unwrap_or_default());
-        }
-        v
-    };
-    assert_eq!(links, ["#email", "#consent"]);
+    assert_eq!(b.attr_of_all("#error-summary a", "href").await, ["#email", "#consent"]);
     // What was typed is still there; consent stays unticked.
     assert_eq!(b.value("#name").await, "Grace Hopper");
     assert_eq!(b.value("#email").await, "grace@");

@@ -2,8 +2,6 @@
 //! certificate page shows (mutual TLS with the zip's chain and key), follows the page's
 //! link to the guestbook and finds the entry there with its star.
 
-use fantoccini::Locator;
-
 use super::flows;
 use super::session::{Browser, Window};
 use crate::support::*;
@@ -19,13 +17,7 @@ async fn an_entry_signed_over_mtls_with_curl_appears_on_the_guestbook() {
     flows::download_bundle(&b, unzipped.path()).await;
 
     // The command exactly as the page prints it, run in the unzipped folder.
-    let command =
-        b.c.find(Locator::XPath("//pre[starts-with(., 'curl ')]"))
-            .await
-            .expect("the certificate page shows the curl command")
-            .text()
-            .await
-            .unwrap();
+    let command = b.text("//pre[starts-with(., 'curl ')]").await;
     let words: Vec<&str> = command.split_whitespace().collect();
     assert_eq!(words[0], "curl", "{command}");
     let out = run(
@@ -44,13 +36,7 @@ async fn an_entry_signed_over_mtls_with_curl_appears_on_the_guestbook() {
     // From the certificate page to the guestbook by its link, as a visitor would.
     b.click_and_wait("a[href='/guestbook']").await;
     assert_eq!(b.url().await, k.at("/guestbook"));
-    let entry =
-        b.c.find(Locator::XPath("//li[.//*[normalize-space(.)='hello']]"))
-            .await
-            .expect("the curl entry is on /guestbook")
-            .text()
-            .await
-            .unwrap();
+    let entry = b.text("//li[.//*[normalize-space(.)='hello']]").await;
     assert!(entry.contains("Ada"), "{entry}");
     assert!(entry.contains('★'), "an mTLS entry earns a star: {entry}");
     assert!(

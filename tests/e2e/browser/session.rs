@@ -19,6 +19,15 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// How long one WebDriver command may take before the test fails instead of hanging.
 const COMMAND: Duration = Duration::from_secs(60);
 
+/// A selector: XPath when it starts with `/` (for matching on text), CSS otherwise.
+fn locator(selector: &str) -> Locator<'_> {
+    if selector.starts_with('/') {
+        Locator::XPath(selector)
+    } else {
+        Locator::Css(selector)
+    }
+}
+
 /// Run one browser command, failing with `what` if the browser stops answering.
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(COMMAND, fut)
@@ -224,9 +233,9 @@ impl Browser {
         self.c.current_url().await.unwrap().to_string()
     }
 
-    /// Wait for the first element matching `css`.
+    /// Wait for the first element matching `css` (or an XPath, see [`locator`]).
     pub async fn find(&self, css: &str) -> Element {
-        match self.c.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+        match self.c.wait().at_most(WAIT).for_element(locator(css)).await {
             Ok(el) => el,
             Err(e) => panic!("no {css} on {}: {e}", self.url_or_unknown().await),
         }
@@ -234,12 +243,21 @@ impl Browser {
 
     /// Whether an element matching `css` is on the page now.
     pub async fn has(&self, css: &str) -> bool {
-        !self.c.find_all(Locator::Css(css)).await.unwrap().is_empty()
+        !self.c.find_all(locator(css)).await.unwrap().is_empty()
     }
 
     /// The visible text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
+    }
+
+    /// Attribute `name` of every element matching `css`, in page order.
+    pub async fn attr_of_all(&self, css: &str, name: &str) -> Vec<String> {
+        let mut values = Vec::new();
+        for el in self.c.find_all(locator(css)).await.unwrap() {
+            values.push(el.attr(name).await.unwrap().unwrap_or_default());
+        }
+        values
     }
 
     /// The current value of a form field.

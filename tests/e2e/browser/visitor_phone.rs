@@ -47,15 +47,7 @@ async fn phone_visitor_issues_scans_the_qr_and_downloads_a_chain_openssl_accepts
     b.shot("after-download").await;
     flows::assert_openssl_verifies(unzipped.path());
     // The page's PKCS#12 password opens the zip's PKCS#12 file.
-    let password =
-        b.c.find(fantoccini::Locator::XPath(
-            "//p[starts-with(., 'PKCS#12 password')]/code",
-        ))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let password = b.text("//p[starts-with(., 'PKCS#12 password')]/code").await;
     let out = run(
         "openssl",
         &[
