@@ -10,6 +10,8 @@ pub const FILES: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         include_bytes!("../assets/certstamp.css"),
     ),
+    // Linked from every page, so browsers never ask for a missing /favicon.ico.
+    ("favicon.svg", "image/svg+xml", include_bytes!("../assets/favicon.svg")),
     (
         "verify.js",
         "text/javascript; charset=utf-8",

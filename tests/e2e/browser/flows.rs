@@ -1,0 +1,72 @@
+//! Steps several scenarios take, done the way a person does them.
+
+use std::path::{Path, PathBuf};
+
+use super::session::Browser;
+use crate::support::{Kiosk, run, unzip};
+
+/// On the form: type a name and an email, tick consent, press the button; returns the
+/// certificate page's path once the browser has landed there.
+pub async fn issue(b: &Browser, k: &Kiosk, name: &str, email: &str) -> String {
+    b.goto(&k.at("/")).await;
+    b.type_into("#name", name).await;
+    b.type_into("#email", email).await;
+    b.click("#consent").await;
+    b.click_and_wait("form[action='/issue'] button[type=submit]").await;
+    let url = b.url().await;
+    let path = url
+        .strip_prefix(&k.url)
+        .unwrap_or_else(|| panic!("left the kiosk: {url}"))
+        .to_string();
+    if !path.starts_with("/c/") {
+        b.shot("unexpected").await;
+        panic!(
+            "the form led to {path}, not a certificate page:\n{}",
+            b.text("main").await
+        );
+    }
+    assert_eq!(b.text("h1").await, name);
+    path
+}
+
+/// Press the download link on the certificate page, wait for `certificate.zip` in the
+/// browser's download folder and unpack it into `into`.
+pub async fn download_bundle(b: &Browser, into: &Path) -> PathBuf {
+    b.click("a[href$='/bundle.zip']").await;
+    let zip = b.downloaded("certificate.zip").await;
+    let names = unzip(&std::fs::read(&zip).unwrap(), into);
+    assert!(names.iter().any(|n| n == "cert.pem"), "{names:?}");
+    zip
+}
+
+/// `openssl verify` the unpacked bundle in `dir` against its own booth root.
+pub fn assert_openssl_verifies(dir: &Path) {
+    let out = run(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            "ca.pem",
+            "-untrusted",
+            "chain.pem",
+            "-purpose",
+            "sslclient",
+            "cert.pem",
+        ],
+        dir,
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("cert.pem: OK"),
+        "openssl verify: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Open the staff console as staff (the fixture's password `staff-secret`).
+pub async fn staff_console(b: &Browser, k: &Kiosk) {
+    // HTTP Basic: the credentials ride in the address, as a person may type them.
+    b.goto(&format!("http://staff:staff-secret@127.0.0.1:{}/staff", k.port))
+        .await;
+    b.find("h1").await;
+}
