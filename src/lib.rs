@@ -60,6 +60,8 @@ pub mod archive;
 pub mod assets;
 /// The downloadable zip and the PKCS#12 inside it.
 pub mod bundle;
+/// A bounded in-memory cache with a time to live.
+pub mod cache;
 /// Unix-second timestamps and how pages and tickets show them.
 pub mod clock;
 /// Command line, environment (`CERTSTAMP_*`) and TOML configuration, resolved into `Settings`.
