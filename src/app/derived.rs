@@ -35,6 +35,8 @@ pub(super) struct Derived {
     pages: TtlCache<String, CertParts>,
     pngs: TtlCache<String, Vec<u8>>,
     zips: TtlCache<String, Zeroizing<Vec<u8>>>,
+    /// Seals by fingerprint (public; drawn on the wall for the newest two dozen).
+    seals: TtlCache<[u8; 32], String>,
 }
 
 impl Derived {
@@ -43,6 +45,7 @@ impl Derived {
             pages: TtlCache::new(PAGES, PAGE_TTL),
             pngs: TtlCache::new(PAGES, PAGE_TTL),
             zips: TtlCache::new(ZIPS, ZIP_TTL),
+            seals: TtlCache::new(PAGES, PAGE_TTL),
         }
     }
 
@@ -96,6 +99,16 @@ impl CertParts {
 }
 
 impl App {
+    /// The seal drawn from a certificate fingerprint (SVG), drawn once.
+    pub fn seal_svg(&self, fingerprint: &[u8; 32]) -> Arc<String> {
+        self.derived
+            .seals
+            .get_or_try_insert(fingerprint, || {
+                Ok::<_, std::convert::Infallible>(certstamp_printer::seal::svg(fingerprint))
+            })
+            .unwrap_or_else(|never| match never {})
+    }
+
     /// The page's fixed parts: cached once the certificate exists (before that the row
     /// may still change, and the page refreshes anyway).
     pub fn certificate_parts(&self, token: &Token, v: &Visitor) -> Result<Arc<CertParts>> {

@@ -164,22 +164,3 @@ pub struct SealTile {
     /// When it was issued, Unix seconds.
     pub issued_at: i64,
 }
-
-/// Colon hex back to the 32 fingerprint bytes (the seal's input).
-pub fn fingerprint_bytes(hex: &str) -> Option<[u8; 32]> {
-    let bytes: Vec<u8> = hex
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16).ok())
-        .collect::<Option<_>>()?;
-    bytes.try_into().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fingerprints_round_trip() {
-        let hex = crate::pki::colon_hex(&[0xab; 32]);
-        assert_eq!(super::fingerprint_bytes(&hex), Some([0xab; 32]));
-        assert_eq!(super::fingerprint_bytes("AB:CD"), None);
-    }
-}
