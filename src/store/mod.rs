@@ -172,6 +172,18 @@ pub trait Backend: Send + Sync + 'static {
     /// One page of entries by offset, newest first, and the total count.
     async fn entries_page(&self, limit: u32, offset: u64) -> Result<(Vec<Entry>, u64)>;
 
+    // ---- archive ----
+
+    /// Every issued certificate, oldest first.
+    async fn issued_certificates(&self) -> Result<Vec<archive::IssuedRow>>;
+
+    /// The distinct intermediates PEM of issued certificates (cert-manager keeps its
+    /// intermediates in the cluster, so the data dir may not have them).
+    async fn issued_intermediates(&self) -> Result<Vec<String>>;
+
+    /// Visitors whose email or key the retention purge has not removed yet.
+    async fn unpurged(&self) -> Result<archive::Unpurged>;
+
     // ---- conveniences every backend gets for free ----
 
     /// Record a submission (state `pending`), durably: see [`Backend::insert_visitor_row`].

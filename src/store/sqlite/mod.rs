@@ -20,6 +20,7 @@ use super::page::{Cursor, Page};
 use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
 
+mod archive;
 mod guestbook;
 mod jobs;
 mod readers;
@@ -356,6 +357,18 @@ impl Backend for Sqlite {
 
     async fn purge_job_payloads(&self) -> Result<usize> {
         self.write(jobs::purge_payloads).await
+    }
+
+    async fn issued_certificates(&self) -> Result<Vec<crate::store::archive::IssuedRow>> {
+        self.read(archive::issued_certificates).await
+    }
+
+    async fn issued_intermediates(&self) -> Result<Vec<String>> {
+        self.read(archive::issued_intermediates).await
+    }
+
+    async fn unpurged(&self) -> Result<crate::store::archive::Unpurged> {
+        self.read(archive::unpurged).await
     }
 
     async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {
