@@ -27,6 +27,16 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in the order a job moves through them.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Printing,
+        JobState::Printed,
+        JobState::Failed,
+        JobState::Interrupted,
+        JobState::Cancelled,
+    ];
+
     fn parse(s: &str) -> Self {
         match s {
             "printing" => JobState::Printing,
@@ -333,6 +343,26 @@ impl Store {
                     r.get::<_, i64>(0)
                 })? as u64,
             )
+        })
+        .await
+    }
+
+    /// How many jobs are in each state, every state listed (for metrics).
+    pub async fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
+        self.call(|conn| {
+            let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM print_jobs GROUP BY state")?;
+            let found = stmt
+                .query_map([], |r| {
+                    Ok((JobState::parse(&r.get::<_, String>(0)?), r.get::<_, i64>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(JobState::ALL
+                .iter()
+                .map(|s| {
+                    let n = found.iter().find(|(f, _)| f == s).map_or(0, |(_, n)| *n);
+                    (*s, n as u64)
+                })
+                .collect())
         })
         .await
     }

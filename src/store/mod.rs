@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_guestbook.sql"),
     include_str!("migrations/0003_print_jobs.sql"),
     include_str!("migrations/0004_failed_frees_email.sql"),
+    include_str!("migrations/0005_health.sql"),
 ];
 
 /// Handle to the database; cheap to clone.
@@ -81,6 +82,20 @@ impl Store {
         })
         .await
         .map_err(Error::internal)?
+    }
+
+    /// Prove that the database takes a durable write now (for `/readyz`): a full disk, a
+    /// read-only volume or a stuck lock fails here rather than at the next visitor.
+    pub async fn check_writable(&self) -> Result<()> {
+        self.call(|conn| {
+            conn.execute(
+                "INSERT INTO health (id, checked_at) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                [now_ts()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Run `f` on the connection on this thread (for CLI commands and tests).
