@@ -199,10 +199,10 @@ impl Metrics {
         let m = Metrics(Arc::new(Inner { registry, ..inner }));
         // Series that exist from the start read 0 rather than missing.
         for result in ["printed", "failed", "interrupted", "held"] {
-            m.0.print_attempts.get_or_create(&ResultLabels { result });
+            let _ = m.0.print_attempts.get_or_create(&ResultLabels { result });
         }
         for via in ["mtls", "kiosk"] {
-            m.0.guestbook_entries.get_or_create(&ViaLabels { via });
+            let _ = m.0.guestbook_entries.get_or_create(&ViaLabels { via });
         }
         m
     }
@@ -210,9 +210,9 @@ impl Metrics {
     /// Start `backend`'s issuance series at 0, so they exist before the first visitor.
     pub fn expect_backend(&self, backend: &'static str) {
         for outcome in ["issued", "failed"] {
-            self.0.issuances.get_or_create(&IssuanceLabels { backend, outcome });
+            let _ = self.0.issuances.get_or_create(&IssuanceLabels { backend, outcome });
         }
-        self.0.issuance_seconds.get_or_create(&BackendLabels { backend });
+        let _ = self.0.issuance_seconds.get_or_create(&BackendLabels { backend });
     }
 
     /// A visitor was handed to the issuer.
