@@ -16,6 +16,7 @@ use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, Outcomes, Report};
 use crate::limit::RateLimiter;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::token::{FormKey, Token};
@@ -26,6 +27,8 @@ mod derived;
 mod guestbook;
 /// Submitting visitors, recording what the issuer reports, resuming, retention.
 mod issuance;
+/// Readiness checks and metrics, for the probes and Prometheus.
+mod operations;
 /// Asking for a ticket.
 mod printing;
 /// Staff actions: void, reissue, print-job decisions.
@@ -35,6 +38,7 @@ mod visitor;
 
 pub use derived::CertParts;
 pub use issuance::{FieldErrors, Submission, Valid};
+pub use operations::Check;
 pub use staff::{JobAction, Reissued};
 
 /// Shared by every request and worker; cheap to clone (one `Arc`).
@@ -68,6 +72,8 @@ pub struct Parts {
     pub form_key: FormKey,
     /// What just happened, for live screens.
     pub events: Events,
+    /// Counters and gauges for `/metrics`.
+    pub metrics: Metrics,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
     /// What pages derive from a row, computed once (bounded, in memory only).
@@ -132,9 +138,12 @@ impl App {
             settings.guestbook.this_conference_only,
         )?;
         let events = Events::new();
+        let metrics = Metrics::new();
+        metrics.expect_backend(issuer.kind());
         Ok(App(Arc::new(Parts {
-            queue: Queue::new(&settings, events.clone())?,
+            queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
+            metrics,
             form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
             staff_password: staff_password(&settings)?,
             guestbook,
