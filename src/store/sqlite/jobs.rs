@@ -172,7 +172,9 @@ pub(super) const COUNTS: &str = "SELECT state, COUNT(*) FROM print_jobs GROUP BY
 pub(super) fn counts(c: &Connection) -> Result<Vec<(JobState, u64)>> {
     let mut stmt = c.prepare_cached(COUNTS)?;
     let found = stmt
-        .query_map([], |r| Ok((JobState::parse(&r.get::<_, String>(0)?), r.get::<_, i64>(1)?)))?
+        .query_map([], |r| {
+            Ok((JobState::parse(&r.get::<_, String>(0)?), r.get::<_, i64>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(JobState::ALL
         .iter()
