@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -230,6 +231,25 @@ pub struct ServeArgs {
     /// X-Forwarded-For, which the proxy appends. Only enable it when a proxy is in front [default: false].
     #[arg(long, env = "CERTSTAMP_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: Option<bool>,
+    /// Open connections allowed on both listeners together; capped by the open-file limit [default: 512].
+    #[arg(long, env = "CERTSTAMP_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections allowed per client address (not applied to the web listener behind a
+    /// trusted proxy, where every connection comes from the proxy) [default: 128].
+    #[arg(long, env = "CERTSTAMP_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
+    /// Seconds a client has to send a request's headers, counted from the moment the kiosk waits
+    /// for them (a new connection, or a kept-alive one after its last answer); also bounds the
+    /// TLS handshake [default: 10].
+    #[arg(long, env = "CERTSTAMP_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a request body may take to arrive in full [default: 20].
+    #[arg(long, env = "CERTSTAMP_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Seconds a connection may wait on its socket with no byte moving either way (a stalled
+    /// upload, an answer nobody reads) before it is closed [default: 60].
+    #[arg(long, env = "CERTSTAMP_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
 }
 
 /// The `[conference]` table, resolved.
@@ -302,6 +322,21 @@ pub struct GuestbookSettings {
     pub this_conference_only: bool,
 }
 
+/// Limits on client connections, for both listeners, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Open connections on both listeners together.
+    pub max: usize,
+    /// Open connections per client address.
+    pub max_per_client: usize,
+    /// Time to send a request's headers (and to finish a TLS handshake).
+    pub header_timeout: Duration,
+    /// Time to send a whole request body.
+    pub body_timeout: Duration,
+    /// Time a connection may wait with no byte moving.
+    pub idle_timeout: Duration,
+}
+
 /// Everything the kiosk needs, resolved from flags, environment, file and defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -327,6 +362,8 @@ pub struct Settings {
     pub issue_rate_per_minute: u32,
     /// Take the client address from X-Forwarded-For (set by a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Connection limits and timeouts of both listeners.
+    pub connections: ConnectionSettings,
 }
 
 /// The TOML file. Every key is optional.
@@ -348,6 +385,18 @@ pub struct FileConfig {
     printer: FilePrinter,
     #[serde(default)]
     guestbook: FileGuestbook,
+    #[serde(default)]
+    connections: FileConnections,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConnections {
+    max: Option<usize>,
+    max_per_client: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -526,6 +575,7 @@ impl ServeArgs {
         let cm = &file.cert_manager;
         let p = &file.printer;
         let g = &file.guestbook;
+        let connections = self.connections(&file.connections)?;
         let printer_uri = self
             .printer
             .clone()
@@ -588,8 +638,36 @@ impl ServeArgs {
             staff_password: self.staff_password.clone().or(file.staff_password.clone()),
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            connections,
             data_dir,
             conference,
+        })
+    }
+}
+
+impl ServeArgs {
+    fn connections(&self, f: &FileConnections) -> Result<ConnectionSettings> {
+        let secs = |what: &str, v: u64| {
+            if (1..=3600).contains(&v) {
+                Ok(Duration::from_secs(v))
+            } else {
+                Err(Error::Invalid(format!("{what} must be 1-3600 seconds, got {v}")))
+            }
+        };
+        let max = self.max_connections.or(f.max).unwrap_or(512);
+        let max_per_client = self.max_connections_per_client.or(f.max_per_client).unwrap_or(128);
+        if max == 0 || max_per_client == 0 {
+            return Err(Error::Invalid("connection limits must be at least 1".into()));
+        }
+        Ok(ConnectionSettings {
+            max,
+            max_per_client: max_per_client.min(max),
+            header_timeout: secs(
+                "header timeout",
+                self.header_timeout.or(f.header_timeout_secs).unwrap_or(10),
+            )?,
+            body_timeout: secs("body timeout", self.body_timeout.or(f.body_timeout_secs).unwrap_or(20))?,
+            idle_timeout: secs("idle timeout", self.idle_timeout.or(f.idle_timeout_secs).unwrap_or(60))?,
         })
     }
 }

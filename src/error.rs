@@ -32,6 +32,9 @@ pub enum Error {
     /// The request body is larger than allowed (413).
     #[error("the form sent more data than the kiosk accepts")]
     TooLarge,
+    /// The request body did not arrive in time (408).
+    #[error("the request took too long to arrive; please try again")]
+    TooSlow,
     /// Too many requests from one client or certificate (429).
     #[error("too many requests; please wait a minute and try again")]
     RateLimited,

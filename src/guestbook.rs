@@ -174,7 +174,7 @@ impl Guestbook {
 
     /// Validate the message and write the signer's entry.
     pub async fn sign(&self, store: &Store, signer: &Signer, raw_message: &str, star: bool) -> Result<Entry> {
-        let message = validate::message(raw_message).map_err(|e| Error::Invalid(e.into()))?;
+        let message = validate::message(raw_message).map_err(Error::Invalid)?;
         let entry = store
             .upsert_entry(NewEntry {
                 issuer: signer.issuer.clone(),

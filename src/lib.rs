@@ -72,6 +72,8 @@ pub mod config;
 pub mod error;
 /// What just happened, broadcast to screens that update live.
 pub mod events;
+/// The data dir's files and directories, private whatever the umask.
+pub mod files;
 /// The guestbook's rules: the mTLS trust settings, client certificate checks, signing.
 pub mod guestbook;
 /// The `Issuer` trait, its outcome channel, and two backends: `local` (rcgen) and `cert_manager` (kube).

@@ -118,6 +118,26 @@ impl Queue {
         self.notify.notify_one();
     }
 
+    /// Delete what the printer keeps of these jobs (the `spool:` printer's files; other
+    /// printers keep nothing). Returns how many files went; failures are logged.
+    pub async fn forget(&self, jobs: &[i64]) -> usize {
+        let driver = Driver::open(&self.uri);
+        let keys: Vec<String> = jobs.iter().map(|id| crate::store::jobs::key_of(*id)).collect();
+        let removed = tokio::task::spawn_blocking(move || {
+            keys.iter()
+                .map(|k| match driver.forget(k) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::error!(job = %k, error = %e, "could not delete a spooled ticket");
+                        0
+                    }
+                })
+                .sum()
+        })
+        .await;
+        removed.unwrap_or_default()
+    }
+
     /// The last printer status the worker saw, for staff.
     pub fn health(&self) -> String {
         self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -48,14 +48,14 @@ impl App {
     /// Check a submission against the form's rules and the issuer's own.
     pub fn check(&self, s: &Submission) -> std::result::Result<Valid, FieldErrors> {
         let name = validate::name(&s.name).and_then(|n| match self.issuer.name_rule(&n) {
-            Some(rule) => Err(rule),
+            Some(rule) => Err(rule.to_string()),
             None => Ok(n),
         });
         let email = validate::email(&s.email);
         match (name, email, s.consent) {
             (Ok(name), Ok((email, email_lc)), true) => Ok(Valid { name, email, email_lc }),
             (name, email, consent) => Err(FieldErrors {
-                name: name.err().map(String::from),
+                name: name.err(),
                 email: email.err().map(String::from),
                 consent: (!consent).then(|| {
                     "Please agree, so we may keep your details long enough to deliver the certificate.".into()
@@ -184,21 +184,30 @@ impl App {
         Ok(())
     }
 
-    /// Purge emails and keys past retention, and let the backend drop its copies.
+    /// Purge everything personal past retention (see the store's purge), delete those
+    /// visitors' spool files, and let the backend drop its copies. Logs counts only.
     pub async fn purge_expired(&self) -> Result<usize> {
         let purged = self.store.purge_expired(crate::clock::now_ts()).await?;
-        self.store.purge_job_payloads().await?;
-        for (id, reference) in &purged {
+        if purged.visitors.is_empty() {
+            return Ok(0);
+        }
+        let spool_files = self.queue.forget(&purged.jobs).await;
+        for (id, reference) in &purged.visitors {
             if let Some(r) = reference
                 && let Err(e) = self.issuer.forget(r).await
             {
                 tracing::warn!(visitor = %id, error = %e, "could not delete backend objects after retention");
             }
         }
-        if !purged.is_empty() {
-            tracing::info!(count = purged.len(), "purged emails and keys past retention");
-        }
-        Ok(purged.len())
+        tracing::info!(
+            visitors = purged.visitors.len(),
+            guestbook_entries = purged.guestbook_entries,
+            print_jobs = purged.jobs.len(),
+            cancelled_jobs = purged.cancelled_jobs,
+            spool_files,
+            "purged personal data past retention"
+        );
+        Ok(purged.visitors.len())
     }
 
     /// Background upkeep: the retention purge, hourly after the one at start.

@@ -92,13 +92,8 @@ fn staff_password(settings: &Settings) -> Result<String> {
         return Ok(p.trim().to_string());
     }
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let password: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
+    let mut f = crate::files::create_private(&path)?;
     writeln!(f, "{password}")?;
     tracing::info!(path = %path.display(), "generated a staff password (user `staff`); read it from this file");
     Ok(password)
@@ -107,7 +102,7 @@ fn staff_password(settings: &Settings) -> Result<String> {
 impl App {
     /// Open the data dir, database and issuer for `settings`. Starts nothing.
     pub async fn open(settings: Settings) -> Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)?;
+        crate::files::tighten_tree(&settings.data_dir)?;
         let store = Store::open(&settings.data_dir.join("certstamp.db"))?;
         let (outcomes, reports) = Outcomes::channel();
         let issuer: Arc<dyn Issuer> = match settings.issuer {

@@ -31,6 +31,9 @@ impl App {
     /// kept briefly in memory (see `derived`); the row is checked on every call first,
     /// so a purged key is never served from the cache.
     pub async fn bundle(&self, token: &Token, v: &Visitor) -> Result<Arc<Zeroizing<Vec<u8>>>> {
+        if v.purged_at.is_some() {
+            return Err(Error::KeyPurged);
+        }
         let (Some(cert), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
             return Err(Error::NotReady);
         };

@@ -1,5 +1,5 @@
 //! Visitor rows: created at submission, completed when the certificate is issued,
-//! purged of email and key after retention.
+//! purged of everything personal after retention.
 
 use crate::error::Result;
 use crate::pki::{CertSummary, IssuedCert};
@@ -88,6 +88,10 @@ pub struct Visitor {
     pub serial: Option<String>,
     /// SHA-256 fingerprint, colon hex.
     pub fingerprint: Option<String>,
+    /// Start of the certificate's validity, Unix seconds.
+    pub not_before: Option<i64>,
+    /// End of the certificate's validity, Unix seconds.
+    pub not_after: Option<i64>,
     /// Submission time.
     pub created_at: i64,
     /// Purge time.
@@ -96,6 +100,19 @@ pub struct Visitor {
     pub purged_at: Option<i64>,
     /// When voided by staff.
     pub voided_at: Option<i64>,
+}
+
+/// What one retention purge removed.
+#[derive(Debug, Default)]
+pub struct Purged {
+    /// (id, backend_ref) of each visitor purged.
+    pub visitors: Vec<(String, Option<String>)>,
+    /// Every print job of those visitors: their spool files go too.
+    pub jobs: Vec<i64>,
+    /// Guestbook entries deleted.
+    pub guestbook_entries: usize,
+    /// Open print jobs cancelled.
+    pub cancelled_jobs: usize,
 }
 
 impl std::fmt::Debug for Visitor {

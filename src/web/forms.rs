@@ -7,23 +7,28 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::csrf::cookie;
+use crate::app::App;
 use crate::error::Error;
 
-/// A form-encoded body, read with the router's body limit (413), checked for UTF-8
-/// after percent-decoding (400), then deserialized (400).
+/// A form-encoded body, read with the router's body limit (413) within the body timeout
+/// (408), checked for UTF-8 after percent-decoding (400), then deserialized (400).
 pub struct FormBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+impl<T: DeserializeOwned> FromRequest<App> for FormBody<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::TooLarge
-            } else {
-                Error::Invalid("The form data could not be read.".into())
-            }
-        })?;
+    async fn from_request(req: Request, app: &App) -> Result<Self, Error> {
+        let within = app.settings.connections.body_timeout;
+        let bytes = tokio::time::timeout(within, Bytes::from_request(req, app))
+            .await
+            .map_err(|_| Error::TooSlow)?
+            .map_err(|rej| {
+                if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::TooLarge
+                } else {
+                    Error::Invalid("The form data could not be read.".into())
+                }
+            })?;
         parse_form(&bytes).map(FormBody)
     }
 }

@@ -17,8 +17,9 @@ use super::forms::{FormBody, is_kiosk};
 use super::pages::Layout;
 use super::print::PrintView;
 use crate::app::{App, CertParts, Submission};
-use crate::clock::human_time;
+use crate::clock::{human_time, human_ts};
 use crate::error::Error;
+use crate::pki::{CertSummary, pem_certs};
 
 use crate::qr;
 use crate::store::jobs::JobState;
@@ -168,6 +169,38 @@ pub struct CertificatePage {
     sign_message: String,
     kiosk: bool,
     verify: Option<super::verify_panel::VerifyPanel>,
+    purged_on: Option<String>,
+}
+
+/// What a purged visitor's page still shows: the numbers, not the certificate (it named
+/// them), and the seal drawn from the kept fingerprint.
+fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<String>), Error> {
+    let (Some(serial), Some(fingerprint), Some(ints), Some(root)) =
+        (&v.serial, &v.fingerprint, &v.intermediates_pem, &v.root_pem)
+    else {
+        return Ok((None, None));
+    };
+    let when = |t: Option<i64>| t.map(human_ts).unwrap_or_default();
+    let mut chain = vec!["(you: deleted after the retention period)".to_string()];
+    let mut issuer = String::new();
+    for der in pem_certs(ints)?.iter().chain(pem_certs(root)?.iter()) {
+        let c = CertSummary::from_der(der)?;
+        if issuer.is_empty() {
+            issuer = c.subject.clone();
+        }
+        chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
+    }
+    let seal = super::wall::fingerprint_bytes(fingerprint).map(|fp| app.seal_svg(&fp).to_string());
+    let view = CertView {
+        subject: "(deleted after the retention period)".into(),
+        issuer,
+        serial: serial.clone(),
+        fingerprint: fingerprint.clone(),
+        not_before: when(v.not_before),
+        not_after: when(v.not_after),
+        chain,
+    };
+    Ok((Some(view), seal))
 }
 
 /// Format the cached parts for the page (cheap: the parsing happened once).
@@ -216,13 +249,17 @@ pub(super) async fn render_certificate(
         IssueState::Issued => CertStatus::Issued,
     };
     let parts = app.certificate_parts(token, v)?;
-    let cert = cert_view(&parts);
-    let seal_svg = parts.seal_svg.clone();
+    let (cert, seal_svg) = if v.purged_at.is_some() && v.cert_pem.is_none() {
+        purged_view(app, v)?
+    } else {
+        (cert_view(&parts), parts.seal_svg.clone())
+    };
+    let purged_on = v.purged_at.map(human_ts);
     let page = CertificatePage {
         layout: Layout::new(app),
         name: v.name.clone(),
         // Only while issuing: a refresh during printing would wipe a half-typed guestbook message.
-        refresh: matches!(status, CertStatus::Pending(_)),
+        refresh: matches!(status, CertStatus::Pending(_)) && purged_on.is_none(),
         can_sign: matches!(status, CertStatus::Issued) && v.sealed_key.is_some() && v.voided_at.is_none(),
         status,
         cert,
@@ -239,6 +276,7 @@ pub(super) async fn render_certificate(
         sign_message,
         kiosk: is_kiosk(headers),
         verify: super::verify_panel::VerifyPanel::of(v, &app.issuer.root_pem()),
+        purged_on,
     };
     Ok(with_cookie(status_code, page, set_cookie))
 }

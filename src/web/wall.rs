@@ -33,7 +33,7 @@ pub struct WallPage {
 }
 
 /// Colon hex back to the 32 fingerprint bytes.
-fn fingerprint_bytes(hex: &str) -> Option<[u8; 32]> {
+pub(super) fn fingerprint_bytes(hex: &str) -> Option<[u8; 32]> {
     let bytes: Vec<u8> = hex
         .split(':')
         .map(|b| u8::from_str_radix(b, 16).ok())

@@ -150,7 +150,7 @@ async fn cert_manager_happy_path_zip_verifies_and_retention_deletes_objects() {
     })
     .await;
     let html = page(&c, &k, &path).await;
-    assert!(html.contains("no longer available"), "{html}");
+    assert!(html.contains("Deleted as promised"), "{html}");
     // Issuing, the guestbook's server certificate, resuming and retention: the Role in deploy/
     // grants exactly the calls this took.
     crate::deploy::assert_role_matches_use(&b.api.requests());

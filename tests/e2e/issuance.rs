@@ -432,14 +432,10 @@ async fn after_retention_the_key_is_gone_and_the_certificate_stays() {
         200
     );
     let k = k.restart();
-    assert!(
-        k.logs().contains("purged emails and keys past retention"),
-        "{}",
-        k.logs()
-    );
+    assert!(k.logs().contains("purged personal data past retention"), "{}", k.logs());
     let html = c.get(k.at(&page)).send().await.unwrap().text().await.unwrap();
     assert!(
-        html.contains("no longer available") && html.contains("SHA-256 fingerprint"),
+        html.contains("Deleted as promised") && html.contains("SHA-256 fingerprint"),
         "{html}"
     );
     let res = c.get(k.at(&format!("{page}/bundle.zip"))).send().await.unwrap();

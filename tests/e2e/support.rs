@@ -27,7 +27,18 @@ pub struct Kiosk {
     pub args: Vec<String>,
     /// Extra environment variables it was started with (e.g. `KUBECONFIG`).
     pub envs: Vec<(String, String)>,
+    /// Process limits it was started with.
+    pub limits: ChildLimits,
     logs: Arc<Mutex<String>>,
+}
+
+/// What the kiosk's process gets besides arguments: an open-file limit, a umask.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildLimits {
+    /// Soft and hard RLIMIT_NOFILE.
+    pub open_files: Option<u64>,
+    /// The umask it starts under.
+    pub umask: Option<u32>,
 }
 
 /// A free loopback port.
@@ -44,12 +55,17 @@ impl Kiosk {
     /// Start on fresh ports with extra environment variables.
     pub fn start_with_env(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Kiosk {
         let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self::start_full(data_dir, free_port(), free_port(), args, envs)
+        Self::start_full(data_dir, free_port(), free_port(), args, envs, ChildLimits::default())
+    }
+
+    /// Start on fresh ports under process limits.
+    pub fn start_limited(data_dir: &Path, args: &[&str], limits: ChildLimits) -> Kiosk {
+        Self::start_full(data_dir, free_port(), free_port(), args, Vec::new(), limits)
     }
 
     /// Start on `port` (web) and `guestbook_port` (mTLS) and wait until both listen.
     pub fn start_on(data_dir: &Path, port: u16, guestbook_port: u16, args: &[&str]) -> Kiosk {
-        Self::start_full(data_dir, port, guestbook_port, args, Vec::new())
+        Self::start_full(data_dir, port, guestbook_port, args, Vec::new(), ChildLimits::default())
     }
 
     fn start_full(
@@ -58,6 +74,7 @@ impl Kiosk {
         guestbook_port: u16,
         args: &[&str],
         envs: Vec<(String, String)>,
+        limits: ChildLimits,
     ) -> Kiosk {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_certstamp"));
         cmd.arg("serve")
@@ -75,6 +92,27 @@ impl Kiosk {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
+        if limits.open_files.is_some() || limits.umask.is_some() {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit and umask are async-signal-safe, as pre_exec requires.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if let Some(n) = limits.open_files {
+                        let lim = libc::rlimit {
+                            rlim_cur: n as libc::rlim_t,
+                            rlim_max: n as libc::rlim_t,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    if let Some(mask) = limits.umask {
+                        libc::umask(mask as libc::mode_t);
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd.spawn().expect("spawn certstamp");
         let logs = Arc::new(Mutex::new(String::new()));
         for stream in [
@@ -116,6 +154,7 @@ impl Kiosk {
             data_dir: data_dir.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
             envs,
+            limits,
             logs,
         }
     }
@@ -176,6 +215,7 @@ impl Kiosk {
             self.guestbook_port,
             args,
             self.envs.clone(),
+            self.limits,
         )
     }
 

@@ -67,9 +67,13 @@ async fn insert_complete_purge() {
     assert_eq!(store.issued_count("c").await.unwrap(), 1);
     assert_eq!(store.visitor_count("c").await.unwrap(), 1);
     let purged = store.purge_expired(now_ts() + 7200).await.unwrap();
-    assert_eq!(purged.len(), 1);
+    assert_eq!(purged.visitors.len(), 1);
     let v = store.visitor_by_token(&t).await.unwrap().unwrap();
-    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_some());
+    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_none() && v.name.is_empty());
+    assert!(v.serial.is_some() && v.fingerprint.is_some() && v.not_after.is_some());
+    assert_eq!(v.state, IssueState::Issued);
+    assert_eq!(store.issued_count("c").await.unwrap(), 1, "counts stay");
+    assert!(store.purge_expired(now_ts() + 7200).await.unwrap().visitors.is_empty());
     // Voiding frees the email for a reissue.
     store
         .insert_visitor(new("v3", "b@x.io"), &Token::generate())
