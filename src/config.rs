@@ -702,6 +702,44 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_flags_and_a_table() {
+        let s = Cli::try_parse_from(["certstamp"]).unwrap().serve.settings().unwrap();
+        assert_eq!(
+            s.connections,
+            ConnectionSettings {
+                max: 512,
+                max_per_client: 128,
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(20),
+                idle_timeout: Duration::from_secs(60),
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[connections]\nmax = 100\nmax_per_client = 500\nidle_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["certstamp", "--config", path.to_str().unwrap(), "--header-timeout", "3"]).unwrap();
+        let c = cli.serve.settings().unwrap().connections;
+        assert_eq!(
+            (c.max, c.max_per_client),
+            (100, 100),
+            "a client never gets more than everybody"
+        );
+        assert_eq!(
+            (c.header_timeout, c.idle_timeout),
+            (Duration::from_secs(3), Duration::from_secs(5))
+        );
+        let cli = Cli::try_parse_from(["certstamp", "--body-timeout", "0"]).unwrap();
+        assert!(cli.serve.settings().unwrap_err().to_string().contains("body timeout"));
+        let cli = Cli::try_parse_from(["certstamp", "--max-connections", "0"]).unwrap();
+        assert!(cli.serve.settings().is_err());
+    }
+
+    #[test]
     fn unknown_environment_variables_are_spotted() {
         let vars = ["CERTSTAMP_LISTEN", "CERTSTAMP_LISTNE", "PATH", "CERTSTAMP_NAMESPACE"].map(String::from);
         assert_eq!(unknown_env_vars(vars), ["CERTSTAMP_LISTNE"]);

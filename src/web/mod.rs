@@ -139,6 +139,9 @@ pub(crate) fn bytes_response(content_type: &'static str, body: impl Into<Body>) 
 }
 
 #[cfg(test)]
+mod prop_tests;
+
+#[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::config::Cli;
