@@ -6,8 +6,26 @@
 //! hyphen, direction marks, tag characters and other format characters) are removed, since
 //! they mostly arrive by copy and paste; line breaks, control characters, direction
 //! overrides and towers of combining marks are refused with a reason.
+//!
+//! This file names no `crate::` path: the fuzz targets in `fuzz/` compile it on its own.
 
+use serde::de::DeserializeOwned;
 use unicode_general_category::{GeneralCategory, get_general_category};
+
+/// Parse an `application/x-www-form-urlencoded` body strictly: invalid UTF-8 anywhere, raw
+/// or percent-encoded, is an error rather than a silent replacement character, and so is a
+/// shape that does not fit `T` (a duplicate field, say). The error is a sentence to show.
+pub fn form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, &'static str> {
+    const BAD_UTF8: &str = "The form data is not valid UTF-8 text.";
+    std::str::from_utf8(bytes).map_err(|_| BAD_UTF8)?;
+    for pair in bytes.split(|b| *b == b'&') {
+        let plus_fixed: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        percent_encoding::percent_decode(&plus_fixed)
+            .decode_utf8()
+            .map_err(|_| BAD_UTF8)?;
+    }
+    serde_urlencoded::from_bytes(bytes).map_err(|_| "The form data has an unexpected shape.")
+}
 
 /// Most combining marks one character may carry (Vietnamese needs 2, Tibetan stacks 3 or 4).
 pub const MAX_MARKS: usize = 4;

@@ -33,18 +33,9 @@ impl<T: DeserializeOwned> FromRequest<App> for FormBody<T> {
     }
 }
 
-/// Parse `application/x-www-form-urlencoded` strictly: invalid UTF-8 anywhere is an error,
-/// not a silent replacement character.
+/// Parse `application/x-www-form-urlencoded` strictly ([`crate::validate::form`]).
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let bad_utf8 = || Error::Invalid("The form data is not valid UTF-8 text.".into());
-    std::str::from_utf8(bytes).map_err(|_| bad_utf8())?;
-    for pair in bytes.split(|b| *b == b'&') {
-        let plus_fixed: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-        percent_encoding::percent_decode(&plus_fixed)
-            .decode_utf8()
-            .map_err(|_| bad_utf8())?;
-    }
-    serde_urlencoded::from_bytes(bytes).map_err(|_| Error::Invalid("The form data has an unexpected shape.".into()))
+    crate::validate::form(bytes).map_err(|m| Error::Invalid(m.into()))
 }
 
 /// A form that carries nothing but its CSRF field (print, staff actions).
