@@ -46,7 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_failed_frees_email.sql"),
     include_str!("../migrations/0005_indexes_and_counters.sql"),
     include_str!("../migrations/0006_health.sql"),
-    include_str!("../migrations/0007_guestbook_deletes_counted.sql"),
+    include_str!("../migrations/0007_purge_guestbook.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.
@@ -211,7 +211,10 @@ impl Checkpointer {
                     let mode = if replies.is_empty() { "PASSIVE" } else { "TRUNCATE" };
                     match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(0)) {
                         Ok(0) => {}
-                        Ok(_) => tracing::warn!(mode, "WAL checkpoint could not finish (busy); retried after the next commit"),
+                        Ok(_) => tracing::warn!(
+                            mode,
+                            "WAL checkpoint could not finish (busy); retried after the next commit"
+                        ),
                         Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit"),
                     }
                     for r in replies {

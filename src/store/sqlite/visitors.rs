@@ -61,12 +61,8 @@ macro_rules! due {
         "SELECT id FROM visitors WHERE retention_until <= ?1 AND purged_at IS NULL"
     };
 }
-pub(super) const DUE: &str = concat!(
-    "SELECT id, backend_ref FROM visitors WHERE id IN (",
-    due!(),
-    ") ORDER BY created_at, id"
-);
-pub(super) const DUE_JOBS: &str = concat!("SELECT id FROM print_jobs WHERE visitor_id IN (", due!(), ") ORDER BY id");
+pub(super) const DUE: &str = concat!("SELECT id, backend_ref FROM visitors WHERE id IN (", due!(), ")");
+pub(super) const DUE_JOBS: &str = concat!("SELECT id FROM print_jobs WHERE visitor_id IN (", due!(), ")");
 pub(super) const PURGE_GUESTBOOK: &str = concat!(
     "DELETE FROM guestbook WHERE serial IN (SELECT serial FROM visitors WHERE serial IS NOT NULL AND id IN (",
     due!(),
