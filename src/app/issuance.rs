@@ -92,9 +92,15 @@ impl App {
         self.events.emit(Event::Visitor { id: id.clone() });
         if self.settings.printer.auto_print {
             // Queued now, while the token is at hand; it prints once the certificate exists.
-            self.queue
+            // The visitor is stored already: a ticket that cannot be queued (a disk just
+            // filled up) must not cost them their link; the print button still works.
+            let queued = self
+                .queue
                 .enqueue(&self.store, &id, Origin::Auto, &self.page_url(&token))
-                .await?;
+                .await;
+            if let Err(e) = queued {
+                tracing::warn!(visitor = %id, error = %e, "could not queue the automatic ticket");
+            }
         }
         let req = LeafRequest {
             visitor_id: id,
@@ -122,31 +128,56 @@ impl App {
     /// print queue. A failure to store is logged; the visitor stays pending and the next
     /// start resumes it.
     pub(super) async fn record(&self, visitor_id: &str, outcome: Outcome) {
-        let finished = match &outcome {
-            Outcome::Issued(_) => Some("issued"),
-            Outcome::Failed(_) => Some("failed"),
-            Outcome::Delayed(_) | Outcome::Reference(_) => None,
-        };
-        let stored = match outcome {
-            Outcome::Issued(cert) => self.store.complete_issuance(visitor_id, cert).await,
-            Outcome::Failed(why) => self.store.note_issuance_problem(visitor_id, &why, false).await,
-            Outcome::Delayed(why) => self.store.note_issuance_problem(visitor_id, &why, true).await,
-            Outcome::Reference(name) => self.store.set_backend_ref(visitor_id, &name).await,
-        };
-        match stored {
-            Ok(()) => {
-                if let Some(outcome) = finished {
-                    self.metrics.issuance_finished(visitor_id, self.issuer.kind(), outcome);
-                }
-                self.events.emit(Event::Visitor {
-                    id: visitor_id.to_string(),
+        match self.store_outcome(visitor_id, outcome.clone()).await {
+            Ok(()) => self.recorded(visitor_id, &outcome),
+            Err(Error::Storage(e)) => {
+                // A full or read-only disk: keep the outcome in memory and store it once the
+                // disk takes writes again, so the visitor's page completes without a restart.
+                tracing::warn!(visitor = %visitor_id, error = %e, "cannot record issuance yet (storage); retrying");
+                let (app, id) = (self.clone(), visitor_id.to_string());
+                tokio::spawn(async move {
+                    let mut delay = Duration::from_secs(1);
+                    loop {
+                        tokio::time::sleep(delay).await;
+                        match app.store_outcome(&id, outcome.clone()).await {
+                            Ok(()) => return app.recorded(&id, &outcome),
+                            Err(Error::Storage(_)) => delay = (delay * 2).min(Duration::from_secs(30)),
+                            Err(e) => {
+                                tracing::error!(visitor = %id, error = %e, "could not record issuance; will retry at next start");
+                                return;
+                            }
+                        }
+                    }
                 });
-                self.queue.wake();
             }
             Err(e) => {
                 tracing::error!(visitor = %visitor_id, error = %e, "could not record issuance; will retry at next start");
             }
         }
+    }
+
+    async fn store_outcome(&self, visitor_id: &str, outcome: Outcome) -> Result<()> {
+        match outcome {
+            Outcome::Issued(cert) => self.store.complete_issuance(visitor_id, cert).await,
+            Outcome::Failed(why) => self.store.note_issuance_problem(visitor_id, &why, false).await,
+            Outcome::Delayed(why) => self.store.note_issuance_problem(visitor_id, &why, true).await,
+            Outcome::Reference(name) => self.store.set_backend_ref(visitor_id, &name).await,
+        }
+    }
+
+    fn recorded(&self, visitor_id: &str, outcome: &Outcome) {
+        let finished = match outcome {
+            Outcome::Issued(_) => Some("issued"),
+            Outcome::Failed(_) => Some("failed"),
+            Outcome::Delayed(_) | Outcome::Reference(_) => None,
+        };
+        if let Some(outcome) = finished {
+            self.metrics.issuance_finished(visitor_id, self.issuer.kind(), outcome);
+        }
+        self.events.emit(Event::Visitor {
+            id: visitor_id.to_string(),
+        });
+        self.queue.wake();
     }
 
     /// Consume the backends' reports for as long as the kiosk runs.

@@ -25,7 +25,7 @@ pub fn status(e: &Error) -> StatusCode {
         Error::TooSlow => StatusCode::REQUEST_TIMEOUT,
         Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Error::KeyPurged => StatusCode::GONE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Issuance(_) => StatusCode::BAD_GATEWAY,
         Error::Pki(_) | Error::Printer(_) | Error::Db(_) | Error::Io(_) | Error::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -121,6 +121,10 @@ pub fn error_page(app: &App, err: &Error) -> Response {
             "Each email gets one certificate per conference. If you lost your link, booth staff can reissue it.".into(),
         ),
         Error::RateLimited => Some("The kiosk limits how many certificates one device can request a minute.".into()),
+        Error::Storage(detail) => {
+            tracing::error!(%detail, "storage fault: a request could not be saved");
+            Some("Booth staff: free space on the kiosk's data disk (or make it writable); the kiosk carries on by itself.".into())
+        }
         _ => None,
     };
     let page = ErrorPage {
@@ -149,6 +153,11 @@ mod tests {
         assert_eq!(status(&Error::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(status(&Error::KeyPurged), StatusCode::GONE);
         assert_eq!(status(&Error::Unavailable("x".into())), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(&Error::Storage("disk full".into())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(!Error::Storage("/secret/path".into()).to_string().contains("secret"));
         let (msg, reference) = public_message(&Error::Internal("secret detail".into()));
         assert!(!msg.contains("secret") && reference.is_some());
         let (msg, reference) = public_message(&Error::AlreadyIssued);

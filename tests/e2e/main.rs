@@ -16,3 +16,4 @@ mod load;
 mod operations;
 mod printing;
 mod retention;
+mod storage;

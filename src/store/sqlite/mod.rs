@@ -34,8 +34,18 @@ use writer::Writer;
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Db(e.to_string())
+        if is_storage_fault(&e) {
+            Error::Storage(e.to_string())
+        } else {
+            Error::Db(e.to_string())
+        }
     }
+}
+
+/// Errors that mean the disk, not the query: full, read-only, failing.
+pub(super) fn is_storage_fault(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, ReadOnly, SystemIoFailure};
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, DiskFull | ReadOnly | SystemIoFailure | CannotOpen))
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.

@@ -499,3 +499,22 @@ fn no_query_scans_a_table_or_sorts() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn a_read_only_or_full_disk_is_a_storage_fault_not_a_bug() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("ro.db");
+    drop(Sqlite::open(&path).unwrap());
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let e = conn.execute("INSERT INTO counters VALUES ('x', 1)", []).unwrap_err();
+    assert!(matches!(Error::from(e), Error::Storage(_)));
+    let e = conn.execute("INSERT INTO nope VALUES (1)", []).unwrap_err();
+    assert!(matches!(Error::from(e), Error::Db(_)), "a bad query stays a bug");
+    for kind in [std::io::ErrorKind::StorageFull, std::io::ErrorKind::ReadOnlyFilesystem] {
+        assert!(matches!(Error::from(std::io::Error::from(kind)), Error::Storage(_)));
+    }
+    assert!(matches!(
+        Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        Error::Io(_)
+    ));
+}
