@@ -462,7 +462,8 @@ async fn archive_keeps_every_qr_code_working_without_personal_data() {
     // After the event the booth's address points at a static host: here nginx takes over
     // the kiosk's own port, with the README's line, and the printed URLs work unchanged.
     let _nginx = Nginx::serve(&out2, port, &readme_nginx_line());
-    for v in [&carol] {
+    {
+        let v = &carol;
         let dom = dump_dom(&v.url);
         let (state, message) = only_result(&dom);
         assert_eq!(state, "verified", "{message}\n{dom}");
