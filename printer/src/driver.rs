@@ -591,6 +591,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn spool_files_are_private_and_forgotten_on_request() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = std::env::temp_dir().join(format!("certstamp-spool-test-{}", std::process::id()));
+        let dir = tmp.join("spool");
+        let driver = Driver::open(&PrinterUri::Spool(dir.clone()));
+        let profile = crate::Profile::by_name("58mm").unwrap();
+        let job = crate::render(&crate::sample_ticket("https://example.org/c/x"), &profile).unwrap();
+        driver.send("job-000007", &job).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("job-000007.bin")), 0o600);
+        assert_eq!(mode(&dir.join("job-000007.png")), 0o600);
+        assert_eq!(driver.forget("job-000007").unwrap(), 2);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(driver.forget("job-000007").unwrap(), 0, "forgetting twice is fine");
+        assert!(driver.forget("../etc/passwd").is_err());
+        let tcp = Driver::open(&"tcp://127.0.0.1:9".parse().unwrap());
+        assert_eq!(tcp.forget("job-000007").unwrap(), 0, "a real printer keeps nothing");
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
     fn uris_parse() {
         let p = |s: &str| s.parse::<PrinterUri>();
         assert_eq!(
