@@ -299,16 +299,7 @@ async fn archive_keeps_every_qr_code_working_without_personal_data() {
     let k = Kiosk::start(data.path(), PAST);
     let ada = visit(&c, &k, "Ada Lovelace", "Ada@Example.org", true).await;
     let bob = visit(&c, &k, "Bob Kahn", "bob@example.org", false).await;
-    let html = c.get(&ada.url).send().await.unwrap().text().await.unwrap();
-    let res = c
-        .post(format!("{}/guestbook", ada.url))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("message", "hello from the archive test"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = sign_at_kiosk(&c, &ada.url, "hello from the archive test").await;
     assert_eq!(res.status(), 303);
     // What the QR code itself holds, read back with zbarimg.
     let qr = tempfile::tempdir().unwrap();
@@ -354,16 +345,7 @@ async fn archive_keeps_every_qr_code_working_without_personal_data() {
     let k = Kiosk::start_on(data.path(), port, gb_port, NOW);
     let carol = visit(&c, &k, "Carol Shaw", "carol@example.org", true).await;
     let dan = visit(&c, &k, "Dan Kaminsky", "dan@example.org", false).await;
-    let html = c.get(&carol.url).send().await.unwrap().text().await.unwrap();
-    let res = c
-        .post(format!("{}/guestbook", carol.url))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("message", "hello from the archive test"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = sign_at_kiosk(&c, &carol.url, "hello from the archive test").await;
     assert_eq!(res.status(), 303);
     drop(k);
     void(data.path(), &dan.token).await;

@@ -117,13 +117,7 @@ async fn after_retention_nothing_personal_is_left_and_the_wall_stays() {
         // A printed ticket (its spool files hold the link) and a guestbook entry.
         press_print(&c, &k, &page).await;
         wait_for(&c, &k, &page, 30, |j| j["state"] == "printed").await;
-        let csrf = csrf_of(&c.get(k.at(&page)).send().await.unwrap().text().await.unwrap());
-        let res = c
-            .post(k.at(&format!("{page}/guestbook")))
-            .form(&[("csrf", csrf.as_str()), ("message", "remember me?")])
-            .send()
-            .await
-            .unwrap();
+        let res = sign_at_kiosk(&c, &k.at(&page), "remember me?").await;
         assert_eq!(res.status(), 303);
         pages.push(page);
     }

@@ -399,3 +399,14 @@ pub async fn staff_post(c: &reqwest::Client, k: &Kiosk, path: &str) -> reqwest::
         .await
         .unwrap()
 }
+
+/// Sign the guestbook through the kiosk from a certificate page (its full URL), with the
+/// page's CSRF token, as the page's form does.
+pub async fn sign_at_kiosk(c: &reqwest::Client, page_url: &str, message: &str) -> reqwest::Response {
+    let html = c.get(page_url).send().await.unwrap().text().await.unwrap();
+    c.post(format!("{page_url}/guestbook"))
+        .form(&[("csrf", csrf_of(&html).as_str()), ("message", message)])
+        .send()
+        .await
+        .unwrap()
+}
