@@ -11,12 +11,24 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
     if mode != 0o700 {
-        fs::set_permissions(dir, Permissions::from_mode(0o700))?;
+        tighten(dir, 0o700)?;
         if mode & 0o077 != 0 {
             tracing::info!(dir = %dir.display(), "made the directory private (0700)");
         }
     }
     Ok(())
+}
+
+/// Set `mode`; a directory someone else owns (a mounted volume, say, owned by root with a
+/// group the kiosk runs in) cannot be changed by us: say so and go on.
+fn tighten(path: &Path, mode: u32) -> io::Result<()> {
+    match fs::set_permissions(path, Permissions::from_mode(mode)) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!(path = %path.display(), "cannot make this private (not its owner); its owner should");
+            Ok(())
+        }
+        done => done,
+    }
 }
 
 /// Create a new file as 0600 (failing if it exists); its parent is made private first.
@@ -33,7 +45,7 @@ pub fn create_private(path: &Path) -> io::Result<File> {
 /// Tighten an existing file to 0600; a missing file is fine.
 pub fn make_private(path: &Path) -> io::Result<()> {
     match fs::metadata(path) {
-        Ok(m) if m.permissions().mode() & 0o777 != 0o600 => fs::set_permissions(path, Permissions::from_mode(0o600)),
+        Ok(m) if m.permissions().mode() & 0o777 != 0o600 => tighten(path, 0o600),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
