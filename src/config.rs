@@ -230,6 +230,10 @@ pub struct ServeArgs {
     /// X-Forwarded-For, which the proxy appends. Only enable it when a proxy is in front [default: false].
     #[arg(long, env = "CERTSTAMP_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: Option<bool>,
+    /// Seconds the booth screen shows a visitor's handoff page (QR code to their phone,
+    /// print button) before it returns to the form by itself [default: 300].
+    #[arg(long, env = "CERTSTAMP_KIOSK_HANDOFF_SECONDS")]
+    pub kiosk_handoff_seconds: Option<u64>,
 }
 
 /// The `[conference]` table, resolved.
@@ -327,6 +331,56 @@ pub struct Settings {
     pub issue_rate_per_minute: u32,
     /// Take the client address from X-Forwarded-For (set by a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How long a handoff page on the booth screen lives, in seconds.
+    pub kiosk_handoff_seconds: u64,
+}
+
+impl Settings {
+    /// A warning for the log and the staff console when phones cannot open the address
+    /// the QR codes carry: `--public-url` left at its loopback default, a loopback address
+    /// while the kiosk listens on another interface, or an unspecified one (`0.0.0.0`).
+    pub fn public_url_warning(&self) -> Option<String> {
+        public_url_warning(&self.public_url, self.listen)
+    }
+}
+
+/// See [`Settings::public_url_warning`]; pure, for tests.
+pub fn public_url_warning(public_url: &str, listen: SocketAddr) -> Option<String> {
+    let defaulted = public_url == format!("http://{listen}");
+    let host = url_host(public_url)?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
+    let unspecified = ip.is_some_and(|ip| ip.is_unspecified());
+    let why = if unspecified {
+        "an address no phone can open"
+    } else if loopback && defaulted {
+        "the default, a loopback address that only this machine can open"
+    } else if loopback && !listen.ip().is_loopback() {
+        "a loopback address, while the kiosk listens on another interface"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "QR codes and printed tickets point at {public_url}, {why}: phones cannot reach them. \
+         Set --public-url (CERTSTAMP_PUBLIC_URL) to an address phones can open, such as \
+         http://192.0.2.10:{} or https://booth.example.org.",
+        listen.port()
+    ))
+}
+
+/// The host of an `http(s)://host[:port][/path]` URL (IPv6 keeps its brackets).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.starts_with('[') {
+        return authority.find(']').map(|i| &authority[..=i]);
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
 }
 
 /// The TOML file. Every key is optional.
@@ -340,6 +394,7 @@ pub struct FileConfig {
     staff_password: Option<String>,
     issue_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
+    kiosk_handoff_seconds: Option<u64>,
     #[serde(default)]
     conference: FileConference,
     #[serde(default)]
@@ -523,6 +578,10 @@ impl ServeArgs {
                 "public URL must start with http:// or https://, got {public_url:?}"
             )));
         }
+        let kiosk_handoff_seconds = self.kiosk_handoff_seconds.or(file.kiosk_handoff_seconds).unwrap_or(300);
+        if kiosk_handoff_seconds == 0 {
+            return Err(Error::Invalid("kiosk handoff seconds must be at least 1".into()));
+        }
         let cm = &file.cert_manager;
         let p = &file.printer;
         let g = &file.guestbook;
@@ -588,6 +647,7 @@ impl ServeArgs {
             staff_password: self.staff_password.clone().or(file.staff_password.clone()),
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            kiosk_handoff_seconds,
             data_dir,
             conference,
         })
@@ -621,6 +681,32 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.public_url, "http://127.0.0.1:9000");
         assert_eq!(s.conference.retention_until().date().to_string(), "2026-04-26");
+    }
+
+    #[test]
+    fn phones_cannot_reach_loopback_or_unspecified_public_urls() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // Left at its default on the default listen address.
+        let w = public_url_warning("http://127.0.0.1:8080", at("127.0.0.1:8080")).unwrap();
+        assert!(w.contains("http://127.0.0.1:8080") && w.contains("--public-url"), "{w}");
+        // Listening everywhere: the default URL is 0.0.0.0, a loopback URL is explicit.
+        assert!(public_url_warning("http://0.0.0.0:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://localhost:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://[::1]:8080/", at("[::]:8080")).is_some());
+        assert!(public_url_warning("https://127.0.0.2", at("192.0.2.10:8080")).is_some());
+        // Reachable: a LAN address (set, or the default of a LAN listen address), a name,
+        // or loopback on purpose while listening on loopback (a laptop demo, the tests).
+        assert_eq!(public_url_warning("http://192.0.2.10:8080", at("0.0.0.0:8080")), None);
+        assert_eq!(
+            public_url_warning("http://192.0.2.10:8080", at("192.0.2.10:8080")),
+            None
+        );
+        assert_eq!(
+            public_url_warning("https://booth.example.org", at("0.0.0.0:8080")),
+            None
+        );
+        assert_eq!(public_url_warning("http://localhost:9000", at("127.0.0.1:8080")), None);
+        assert_eq!(url_host("https://user@[fe80::1]:8443/x"), Some("[fe80::1]"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::csrf::cookie;
+use crate::app::App;
 use crate::error::Error;
 
 /// A form-encoded body, read with the router's body limit (413), checked for UTF-8
@@ -53,7 +54,7 @@ pub struct CsrfForm {
 const KIOSK_COOKIE: &str = "certstamp_kiosk";
 
 /// Whether this browser is the booth's own screen (staff switched kiosk mode on).
-pub fn is_kiosk(headers: &HeaderMap) -> bool {
+pub fn is_kiosk(_app: &App, headers: &HeaderMap) -> bool {
     cookie(headers, KIOSK_COOKIE).as_deref() == Some("1")
 }
 

@@ -12,6 +12,7 @@ mod flows;
 mod session;
 
 pub(crate) use driver::{HEADLESS, chromium};
+pub(crate) use session::{Browser, Window};
 
 mod every_page;
 mod form_errors;

@@ -166,8 +166,8 @@ async fn cert_manager_failure_is_shown_to_visitor_and_staff() {
     let html = page_with(&c, &k, &path, FAILED).await;
     assert!(html.contains("cert-manager could not sign it (Failed)"), "{html}");
     assert!(
-        !html.contains("http-equiv=\"refresh\""),
-        "a failed page stops refreshing"
+        html.contains("data-certificate=\"failed\"") && !html.contains("http-equiv=\"refresh\""),
+        "a failed page says so to its live script and never refreshes itself"
     );
     let staff = staff_page(&client(), &k).await;
     assert!(staff.contains("cert-manager could not sign it (Failed)"), "{staff}");
@@ -204,8 +204,8 @@ async fn cert_manager_timeout_keeps_watching_until_issued() {
     let path = issue(&c, &k, "Katherine Johnson", "kj@example.org").await;
     let html = page_with(&c, &k, &path, "Issuance is taking longer than usual").await;
     assert!(
-        html.contains("http-equiv=\"refresh\""),
-        "the delayed page keeps refreshing"
+        html.contains("data-certificate=\"pending\"") && html.contains("/assets/live.js"),
+        "the delayed page keeps listening for its certificate"
     );
     assert!(
         staff_page(&client(), &k)

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_failed_frees_email.sql"),
     include_str!("../migrations/0005_indexes_and_counters.sql"),
     include_str!("../migrations/0006_health.sql"),
+    include_str!("../migrations/0007_wall_names_guestbook_display_names.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.

@@ -12,13 +12,13 @@ macro_rules! columns {
     () => {
         "id, conference, name, email, state, issuer_kind, backend_ref, error, cert_pem, \
          intermediates_pem, root_pem, sealed_key, serial, fingerprint, created_at, retention_until, \
-         purged_at, voided_at"
+         purged_at, voided_at, show_on_wall"
     };
 }
 
 pub(super) const INSERT: &str = "INSERT INTO visitors (id, conference, token_hash, token_pub, name, email, \
-    email_lc, state, issuer_kind, backend_ref, created_at, retention_until) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11)";
+    email_lc, state, issuer_kind, backend_ref, created_at, retention_until, show_on_wall) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11, ?12)";
 pub(super) const TOKEN_PUB: &str = "SELECT token_pub FROM visitors WHERE id = ?1";
 pub(super) const STORE_ISSUED: &str = "UPDATE visitors SET state = 'issued', error = NULL, cert_pem = ?2, \
     intermediates_pem = ?3, root_pem = ?4, sealed_key = CASE WHEN purged_at IS NULL THEN ?5 END, serial = ?6, \
@@ -49,7 +49,8 @@ pub(super) const PAGE_STATE: &str = concat!(
     columns!(),
     " FROM visitors WHERE state = ?4 AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3"
 );
-pub(super) const SEALS: &str = "SELECT id, fingerprint, issued_at FROM visitors \
+/// The name leaves the database only for visitors who ticked "show my name on the wall".
+pub(super) const SEALS: &str = "SELECT id, fingerprint, issued_at, CASE WHEN show_on_wall THEN name END FROM visitors \
     WHERE conference = ?4 AND state = 'issued' AND voided_at IS NULL AND (issued_at, id) < (?1, ?2) ORDER BY issued_at DESC, id DESC LIMIT ?3";
 pub(super) const VOID: &str = "UPDATE visitors SET voided_at = ?2 WHERE id = ?1 AND voided_at IS NULL";
 pub(super) const PURGE: &str = "UPDATE visitors SET email = NULL, email_lc = NULL, sealed_key = NULL, purged_at = ?1 \
@@ -75,6 +76,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
         retention_until: r.get(15)?,
         purged_at: r.get(16)?,
         voided_at: r.get(17)?,
+        show_on_wall: r.get(18)?,
     })
 }
 
@@ -100,7 +102,8 @@ pub(super) fn insert(c: &Connection, v: &NewVisitor, hash: &[u8], public: &[u8; 
         v.issuer_kind,
         v.backend_ref,
         now_ts(),
-        v.retention_until
+        v.retention_until,
+        v.show_on_wall
     ]);
     match res {
         Ok(_) => Ok(()),
@@ -192,6 +195,7 @@ pub(super) fn seals(c: &Connection, conference: &str, after: Option<&Cursor>, li
                 id: r.get(0)?,
                 fingerprint: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 issued_at: r.get::<_, Option<i64>>(2)?.unwrap_or_default(),
+                name: r.get(3)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
