@@ -17,4 +17,5 @@ pub(crate) use session::{Browser, Window};
 mod every_page;
 mod form_errors;
 mod guestbook_mtls;
+mod screens;
 mod visitor_phone;
