@@ -174,6 +174,31 @@ async fn cert_manager_failure_is_shown_to_visitor_and_staff() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_pending_page_turns_into_the_certificate_by_itself_in_a_browser() {
+    let booth = booth().await;
+    booth.api.set_mode(Mode::Hang);
+    let k = kiosk(&booth, &[]);
+    let path = issue(&client(), &k, "Katherine Johnson", "kj@example.org").await;
+    let b = crate::browser::Browser::open(crate::browser::Window::phone("11-pending-certificate")).await;
+    b.goto(&k.at(&path)).await;
+    assert!(b.text("main").await.contains("Issuing your certificate"));
+    b.shot("pending").await;
+    booth.api.release();
+    // No meta refresh and no hand on the reload button: the event stream says it is issued.
+    // Read in one step, tolerating the moment the page reloads itself.
+    b.wait_for("the issued certificate", async || {
+        let text =
+            b.c.execute("return document.body ? document.body.innerText : ''", vec![])
+                .await;
+        text.ok().and_then(|t| t.as_str().map(|t| t.contains(ISSUED))) == Some(true)
+    })
+    .await;
+    assert!(b.has("a[href$='/bundle.zip']").await && b.has(".seal svg").await);
+    b.shot("issued").await;
+    b.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cert_manager_webhook_denial_is_a_clear_message() {
     let b = booth().await;
     let k = kiosk(&b, &[]);
