@@ -162,6 +162,24 @@ async fn guestbook_curl_openssl_rustls_and_kiosk_sign_and_survive_restart() {
         home.contains("Ada Lovelace") && home.contains("action=\"/sign\""),
         "{home}"
     );
+    // The signer chooses the name the entry shows (their first name unless they change it).
+    assert!(home.contains("name=\"name\" value=\"Ada\"") && home.contains("Entries are public"));
+    let res = tls
+        .post(format!("{}/sign", k.guestbook_url))
+        .json(&serde_json::json!({ "message": "from rustls, Grüße 🌍", "name": "Countess of Lovelace" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(entries(&k).await["entries"][0]["name"], "Countess of Lovelace");
+    let res = tls
+        .post(format!("{}/sign", k.guestbook_url))
+        .form(&[("message", "hi"), ("name", "ada@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("never shows email addresses"));
 
     // Another visitor signs through the kiosk with the page's token: no star.
     let dir2 = tempfile::tempdir().unwrap();
