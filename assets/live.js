@@ -22,7 +22,9 @@
       return;
     }
     if (status.certificate && status.certificate !== shown) {
-      // Issued (or failed) since this page was drawn: the whole page changes.
+      // Issued (or failed) since this page was drawn: the whole page changes. (The
+      // booth screen's script must not take this for leaving.)
+      document.documentElement.dataset.reloading = "1";
       location.reload();
       return;
     }

@@ -54,6 +54,19 @@ async fn history(b: &Browser) -> Vec<String> {
         .collect()
 }
 
+/// What `url` answers the browser now, asked from inside it (with its cookies).
+async fn status_in_browser(b: &Browser, url: &str) -> i64 {
+    let v = b
+        .c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(arguments[0], {cache: 'no-store'}).then(r => done(r.status), () => done(0));",
+            vec![json!(url)],
+        )
+        .await
+        .unwrap();
+    v.as_i64().unwrap_or_default()
+}
+
 /// Whether an element lies wholly inside the first screen (the page is not scrolled).
 async fn in_first_screen(b: &Browser, css: &str) -> bool {
     let (x, y, w, h) = b.find(css).await.rectangle().await.unwrap();
@@ -192,7 +205,26 @@ async fn the_booth_screen_keeps_nothing_of_a_visitor_after_done() {
     }
     // The permanent link typed into the booth screen only leads to a new handoff.
     b.goto(&k.at(&page)).await;
-    assert!(b.url().await.starts_with(&k.at("/k/")));
+    let again = b.url().await;
+    assert!(again.starts_with(&k.at("/k/")), "{again}");
+    b.find("#done-form").await;
+    // Leaving it by the header's link instead of "Done" ends it as well: Back finds it
+    // gone (410, which Chromium logs), and nothing of Ada.
+    b.click("header a[href='/']").await;
+    b.wait_for("the form", async || b.url().await == k.at("/")).await;
+    b.allow_in_log("the server responded with a status of 410");
+    b.wait_for("the handoff to end", async || {
+        status_in_browser(&b, &again).await == 410
+    })
+    .await;
+    b.c.back().await.unwrap();
+    b.wait_for("the ended handoff", async || b.url().await == again).await;
+    let text = b.text("body").await;
+    assert!(
+        text.contains("moved on to the next visitor") && !text.contains("Ada"),
+        "{text}"
+    );
+    b.shot("left-by-the-header-then-back").await;
     b.finish().await;
 }
 
