@@ -250,6 +250,10 @@ pub struct ServeArgs {
     /// upload, an answer nobody reads) before it is closed [default: 60].
     #[arg(long, env = "CERTSTAMP_IDLE_TIMEOUT")]
     pub idle_timeout: Option<u64>,
+    /// Seconds the booth screen shows a visitor's handoff page (QR code to their phone,
+    /// print button) before it returns to the form by itself [default: 300].
+    #[arg(long, env = "CERTSTAMP_KIOSK_HANDOFF_SECONDS")]
+    pub kiosk_handoff_seconds: Option<u64>,
 }
 
 /// The `[conference]` table, resolved.
@@ -364,6 +368,56 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     /// Connection limits and timeouts of both listeners.
     pub connections: ConnectionSettings,
+    /// How long a handoff page on the booth screen lives, in seconds.
+    pub kiosk_handoff_seconds: u64,
+}
+
+impl Settings {
+    /// A warning for the log and the staff console when phones cannot open the address
+    /// the QR codes carry: `--public-url` left at its loopback default, a loopback address
+    /// while the kiosk listens on another interface, or an unspecified one (`0.0.0.0`).
+    pub fn public_url_warning(&self) -> Option<String> {
+        public_url_warning(&self.public_url, self.listen)
+    }
+}
+
+/// See [`Settings::public_url_warning`]; pure, for tests.
+pub fn public_url_warning(public_url: &str, listen: SocketAddr) -> Option<String> {
+    let defaulted = public_url == format!("http://{listen}");
+    let host = url_host(public_url)?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
+    let unspecified = ip.is_some_and(|ip| ip.is_unspecified());
+    let why = if unspecified {
+        "an address no phone can open"
+    } else if loopback && defaulted {
+        "the default, a loopback address that only this machine can open"
+    } else if loopback && !listen.ip().is_loopback() {
+        "a loopback address, while the kiosk listens on another interface"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "QR codes and printed tickets point at {public_url}, {why}: phones cannot reach them. \
+         Set --public-url (CERTSTAMP_PUBLIC_URL) to an address phones can open, such as \
+         http://192.0.2.10:{} or https://booth.example.org.",
+        listen.port()
+    ))
+}
+
+/// The host of an `http(s)://host[:port][/path]` URL (IPv6 keeps its brackets).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.starts_with('[') {
+        return authority.find(']').map(|i| &authority[..=i]);
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
 }
 
 /// The TOML file. Every key is optional.
@@ -377,6 +431,7 @@ pub struct FileConfig {
     staff_password: Option<String>,
     issue_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
+    kiosk_handoff_seconds: Option<u64>,
     #[serde(default)]
     conference: FileConference,
     #[serde(default)]
@@ -572,6 +627,10 @@ impl ServeArgs {
                 "public URL must start with http:// or https://, got {public_url:?}"
             )));
         }
+        let kiosk_handoff_seconds = self.kiosk_handoff_seconds.or(file.kiosk_handoff_seconds).unwrap_or(300);
+        if kiosk_handoff_seconds == 0 {
+            return Err(Error::Invalid("kiosk handoff seconds must be at least 1".into()));
+        }
         let cm = &file.cert_manager;
         let p = &file.printer;
         let g = &file.guestbook;
@@ -639,6 +698,7 @@ impl ServeArgs {
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
             connections,
+            kiosk_handoff_seconds,
             data_dir,
             conference,
         })
@@ -737,6 +797,32 @@ mod tests {
         assert!(cli.serve.settings().unwrap_err().to_string().contains("body timeout"));
         let cli = Cli::try_parse_from(["certstamp", "--max-connections", "0"]).unwrap();
         assert!(cli.serve.settings().is_err());
+    }
+
+    #[test]
+    fn phones_cannot_reach_loopback_or_unspecified_public_urls() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // Left at its default on the default listen address.
+        let w = public_url_warning("http://127.0.0.1:8080", at("127.0.0.1:8080")).unwrap();
+        assert!(w.contains("http://127.0.0.1:8080") && w.contains("--public-url"), "{w}");
+        // Listening everywhere: the default URL is 0.0.0.0, a loopback URL is explicit.
+        assert!(public_url_warning("http://0.0.0.0:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://localhost:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://[::1]:8080/", at("[::]:8080")).is_some());
+        assert!(public_url_warning("https://127.0.0.2", at("192.0.2.10:8080")).is_some());
+        // Reachable: a LAN address (set, or the default of a LAN listen address), a name,
+        // or loopback on purpose while listening on loopback (a laptop demo, the tests).
+        assert_eq!(public_url_warning("http://192.0.2.10:8080", at("0.0.0.0:8080")), None);
+        assert_eq!(
+            public_url_warning("http://192.0.2.10:8080", at("192.0.2.10:8080")),
+            None
+        );
+        assert_eq!(
+            public_url_warning("https://booth.example.org", at("0.0.0.0:8080")),
+            None
+        );
+        assert_eq!(public_url_warning("http://localhost:9000", at("127.0.0.1:8080")), None);
+        assert_eq!(url_host("https://user@[fe80::1]:8443/x"), Some("[fe80::1]"));
     }
 
     #[test]

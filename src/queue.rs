@@ -406,6 +406,7 @@ mod tests {
             issuer_kind: "local".into(),
             backend_ref: None,
             retention_until: now_ts() + 3600,
+            show_on_wall: false,
         };
         store.insert_visitor(new, &token).await.unwrap();
         let ca = LocalIssuer::open(dir.path(), &settings.conference).unwrap();

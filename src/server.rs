@@ -25,6 +25,9 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let listener =
         std::net::TcpListener::bind(listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
+    if let Some(warning) = settings.public_url_warning() {
+        tracing::warn!("{warning}");
+    }
     if settings.public_url == format!("http://{listen}") {
         // The default public URL follows the real port when asked for port 0.
         settings.public_url = format!("http://{addr}");

@@ -199,15 +199,32 @@ pub fn is_plain(s: &str) -> bool {
     visible(s) == s
 }
 
-/// Mask an email for public display: `a***@example.org`.
-pub fn mask_email(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "***".into(),
+/// The first word of a name: what the wall and the guestbook show unless told otherwise.
+/// A name without spaces (李小龍, a single emoji) is its own first name.
+pub fn first_name(name: &str) -> String {
+    name.split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// Most characters a guestbook display name may have, like a name on the form.
+pub const DISPLAY_NAME_MAX: usize = 64;
+
+/// The name a guestbook signer chooses to show: the same rules as [`name`] (invisible
+/// characters removed, 1-64 characters, no control, direction or piled-up accents), and
+/// no `@`, because the guestbook never shows an email. Empty means "use my first name"
+/// (`None`).
+pub fn display_name(raw: &str) -> Result<Option<String>, String> {
+    let name = tidy(raw);
+    if name.is_empty() {
+        return Ok(None);
     }
+    if name.chars().count() > DISPLAY_NAME_MAX {
+        return Err("Your display name can be at most 64 characters long.".into());
+    }
+    text_rules(&name, "Your display name")?;
+    if name.contains('@') {
+        return Err("Your display name cannot contain @: the guestbook never shows email addresses.".into());
+    }
+    Ok(Some(name))
 }
 
 #[cfg(test)]
@@ -280,7 +297,21 @@ mod tests {
         ] {
             assert!(email(bad).is_err(), "{bad}");
         }
-        assert_eq!(mask_email("ada@example.org"), "a***@example.org");
+    }
+
+    #[test]
+    fn first_and_display_names() {
+        assert_eq!(first_name("  Ada   Lovelace "), "Ada");
+        assert_eq!(first_name("李小龍"), "李小龍");
+        assert_eq!(first_name("محمد علي"), "محمد");
+        assert_eq!(first_name("🦀 Ferris"), "🦀");
+        assert_eq!(display_name("  "), Ok(None));
+        assert_eq!(display_name(" Ada L. "), Ok(Some("Ada L.".into())));
+        assert_eq!(display_name(&"é".repeat(64)).unwrap().unwrap().chars().count(), 64);
+        assert!(display_name(&"é".repeat(65)).unwrap_err().contains("64"));
+        assert!(display_name("ada@example.org").unwrap_err().contains("@"));
+        assert!(display_name("a\tb").unwrap_err().contains("control"));
+        assert!(display_name("a\u{202e}b").unwrap_err().contains("direction"));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Submission {
     pub email: String,
     /// The consent box was ticked.
     pub consent: bool,
+    /// "Show my name on the booth wall" was ticked (off unless ticked).
+    pub show_on_wall: bool,
 }
 
 /// A submission that passed every rule.
@@ -31,6 +33,7 @@ pub struct Valid {
     name: String,
     email: String,
     email_lc: String,
+    show_on_wall: bool,
 }
 
 /// Why a submission was refused, per field, in words for the visitor.
@@ -53,7 +56,12 @@ impl App {
         });
         let email = validate::email(&s.email);
         match (name, email, s.consent) {
-            (Ok(name), Ok((email, email_lc)), true) => Ok(Valid { name, email, email_lc }),
+            (Ok(name), Ok((email, email_lc)), true) => Ok(Valid {
+                name,
+                email,
+                email_lc,
+                show_on_wall: s.show_on_wall,
+            }),
             (name, email, consent) => Err(FieldErrors {
                 name: name.err(),
                 email: email.err().map(String::from),
@@ -70,12 +78,18 @@ impl App {
         if !self.issue_limiter.allow(&client) {
             return Err(Error::RateLimited);
         }
-        self.register(v.name, v.email, v.email_lc).await
+        self.register(v.name, v.email, v.email_lc, v.show_on_wall).await
     }
 
     /// Store a visitor durably, queue its ticket when printing is automatic, then ask the
     /// issuer. The page shows pending, failed or issued from the store.
-    pub(super) async fn register(&self, name: String, email: String, email_lc: String) -> Result<Token> {
+    pub(super) async fn register(
+        &self,
+        name: String,
+        email: String,
+        email_lc: String,
+        show_on_wall: bool,
+    ) -> Result<Token> {
         let token = Token::generate();
         let id: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
         let new = NewVisitor {
@@ -87,6 +101,7 @@ impl App {
             issuer_kind: self.issuer.kind().to_string(),
             backend_ref: None,
             retention_until: self.settings.conference.retention_until().unix_timestamp(),
+            show_on_wall,
         };
         self.store.insert_visitor(new, &token).await?;
         self.events.emit(Event::Visitor { id: id.clone() });

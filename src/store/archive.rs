@@ -77,6 +77,7 @@ mod tests {
                 issuer_kind: "local".into(),
                 backend_ref: None,
                 retention_until: now_ts() + 60,
+                show_on_wall: false,
             };
             store.insert_visitor(v, &t).await.unwrap();
             tokens.push(t);

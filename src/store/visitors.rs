@@ -55,6 +55,8 @@ pub struct NewVisitor {
     pub backend_ref: Option<String>,
     /// Unix time when email and key are purged.
     pub retention_until: i64,
+    /// The visitor ticked "show my name on the booth wall".
+    pub show_on_wall: bool,
 }
 
 /// A stored visitor.
@@ -100,6 +102,8 @@ pub struct Visitor {
     pub purged_at: Option<i64>,
     /// When voided by staff.
     pub voided_at: Option<i64>,
+    /// The visitor agreed to their first name on the booth wall.
+    pub show_on_wall: bool,
 }
 
 /// What one retention purge removed.
@@ -171,7 +175,7 @@ pub struct VisitorFilter {
     pub state: Option<IssueState>,
 }
 
-/// One seal on the wall: public data only (no name, no email).
+/// One seal on the wall: public data only (no email; a name only by consent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealTile {
     /// Visitor id (the page cursor's tie-breaker; never shown).
@@ -180,4 +184,6 @@ pub struct SealTile {
     pub fingerprint: String,
     /// When it was issued, Unix seconds.
     pub issued_at: i64,
+    /// The visitor's name, only when they ticked "show my name on the booth wall".
+    pub name: Option<String>,
 }

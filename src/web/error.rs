@@ -118,7 +118,7 @@ pub fn error_page(app: &App, err: &Error) -> Response {
     let (message, reference) = public_message(err);
     let hint = match err {
         Error::AlreadyIssued => Some(
-            "Each email gets one certificate per conference. If you lost your link, booth staff can reissue it.".into(),
+            "Each email gets one certificate per conference. Lost your link? Ask the staff at the booth to reissue it: they void the old certificate and show you a new link to scan.".into(),
         ),
         Error::RateLimited => Some("The kiosk limits how many certificates one device can request a minute.".into()),
         Error::Storage(detail) => {

@@ -49,7 +49,7 @@ pub struct CsrfForm {
 const KIOSK_COOKIE: &str = "certstamp_kiosk";
 
 /// Whether this browser is the booth's own screen (staff switched kiosk mode on).
-pub fn is_kiosk(headers: &HeaderMap) -> bool {
+pub fn is_kiosk(_app: &App, headers: &HeaderMap) -> bool {
     cookie(headers, KIOSK_COOKIE).as_deref() == Some("1")
 }
 

@@ -74,19 +74,22 @@ fn peer_chain(req: &axum::http::Extensions) -> Vec<Vec<u8>> {
 #[serde(default)]
 struct SignBody {
     message: String,
+    /// The display name; empty means the signer's first name.
+    name: String,
 }
 
-fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<String> {
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<SignBody> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
     let body: SignBody = if is_json {
-        serde_json::from_slice(bytes).map_err(|_| Error::Invalid("Send JSON like {\"message\": \"hello\"}.".into()))?
+        serde_json::from_slice(bytes)
+            .map_err(|_| Error::Invalid("Send JSON like {\"message\": \"hello\", \"name\": \"Ada\"}.".into()))?
     } else {
         super::forms::parse_form(bytes)?
     };
-    Ok(body.message)
+    Ok(body)
 }
 
 async fn sign(State(app): State<App>, req: Request) -> Response {
@@ -113,8 +116,8 @@ async fn sign(State(app): State<App>, req: Request) -> Response {
             .await
             .map_err(|_| Error::TooSlow)?
             .map_err(|_| Error::TooLarge)?;
-        let message = parse_body(&parts.headers, &bytes)?;
-        let entry = app.sign_over_tls(&signer, &message).await?;
+        let body = parse_body(&parts.headers, &bytes)?;
+        let entry = app.sign_over_tls(&signer, &body.message, &body.name).await?;
         Ok((signer, entry))
     }
     .await;
@@ -212,6 +215,8 @@ pub struct SignPage {
     notice: Option<Notice>,
     read_url: String,
     sign_url: String,
+    display_name: String,
+    display_name_max: usize,
 }
 
 async fn home(State(app): State<App>, req: Request) -> Response {
@@ -236,6 +241,8 @@ async fn render_home(
 ) -> Response {
     let page = SignPage {
         layout: Layout::new(app),
+        display_name: signer.as_ref().map(Signer::default_display_name).unwrap_or_default(),
+        display_name_max: validate::DISPLAY_NAME_MAX,
         signer,
         refusal,
         notice,

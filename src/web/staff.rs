@@ -143,7 +143,7 @@ async fn render(
         printer: app.settings.printer.uri.clone(),
         printer_health: app.queue.health(),
         jobs,
-        kiosk: super::forms::is_kiosk(headers),
+        kiosk: super::forms::is_kiosk(app, headers),
     };
     let mut res = page.into_response();
     if let Some(c) = set {

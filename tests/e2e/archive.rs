@@ -16,7 +16,7 @@ use certstamp::store::Store;
 use certstamp::token::Token;
 use time::OffsetDateTime;
 
-use crate::browser::{HEADLESS, chromium};
+use crate::browser::{Browser, HEADLESS, Window, chromium};
 use crate::issuance::openssl;
 use crate::support::*;
 
@@ -432,7 +432,7 @@ async fn archive_keeps_every_qr_code_working_without_personal_data() {
     }
     let gb = std::fs::read_to_string(out2.join("guestbook.txt")).unwrap();
     assert!(
-        gb.contains("Carol Shaw") && gb.contains("hello from the archive test") && !gb.contains("Ada Lovelace"),
+        gb.contains("Carol") && gb.contains("hello from the archive test") && !gb.contains("Ada") && !gb.contains('@'),
         "{gb}"
     );
     let gb: serde_json::Value =
@@ -720,7 +720,10 @@ async fn the_live_certificate_page_verifies_in_the_browser() {
     let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = res.text().await.unwrap();
-    let script = between(&html, "<script src=\"", "\"").to_string();
+    let script = format!(
+        "/assets/verify.js{}",
+        between(&html, "<script src=\"/assets/verify.js", "\"")
+    );
     assert!(script.starts_with("/assets/verify.js?v="), "{script}");
     let js = c.get(k.at(&script)).send().await.unwrap();
     assert_eq!(js.headers()["cache-control"], "public, max-age=31536000, immutable");
@@ -730,7 +733,16 @@ async fn the_live_certificate_page_verifies_in_the_browser() {
             .unwrap()
             .starts_with("text/javascript")
     );
-    let (state, message) = only_result(&dump_dom(&k.at(&page)));
-    assert_eq!(state, "verified", "{message}");
+    // Through WebDriver: the page keeps a live event stream open, which stops a
+    // `--virtual-time-budget` dump from ever finishing.
+    let b = Browser::open(Window::laptop("archive-live-certificate")).await;
+    b.goto(&k.at(&page)).await;
+    b.wait_for("the browser's own check", async || {
+        b.attr_of_all("[data-result]", "data-state").await != [""]
+    })
+    .await;
+    assert_eq!(b.attr_of_all("[data-result]", "data-state").await, ["verified"]);
+    let message = b.text("[data-result]").await;
     assert!(message.contains("demo conference intermediate CA"), "{message}");
+    b.finish().await;
 }

@@ -16,4 +16,5 @@ mod load;
 mod operations;
 mod printing;
 mod retention;
+mod screens;
 mod storage;

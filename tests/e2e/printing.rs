@@ -93,7 +93,8 @@ async fn spool_prints_a_preview_that_scans_and_double_taps_print_once() {
     // The public wall shows counts and seals, never names or emails.
     let wall = c.get(k.at("/wall")).send().await.unwrap().text().await.unwrap();
     assert!(
-        wall.contains("<strong>1</strong> certificates issued") && wall.contains("<strong>1</strong> tickets printed")
+        wall.contains("<strong>1</strong> certificate issued") && wall.contains("<strong>1</strong> ticket printed"),
+        "{wall}"
     );
     assert!(
         wall.contains("<svg") && !wall.contains("Ada") && !wall.contains("example.org"),

@@ -67,9 +67,9 @@ async fn wall(c: &reqwest::Client, k: &Kiosk) -> (String, String, Vec<String>) {
         html[start..end].trim_end_matches("</strong> ").to_string()
     };
     let seals = html
-        .split("<figure>")
+        .split("<div class=\"wall-seal\">")
         .skip(1)
-        .map(|f| f.split("<figcaption").next().unwrap().to_string())
+        .map(|f| f.split("</div>").next().unwrap().to_string())
         .collect();
     (count("certificates issued"), count("tickets printed"), seals)
 }
@@ -93,7 +93,10 @@ async fn after_retention_nothing_personal_is_left_and_the_wall_stays() {
     let k = Kiosk::start_limited(data.path(), &args, limits);
     let c = client();
     let html = c.get(k.at("/")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("That day they are deleted"), "the consent says what goes");
+    assert!(
+        html.contains("then delete them and everything that carries them"),
+        "the consent says what goes"
+    );
 
     let visitors = [
         ("Quentin Purgewell", "Quentin.Purgewell@example.org"),

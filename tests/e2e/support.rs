@@ -410,3 +410,96 @@ pub async fn sign_at_kiosk(c: &reqwest::Client, page_url: &str, message: &str) -
         .await
         .unwrap()
 }
+
+/// Make `c` the booth screen (kiosk mode), the way staff do it today.
+pub async fn make_booth_screen(c: &reqwest::Client, k: &Kiosk) {
+    let csrf = csrf_of(&staff_page(c, k).await);
+    let res = c
+        .post(k.at("/staff/kiosk"))
+        .basic_auth("staff", Some("staff-secret"))
+        .form(&[("csrf", csrf.as_str()), ("on", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// Read the first inline QR code (`<svg class="qr…">` of `qr::svg`) of a page with the
+/// real `zbarimg`, after drawing its path at 8 pixels a module.
+pub fn inline_qr(html: &str) -> String {
+    let svg = &html[html
+        .find("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"qr")
+        .expect("page has a QR code")..];
+    let size: u32 = between(svg, "viewBox=\"0 0 ", " ").parse().unwrap();
+    let d = between(svg, "<path fill=\"#000\" d=\"", "\"");
+    const SCALE: u32 = 8;
+    let mut bm = certstamp_printer::Bitmap::new(size * SCALE, size * SCALE);
+    for run in d.split('z').filter(|r| !r.is_empty()) {
+        // M{x} {y}h{w}v1h-{w}
+        let (xy, rest) = run[1..].split_once('h').unwrap();
+        let (x, y) = xy.split_once(' ').unwrap();
+        let (x, y): (u32, u32) = (x.parse().unwrap(), y.parse().unwrap());
+        let w: u32 = rest.split('v').next().unwrap().parse().unwrap();
+        for dy in 0..SCALE {
+            bm.fill_span(x * SCALE, y * SCALE + dy, w * SCALE);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("qr.png");
+    std::fs::write(&png, bm.to_png()).unwrap();
+    let mut found = zbar(&png);
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+/// A server-sent event stream being read.
+pub struct Sse {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    /// Open `path` as an event stream (after checking its content type).
+    pub async fn open(c: &reqwest::Client, k: &Kiosk, path: &str) -> Sse {
+        // A stream outlives the client's 30 s limit for ordinary requests.
+        let res = c
+            .get(k.at(path))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-type"], "text/event-stream", "{path}");
+        Sse {
+            res,
+            buf: String::new(),
+        }
+    }
+
+    /// Wait (at most `limit`) for the next event named `name`; returns its data and how
+    /// long it took. Keep-alive comments and other events are skipped.
+    pub async fn next(&mut self, name: &str, limit: Duration) -> (String, Duration) {
+        let started = Instant::now();
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let field = |f: &str| {
+                    frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix(f))
+                        .map(|v| v.trim().to_string())
+                };
+                if field("event:").as_deref() == Some(name) {
+                    return (field("data:").unwrap_or_default(), started.elapsed());
+                }
+            }
+            let left = limit.checked_sub(started.elapsed()).unwrap_or_default();
+            let chunk = tokio::time::timeout(left, self.res.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no {name:?} event within {limit:?}; got {:?}", self.buf))
+                .unwrap()
+                .expect("the stream ended");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}

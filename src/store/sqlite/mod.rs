@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_indexes_and_counters.sql"),
     include_str!("../migrations/0006_health.sql"),
     include_str!("../migrations/0007_purge_guestbook.sql"),
+    include_str!("../migrations/0008_wall_names_guestbook_display_names.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.

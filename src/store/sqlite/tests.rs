@@ -24,6 +24,7 @@ fn new(id: &str, email: &str) -> NewVisitor {
         issuer_kind: "local".into(),
         backend_ref: None,
         retention_until: now_ts() + 3600,
+        show_on_wall: false,
     }
 }
 
@@ -95,7 +96,6 @@ fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
         issuer: "CN=int".into(),
         serial: serial.into(),
         name: "Ada".into(),
-        email_masked: "a***@x.io".into(),
         message: message.into(),
         star,
     }
@@ -177,6 +177,27 @@ async fn keyset_pages_walk_every_row_once_newest_first() {
     assert_eq!(total, 7);
     assert_eq!([p1.items, p2.items].concat(), by_offset);
     assert!(p2.next.is_none());
+}
+
+#[tokio::test]
+async fn seals_carry_a_name_only_for_visitors_who_agreed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_memory().unwrap();
+    let ca = ca(dir.path());
+    for (id, show) in [("a", true), ("b", false)] {
+        let v = NewVisitor {
+            name: format!("Visitor {id}"),
+            show_on_wall: show,
+            ..new(id, &format!("{id}@x.io"))
+        };
+        store.insert_visitor(v, &Token::generate()).await.unwrap();
+        store.complete_issuance(id, ca.sign(&leaf(id)).unwrap()).await.unwrap();
+    }
+    let seals = store.seals_page("c", None, 10).await.unwrap().items;
+    let names: Vec<(&str, Option<&str>)> = seals.iter().map(|s| (s.id.as_str(), s.name.as_deref())).collect();
+    assert_eq!(names, [("b", None), ("a", Some("Visitor a"))]);
+    assert!(store.visitor_by_id("a").await.unwrap().unwrap().show_on_wall);
+    assert!(!store.visitor_by_id("b").await.unwrap().unwrap().show_on_wall);
 }
 
 #[tokio::test]

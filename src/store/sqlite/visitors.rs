@@ -12,13 +12,13 @@ macro_rules! columns {
     () => {
         "id, conference, name, email, state, issuer_kind, backend_ref, error, cert_pem, \
          intermediates_pem, root_pem, sealed_key, serial, fingerprint, created_at, retention_until, \
-         purged_at, voided_at, not_before, not_after"
+         purged_at, voided_at, not_before, not_after, show_on_wall"
     };
 }
 
 pub(super) const INSERT: &str = "INSERT INTO visitors (id, conference, token_hash, token_pub, name, email, \
-    email_lc, state, issuer_kind, backend_ref, created_at, retention_until) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11)";
+    email_lc, state, issuer_kind, backend_ref, created_at, retention_until, show_on_wall) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11, ?12)";
 pub(super) const TOKEN_PUB: &str = "SELECT token_pub FROM visitors WHERE id = ?1";
 // A certificate that arrives after retention (a backend that was slow) stores only what a
 // purge keeps: the certificate and the key name the visitor.
@@ -52,7 +52,8 @@ pub(super) const PAGE_STATE: &str = concat!(
     columns!(),
     " FROM visitors WHERE state = ?4 AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3"
 );
-pub(super) const SEALS: &str = "SELECT id, fingerprint, issued_at FROM visitors \
+/// The name leaves the database only for visitors who ticked "show my name on the wall".
+pub(super) const SEALS: &str = "SELECT id, fingerprint, issued_at, CASE WHEN show_on_wall THEN name END FROM visitors \
     WHERE conference = ?4 AND state = 'issued' AND voided_at IS NULL AND (issued_at, id) < (?1, ?2) ORDER BY issued_at DESC, id DESC LIMIT ?3";
 pub(super) const VOID: &str = "UPDATE visitors SET voided_at = ?2 WHERE id = ?1 AND voided_at IS NULL";
 /// Visitors due for the purge (`?1` = now); the other purge statements work on these.
@@ -105,6 +106,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
         voided_at: r.get(17)?,
         not_before: r.get(18)?,
         not_after: r.get(19)?,
+        show_on_wall: r.get(20)?,
     })
 }
 
@@ -130,7 +132,8 @@ pub(super) fn insert(c: &Connection, v: &NewVisitor, hash: &[u8], public: &[u8; 
         v.issuer_kind,
         v.backend_ref,
         now_ts(),
-        v.retention_until
+        v.retention_until,
+        v.show_on_wall
     ]);
     match res {
         Ok(_) => Ok(()),
@@ -222,6 +225,7 @@ pub(super) fn seals(c: &Connection, conference: &str, after: Option<&Cursor>, li
                 id: r.get(0)?,
                 fingerprint: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 issued_at: r.get::<_, Option<i64>>(2)?.unwrap_or_default(),
+                name: r.get(3)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
