@@ -230,8 +230,13 @@ impl FormKey {
 
     /// The form token for a browser session.
     pub fn token(&self, session: &str) -> String {
-        let tag = ring::hmac::sign(&self.0, &[b"certstamp form v1\0", session.as_bytes()].concat());
-        B64.encode(tag.as_ref())
+        self.tag("form v1", session)
+    }
+
+    /// An HMAC of `data` for one `purpose` (so a tag made for one use never passes for another).
+    pub fn tag(&self, purpose: &str, data: &str) -> String {
+        let msg = [b"certstamp ", purpose.as_bytes(), b"\0", data.as_bytes()].concat();
+        B64.encode(ring::hmac::sign(&self.0, &msg).as_ref())
     }
 
     /// Whether `field` is this session's form token (constant time).

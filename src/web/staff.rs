@@ -143,7 +143,7 @@ async fn render(
         printer: app.settings.printer.uri.clone(),
         printer_health: app.queue.health(),
         jobs,
-        kiosk: super::forms::is_kiosk(headers),
+        kiosk: super::forms::is_kiosk(app, headers),
     };
     let mut res = page.into_response();
     if let Some(c) = set {
@@ -230,6 +230,6 @@ async fn kiosk_mode(
     };
     let mut res = render(&app, &headers, Some(notice.into()), None).await?;
     res.headers_mut()
-        .append(header::SET_COOKIE, super::forms::kiosk_cookie(on, app.secure_cookies()));
+        .append(header::SET_COOKIE, super::forms::kiosk_cookie(&app, on));
     Ok(res)
 }

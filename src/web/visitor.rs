@@ -247,14 +247,14 @@ pub(super) async fn render_certificate(
         sign_url: app.guestbook_sign_url(),
         sign_error,
         sign_message,
-        kiosk: is_kiosk(headers),
+        kiosk: is_kiosk(app, headers),
         verify: super::verify_panel::VerifyPanel::of(v, &app.issuer.root_pem()),
     };
     Ok(with_cookie(status_code, page, set_cookie))
 }
 
 async fn bundle_zip(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
-    if is_kiosk(&headers) {
+    if is_kiosk(&app, &headers) {
         // A key saved on the shared booth screen would be there for the next visitor.
         return Err(Error::Forbidden(
             "Downloads are off on the booth screen: scan the code with your phone to get your files.".into(),
