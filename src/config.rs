@@ -40,6 +40,20 @@ pub enum Command {
     Archive(ArchiveArgs),
     /// Check that a certificate was issued by this booth and is valid now (exit 0 only then).
     Verify(VerifyArgs),
+    /// The staff console's passphrase.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+/// `certstamp staff ...`
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Read a passphrase (12 characters or more) from standard input and store its argon2id
+    /// hash in <data-dir>/staff-password-hash (mode 0600). It takes effect at the next login.
+    SetPassword(CommonArgs),
+    /// Read a passphrase from standard input and print its argon2id hash, for
+    /// CERTSTAMP_STAFF_PASSWORD_HASH (e.g. in a Kubernetes Secret).
+    HashPassword,
 }
 
 /// `certstamp archive`
@@ -203,9 +217,10 @@ pub struct ServeArgs {
     /// Accept only certificates of the current conference's intermediate in the guestbook [default: false].
     #[arg(long, env = "CERTSTAMP_GUESTBOOK_THIS_CONFERENCE_ONLY")]
     pub guestbook_this_conference_only: Option<bool>,
-    /// Password for the staff pages (user `staff`) [default: generated into <data-dir>/staff-password].
-    #[arg(long, env = "CERTSTAMP_STAFF_PASSWORD", hide_env_values = true)]
-    pub staff_password: Option<String>,
+    /// argon2id hash (PHC string) of the staff passphrase, from `certstamp staff hash-password`
+    /// [default: the one `certstamp staff set-password` stored in <data-dir>/staff-password-hash].
+    #[arg(long, env = "CERTSTAMP_STAFF_PASSWORD_HASH", hide_env_values = true)]
+    pub staff_password_hash: Option<String>,
     /// Certificate requests allowed per client address per minute; phones behind one venue NAT share it [default: 30].
     #[arg(long, env = "CERTSTAMP_ISSUE_RATE_PER_MINUTE")]
     pub issue_rate_per_minute: Option<u32>,
@@ -302,12 +317,66 @@ pub struct Settings {
     pub printer: PrinterSettings,
     /// Guestbook.
     pub guestbook: GuestbookSettings,
-    /// Staff password if configured (else one is generated in the data dir).
-    pub staff_password: Option<String>,
+    /// Hash of the staff passphrase when configured (else the data dir's hash file is used).
+    pub staff_password_hash: Option<String>,
+    /// Whether `public_url` was left at its default (derived from `listen`).
+    pub public_url_is_default: bool,
     /// Per-client issuance rate limit.
     pub issue_rate_per_minute: u32,
     /// Take the client address from X-Forwarded-For (set by a trusted proxy).
     pub trust_forwarded_for: bool,
+}
+
+/// The environment variable that once held a plain staff password; refused now.
+pub const LEGACY_PASSWORD_VAR: &str = "CERTSTAMP_STAFF_PASSWORD";
+
+/// The host part of a URL (`[::1]` without brackets), lowercase.
+fn url_host(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Settings {
+    /// Why phones may not reach the links in QR codes, if they may not: the public URL is
+    /// a loopback address while the kiosk listens on another interface, or it was left at
+    /// its default. For the log at start and the staff console.
+    pub fn public_url_warning(&self) -> Option<String> {
+        let host = url_host(&self.public_url).unwrap_or_default();
+        let loopback = is_loopback_host(&host);
+        let fix = "set --public-url (CERTSTAMP_PUBLIC_URL) to the address phones at the booth use, \
+                   e.g. https://booth.example.org";
+        if loopback && !self.listen.ip().is_loopback() {
+            Some(format!(
+                "QR codes point at {}, a loopback address, while the kiosk listens on {}: phones cannot reach it; {fix}.",
+                self.public_url, self.listen
+            ))
+        } else if self.public_url_is_default {
+            Some(format!(
+                "The public URL was left at its default, {}, so QR codes lead phones there{}; {fix}.",
+                self.public_url,
+                if loopback || self.listen.ip().is_unspecified() {
+                    ", which no phone can reach"
+                } else {
+                    ""
+                }
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// The TOML file. Every key is optional.
@@ -318,7 +387,9 @@ pub struct FileConfig {
     data_dir: Option<PathBuf>,
     public_url: Option<String>,
     issuer: Option<IssuerKind>,
-    staff_password: Option<String>,
+    staff_password_hash: Option<String>,
+    /// No longer read: refused with a pointer to the hash, rather than a bare "unknown key".
+    staff_password: Option<toml::Value>,
     issue_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
     #[serde(default)]
@@ -492,11 +563,16 @@ impl ServeArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-        let public_url = self
-            .public_url
-            .clone()
-            .or(file.public_url.clone())
-            .unwrap_or_else(|| format!("http://{listen}"));
+        if file.staff_password.is_some() || std::env::var_os(LEGACY_PASSWORD_VAR).is_some() {
+            return Err(Error::Invalid(format!(
+                "a plain staff password (CERTSTAMP_STAFF_PASSWORD or staff_password in the config file) is no \
+                 longer read; {}",
+                crate::passphrase::how_to_set(&data_dir)
+            )));
+        }
+        let configured_url = self.public_url.clone().or(file.public_url.clone());
+        let public_url_is_default = configured_url.is_none();
+        let public_url = configured_url.unwrap_or_else(|| format!("http://{listen}"));
         let public_url = public_url.trim_end_matches('/').to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(Error::Invalid(format!(
@@ -564,7 +640,8 @@ impl ServeArgs {
                     .or(g.this_conference_only)
                     .unwrap_or(false),
             },
-            staff_password: self.staff_password.clone().or(file.staff_password.clone()),
+            staff_password_hash: self.staff_password_hash.clone().or(file.staff_password_hash.clone()),
+            public_url_is_default,
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
             data_dir,
@@ -600,6 +677,41 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.public_url, "http://127.0.0.1:9000");
         assert_eq!(s.conference.retention_until().date().to_string(), "2026-04-26");
+    }
+
+    #[test]
+    fn public_url_warnings() {
+        let settings = |args: &[&str]| {
+            let mut all = vec!["certstamp"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap().serve.settings().unwrap()
+        };
+        let default = settings(&[]).public_url_warning().unwrap();
+        assert!(
+            default.contains("default") && default.contains("no phone can reach"),
+            "{default}"
+        );
+        let any = settings(&["--listen", "0.0.0.0:8080"]).public_url_warning().unwrap();
+        assert!(any.contains("http://0.0.0.0:8080"), "{any}");
+        let loopback = settings(&["--listen", "0.0.0.0:8080", "--public-url", "http://localhost:8080"])
+            .public_url_warning()
+            .unwrap();
+        assert!(loopback.contains("loopback"), "{loopback}");
+        let v6 = settings(&["--listen", "[::]:8080", "--public-url", "http://[::1]:8080/"]);
+        assert!(v6.public_url_warning().unwrap().contains("loopback"));
+        // A laptop demo on its own loopback, said so explicitly: nothing to warn about.
+        assert_eq!(
+            settings(&["--public-url", "http://127.0.0.1:8080"]).public_url_warning(),
+            None
+        );
+        assert_eq!(
+            settings(&["--listen", "0.0.0.0:8080", "--public-url", "https://booth.example.org"]).public_url_warning(),
+            None
+        );
+        assert_eq!(
+            url_host("https://user@Booth.Example.org:8443/x"),
+            Some("booth.example.org".into())
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!     web           the only axum code: routes, extractors, pages, errors -> statuses
 //!       app         use cases: submit, record outcomes, void, reissue, print, sign
 //!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
-//!                   validate, qr, limit, events, clock, config, error, assets, verify, archive
+//!                   validate, qr, limit, events, clock, config, error, assets, verify, archive,
+//!                   passphrase, session, revocation
 //!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
 //! ```
 //!
@@ -74,14 +75,20 @@ pub mod guestbook;
 pub mod issuer;
 /// Fixed-window rate limits per client address or certificate.
 pub mod limit;
+/// The staff passphrase: rules, argon2id hash, the file that keeps it.
+pub mod passphrase;
 /// Pure X.509 work: the booth root, conference intermediates, the visitor leaf profile, parsing.
 pub mod pki;
 /// QR codes as inline SVG paths and PNG.
 pub mod qr;
 /// The print worker: a durable, ordered queue with backoff and no silent duplicates.
 pub mod queue;
+/// Certificate revocation lists: voided serials, signed by the conference intermediate.
+pub mod revocation;
 /// The process: listeners, workers, signals and shutdown.
 pub mod server;
+/// Staff sessions and one-time enrolment codes, kept hashed in memory.
+pub mod session;
 /// SQLite: visitors, print jobs, guestbook entries; migrations live in `src/store/migrations/`.
 pub mod store;
 /// Maps an issued certificate to the printer crate's ticket.

@@ -70,12 +70,13 @@ impl App {
         if !self.issue_limiter.allow(&client) {
             return Err(Error::RateLimited);
         }
-        self.register(v.name, v.email, v.email_lc).await
+        Ok(self.register(v.name, v.email, v.email_lc).await?.1)
     }
 
     /// Store a visitor durably, queue its ticket when printing is automatic, then ask the
-    /// issuer. The page shows pending, failed or issued from the store.
-    pub(super) async fn register(&self, name: String, email: String, email_lc: String) -> Result<Token> {
+    /// issuer. The page shows pending, failed or issued from the store. Returns the new
+    /// visitor's id and token.
+    pub(super) async fn register(&self, name: String, email: String, email_lc: String) -> Result<(String, Token)> {
         let token = Token::generate();
         let id: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
         let new = NewVisitor {
@@ -114,7 +115,7 @@ impl App {
                 self.record(&req.visitor_id, Outcome::Failed(public_failure(&e))).await;
             }
         }
-        Ok(token)
+        Ok((req.visitor_id, token))
     }
 
     /// The one place an issuance result lands, for every backend: store it, then wake the
@@ -179,6 +180,11 @@ impl App {
     pub async fn purge_expired(&self) -> Result<usize> {
         let purged = self.store.purge_expired(crate::clock::now_ts()).await?;
         self.store.purge_job_payloads().await?;
+        self.store.drop_purged_handoffs().await?;
+        if !purged.is_empty() {
+            // Leave the deleted emails in neither the database file nor its log.
+            self.store.checkpoint().await?;
+        }
         for (id, reference) in &purged {
             if let Some(r) = reference
                 && let Err(e) = self.issuer.forget(r).await

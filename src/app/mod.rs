@@ -20,19 +20,23 @@ use crate::queue::Queue;
 use crate::store::Store;
 use crate::token::{FormKey, Token};
 
+/// The staff passphrase, sessions, and which browser is the booth screen.
+pub mod access;
 /// Signing the guestbook, through the kiosk or over mutual TLS.
 mod guestbook;
 /// Submitting visitors, recording what the issuer reports, resuming, retention.
 mod issuance;
 /// Asking for a ticket.
 mod printing;
-/// Staff actions: void, reissue, print-job decisions.
+/// Each conference's CRL, signed on every void.
+mod revocation;
+/// Staff actions: void, reissue, forget, print-job decisions.
 mod staff;
 /// A visitor's link: lookup and the zip.
 mod visitor;
 
 pub use issuance::{FieldErrors, Submission, Valid};
-pub use staff::{JobAction, Reissued};
+pub use staff::{Handoff, JobAction, Reissued};
 
 /// Shared by every request and worker; cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -55,8 +59,10 @@ pub struct Parts {
     pub issuer: Arc<dyn Issuer>,
     /// Certificate requests per client address.
     issue_limiter: RateLimiter<IpAddr>,
-    /// Password for user `staff`.
-    pub staff_password: String,
+    /// The staff passphrase, sessions and booth-screen enrolment.
+    pub access: access::Access,
+    /// Each conference's latest CRL.
+    crls: revocation::Crls,
     /// Guestbook trust settings and per-certificate limits.
     pub guestbook: Guestbook,
     /// The print queue.
@@ -69,28 +75,6 @@ pub struct Parts {
     outcomes: Outcomes,
     /// Taken once by [`App::start`], which consumes the reports.
     reports: Mutex<Option<UnboundedReceiver<Report>>>,
-}
-
-/// Read or create the staff password file (mode 0600) when none is configured.
-fn staff_password(settings: &Settings) -> Result<String> {
-    if let Some(p) = &settings.staff_password {
-        return Ok(p.clone());
-    }
-    let path = settings.data_dir.join("staff-password");
-    if let Ok(p) = std::fs::read_to_string(&path) {
-        return Ok(p.trim().to_string());
-    }
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let password: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    writeln!(f, "{password}")?;
-    tracing::info!(path = %path.display(), "generated a staff password (user `staff`); read it from this file");
-    Ok(password)
 }
 
 impl App {
@@ -131,7 +115,8 @@ impl App {
             queue: Queue::new(&settings, events.clone())?,
             events,
             form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
-            staff_password: staff_password(&settings)?,
+            access: access::Access::open(settings.staff_password_hash.as_deref(), settings.data_dir.clone())?,
+            crls: revocation::Crls::default(),
             guestbook,
             issue_limiter: RateLimiter::new(settings.issue_rate_per_minute),
             settings: Arc::new(settings),

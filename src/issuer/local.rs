@@ -151,6 +151,8 @@ pub fn load_or_create_intermediate(paths: &CaPaths, root: &KeyedCert, conf: &Con
 
 /// The local issuer: signs on the spot with the conference intermediate.
 pub struct LocalIssuer {
+    paths: CaPaths,
+    slug: String,
     root: KeyedCert,
     intermediate: KeyedCert,
     intermediate_not_after: OffsetDateTime,
@@ -165,6 +167,8 @@ impl LocalIssuer {
         let intermediate = load_or_create_intermediate(&paths, &root, conf)?;
         let intermediate_not_after = CertSummary::parse(&intermediate.cert_pem)?.not_after;
         Ok(LocalIssuer {
+            paths,
+            slug: conf.slug.clone(),
             root,
             intermediate,
             intermediate_not_after,
@@ -209,6 +213,16 @@ impl Issuer for LocalIssuer {
 
     fn intermediate_pem(&self) -> String {
         self.intermediate.cert_pem.clone()
+    }
+
+    fn crl_signer(&self, slug: &str) -> Result<Option<KeyedCert>> {
+        if slug == self.slug {
+            return Ok(Some(self.intermediate.clone()));
+        }
+        // An earlier conference on this data dir: its intermediate, if it ever had one.
+        crate::config::check_slug(slug).map_err(|_| Error::NotFound)?;
+        let (c, k) = self.paths.intermediate(slug);
+        read_pair(&c, &k)
     }
 
     async fn server_cert(&self, hostname: &str) -> Result<IssuedCert> {

@@ -107,9 +107,10 @@ impl Job {
     }
 }
 
-const COLUMNS: &str = "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at";
+pub(super) const COLUMNS: &str =
+    "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: r.get(0)?,
         visitor_id: r.get(1)?,
@@ -227,12 +228,13 @@ impl Store {
 
     /// A failed attempt (or a printer not ready before it); retried at `next_attempt_at`.
     /// `counts` says whether this attempt counts (status checks before sending do too).
+    /// A job staff cancelled (or marked printed) meanwhile stays as they left it.
     pub async fn fail_job(&self, id: i64, error: &str, next_attempt_at: i64, counts: bool) -> Result<()> {
         let error = error.to_string();
         self.call(move |conn| {
             conn.execute(
                 "UPDATE print_jobs SET state = 'failed', last_error = ?2, next_attempt_at = ?3, updated_at = ?4, \
-                 attempts = attempts + ?5 WHERE id = ?1",
+                 attempts = attempts + ?5 WHERE id = ?1 AND state NOT IN ('cancelled', 'printed')",
                 params![id, error, next_attempt_at, now_ts(), i64::from(counts)],
             )?;
             Ok(())

@@ -19,6 +19,8 @@ pub mod archive;
 pub mod guestbook;
 /// Print jobs: the durable queue behind the print worker.
 pub mod jobs;
+/// What the staff console lists and changes: pages of visitors, forgetting, reissued links, CRLs.
+pub mod staff;
 /// Visitors and their certificates.
 pub mod visitors;
 
@@ -34,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_guestbook.sql"),
     include_str!("migrations/0003_print_jobs.sql"),
     include_str!("migrations/0004_failed_frees_email.sql"),
+    include_str!("migrations/0005_staff_console.sql"),
 ];
 
 /// Handle to the database; cheap to clone.
@@ -61,6 +64,8 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted emails and keys are overwritten, not left in free pages of the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         Ok(Store {
@@ -81,6 +86,16 @@ impl Store {
         })
         .await
         .map_err(Error::internal)?
+    }
+
+    /// Fold the write-ahead log into the database file and empty it, so data just
+    /// deleted survives in neither file.
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.call(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Run `f` on the connection on this thread (for CLI commands and tests).

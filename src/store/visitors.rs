@@ -103,10 +103,10 @@ impl std::fmt::Debug for Visitor {
     }
 }
 
-const COLUMNS: &str = "id, conference, name, email, state, issuer_kind, backend_ref, error, cert_pem, \
+pub(super) const COLUMNS: &str = "id, conference, name, email, state, issuer_kind, backend_ref, error, cert_pem, \
     intermediates_pem, root_pem, sealed_key, serial, fingerprint, created_at, retention_until, purged_at, voided_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
     Ok(Visitor {
         id: r.get(0)?,
         conference: r.get(1)?,
@@ -154,7 +154,7 @@ fn complete(conn: &Connection, id: &str, issued: &IssuedCert) -> Result<()> {
     let s = CertSummary::parse(&issued.leaf.cert_pem)?;
     conn.execute(
         "UPDATE visitors SET state = 'issued', error = NULL, cert_pem = ?2, intermediates_pem = ?3, root_pem = ?4, \
-         sealed_key = CASE WHEN purged_at IS NULL THEN ?5 END, serial = ?6, fingerprint = ?7, not_before = ?8, \
+         sealed_key = CASE WHEN purged_at IS NULL AND voided_at IS NULL THEN ?5 END, serial = ?6, fingerprint = ?7, not_before = ?8, \
          not_after = ?9, issued_at = ?10 WHERE id = ?1",
         params![
             id,
@@ -296,18 +296,6 @@ impl Store {
         .await
     }
 
-    /// Void a certificate: the guestbook refuses it and the email may be issued again.
-    pub async fn void_visitor(&self, id: &str) -> Result<bool> {
-        let id = id.to_string();
-        self.call(move |conn| {
-            Ok(conn.execute(
-                "UPDATE visitors SET voided_at = ?2 WHERE id = ?1 AND voided_at IS NULL",
-                params![id, now_ts()],
-            )? == 1)
-        })
-        .await
-    }
-
     /// Purge emails and keys whose retention has passed. Returns (id, backend_ref) of each.
     pub async fn purge_expired(&self, now: i64) -> Result<Vec<(String, Option<String>)>> {
         self.call(move |conn| {
@@ -382,7 +370,7 @@ mod tests {
             .insert_visitor(new("v3", "b@x.io"), &Token::generate())
             .await
             .unwrap();
-        assert!(store.void_visitor("v3").await.unwrap());
+        assert!(store.void("v3", "voided").await.unwrap().is_some());
         store
             .insert_visitor(new("v4", "b@x.io"), &Token::generate())
             .await

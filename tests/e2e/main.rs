@@ -10,3 +10,4 @@ mod guestbook;
 mod issuance;
 mod kube_standin;
 mod printing;
+mod staff;
