@@ -8,6 +8,8 @@
   var timer = null;
   var busy = false;
   var again = false;
+  var shown = null;
+  var opened = false;
 
   // What the focused control does, to focus the same control after the swap.
   function keyOf(el) {
@@ -41,6 +43,16 @@
       })
       .then(function (html) {
         if (html === null) return;
+        // Leave the page alone when only the "Updated" time changed: nothing moves
+        // under a pointer or the keyboard focus for nothing.
+        var content = html.replace(/<p class="staff-updated[\s\S]*?<\/p>/, '');
+        if (content === shown) {
+          var stamp = live.querySelector('.staff-updated span');
+          var fresh = /<span>([^<]*)<\/span>/.exec(html);
+          if (stamp && fresh) stamp.textContent = fresh[1];
+          return;
+        }
+        shown = content;
         var key = keyOf(document.activeElement);
         live.innerHTML = html;
         restore(key);
@@ -61,6 +73,10 @@
   ['visitor', 'job', 'printer', 'resync'].forEach(function (kind) {
     events.addEventListener(kind, schedule);
   });
-  // After a reconnect, catch up on what happened meanwhile.
-  events.addEventListener('open', schedule);
+  // After a reconnect (not the first connection: the page is fresh then), catch up on
+  // what happened meanwhile.
+  events.addEventListener('open', function () {
+    if (opened) schedule();
+    opened = true;
+  });
 })();

@@ -356,22 +356,18 @@ impl Settings {
     pub fn public_url_warning(&self) -> Option<String> {
         let host = url_host(&self.public_url).unwrap_or_default();
         let loopback = is_loopback_host(&host);
-        let fix = "set --public-url (CERTSTAMP_PUBLIC_URL) to the address phones at the booth use, \
-                   e.g. https://booth.example.org";
+        let fix = "set --public-url (CERTSTAMP_PUBLIC_URL) to the address phones at the booth use";
         if loopback && !self.listen.ip().is_loopback() {
             Some(format!(
-                "QR codes point at {}, a loopback address, while the kiosk listens on {}: phones cannot reach it; {fix}.",
+                "QR codes lead to {}, a loopback address phones cannot reach (the kiosk listens on {}); {fix}.",
                 self.public_url, self.listen
             ))
         } else if self.public_url_is_default {
+            let unreachable = loopback || self.listen.ip().is_unspecified();
             Some(format!(
-                "The public URL was left at its default, {}, so QR codes lead phones there{}; {fix}.",
+                "QR codes lead to {}, the default public URL{}; {fix}.",
                 self.public_url,
-                if loopback || self.listen.ip().is_unspecified() {
-                    ", which no phone can reach"
-                } else {
-                    ""
-                }
+                if unreachable { ", which no phone can reach" } else { "" }
             ))
         } else {
             None

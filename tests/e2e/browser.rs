@@ -16,4 +16,5 @@ pub(crate) use driver::{HEADLESS, chromium};
 mod every_page;
 mod form_errors;
 mod guestbook_mtls;
+mod staff_console;
 mod visitor_phone;

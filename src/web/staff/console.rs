@@ -15,7 +15,7 @@ use super::super::extract::Staff;
 use super::super::pages::Layout;
 use super::super::sse;
 use crate::app::App;
-use crate::clock::human_ts;
+use crate::clock::short_ts;
 use crate::error::Error;
 use crate::events::Event;
 use crate::qr;
@@ -103,12 +103,12 @@ fn state_of(v: &Visitor) -> (&'static str, &'static str) {
 }
 
 impl VisitorRow {
-    fn of(v: &Visitor) -> Self {
+    fn of(v: &Visitor, now: i64) -> Self {
         let (state, tone) = state_of(v);
         let live = v.voided_at.is_none();
         VisitorRow {
             id: v.id.clone(),
-            created: human_ts(v.created_at),
+            created: short_ts(v.created_at, now),
             name: v.name.clone(),
             email: v.email.clone(),
             state,
@@ -151,7 +151,7 @@ fn attempts(n: u32) -> String {
 }
 
 impl JobRow {
-    fn of(j: &Job, name: String) -> Self {
+    fn of(j: &Job, name: String, now: i64) -> Self {
         let tone = match j.state {
             JobState::Printed => "ok",
             JobState::Failed | JobState::Interrupted => "bad",
@@ -167,7 +167,7 @@ impl JobRow {
             tone,
             attempts: attempts(j.attempts),
             last_error: j.last_error.clone(),
-            created: human_ts(j.created_at),
+            created: short_ts(j.created_at, now),
             preview: j.payload.is_some(),
             can_reprint: j.payload.is_some() && !j.state.is_open(),
             can_retry: j.state == JobState::Failed,
@@ -210,6 +210,7 @@ pub struct Live {
 
 impl Live {
     async fn load(app: &App, q: &ConsoleQuery, csrf: String) -> Result<Self, Error> {
+        let now = crate::clock::now_ts();
         let filter = q.filter();
         let page_no = q.page();
         let page = app
@@ -231,7 +232,7 @@ impl Live {
                 visitor_id: h.visitor_id,
                 name: h.name,
                 url: h.url,
-                since: human_ts(h.created_at),
+                since: short_ts(h.created_at, now),
             });
         }
         let health = app.queue.health();
@@ -241,9 +242,9 @@ impl Live {
             printer: app.settings.printer.uri.clone(),
             printer_ok: health == "ready",
             printer_health: health,
-            printer_since: human_ts(app.queue.health_since()),
+            printer_since: short_ts(app.queue.health_since(), now),
             handoffs,
-            jobs: jobs.into_iter().map(|(j, name)| JobRow::of(&j, name)).collect(),
+            jobs: jobs.into_iter().map(|(j, name)| JobRow::of(&j, name, now)).collect(),
             tabs: FILTERS
                 .iter()
                 .zip(page.counts)
@@ -254,14 +255,14 @@ impl Live {
                     current: *f == filter,
                 })
                 .collect(),
-            visitors: page.rows.iter().map(VisitorRow::of).collect(),
+            visitors: page.rows.iter().map(|v| VisitorRow::of(v, now)).collect(),
             search: q.q.trim().to_string(),
             shown,
             page: page_no,
             pages,
             prev: (page_no > 1).then(|| q.href(filter, page_no - 1)),
             next: (page_no < pages).then(|| q.href(filter, page_no + 1)),
-            updated: human_ts(crate::clock::now_ts()),
+            updated: short_ts(now, now),
         })
     }
 }
