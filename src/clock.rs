@@ -37,6 +37,9 @@ mod tests {
         assert_eq!(super::human_ts(1_795_000_000), "2026-11-18 11:06 UTC");
         assert_eq!(super::human_ts(i64::MAX), "");
         assert_eq!(super::short_ts(1_795_000_000, 1_795_000_000 + 3600), "11:06 UTC");
-        assert_eq!(super::short_ts(1_795_000_000, 1_795_000_000 + 86_400), "2026-11-18 11:06 UTC");
+        assert_eq!(
+            super::short_ts(1_795_000_000, 1_795_000_000 + 86_400),
+            "2026-11-18 11:06 UTC"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! email or token: the wall's stream is public.
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::store::jobs::JobState;
 
@@ -41,7 +41,11 @@ pub enum Event {
 
 /// The bus; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Events(broadcast::Sender<Event>);
+pub struct Events {
+    bus: broadcast::Sender<Event>,
+    /// Set once the kiosk is stopping: live streams end, so they do not hold it up.
+    closing: watch::Sender<bool>,
+}
 
 impl Default for Events {
     fn default() -> Self {
@@ -52,17 +56,33 @@ impl Default for Events {
 impl Events {
     /// A bus that keeps the last 256 events for slow subscribers.
     pub fn new() -> Self {
-        Events(broadcast::channel(256).0)
+        Events {
+            bus: broadcast::channel(256).0,
+            closing: watch::channel(false).0,
+        }
     }
 
     /// Tell whoever listens; nobody listening is fine.
     pub fn emit(&self, e: Event) {
-        let _ = self.0.send(e);
+        let _ = self.bus.send(e);
     }
 
     /// Listen from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.0.subscribe()
+        self.bus.subscribe()
+    }
+
+    /// The kiosk is stopping: tell listeners to hang up.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Events::close`] was called (at once if it already was).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
     }
 }
 
@@ -84,5 +104,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"kind":"job","id":3,"visitor":"v","state":"printed"}"#);
+    }
+
+    #[tokio::test]
+    async fn closing_is_heard_by_everyone_once_and_for_all() {
+        let bus = Events::new();
+        let early = bus.closed();
+        bus.close();
+        early.await;
+        bus.closed().await;
     }
 }

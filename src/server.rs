@@ -54,8 +54,11 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     println!("certstamp listening on http://{addr}");
     tracing::info!(%addr, issuer = app.issuer.kind(), "kiosk ready");
     let service = web::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let events = app.events.clone();
     let web = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown_signal().await;
+        // Live screens' streams end now, or they would hold the shutdown open forever.
+        events.close();
         handle.graceful_shutdown(Some(GUESTBOOK_GRACE));
     });
     match guestbook {

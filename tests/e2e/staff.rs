@@ -812,4 +812,9 @@ async fn the_staff_event_stream_tells_of_issuance_and_printing() {
     let (status, live) = get(&staff, &k, "/staff/live").await;
     assert_eq!(status, 200);
     assert!(live.contains("eve@example.org") && !live.contains("<html"), "{live}");
+    // An open stream does not keep the kiosk from stopping: it ends, and the kiosk exits.
+    let mut k = k;
+    assert!(k.terminate().success(), "{}", k.logs());
+    let rest = tokio::time::timeout(Duration::from_secs(5), res.chunk()).await;
+    assert!(matches!(rest, Ok(Ok(None)) | Ok(Err(_))), "{rest:?}");
 }

@@ -14,23 +14,25 @@ use crate::support::*;
 /// the console's first page).
 fn names() -> Vec<String> {
     let mut names: Vec<String> = (0..19).map(|i| format!("Visitor Number {i}")).collect();
-    names.extend([
-        "ليلى عبد الله",
-        "محمد الفاسي",
-        "王小明",
-        "李华",
-        "张伟 (Wei Zhang)",
-        "Zoë 🐙 Ørsted",
-        "🚀🚀 Rocket Raccoon 🚀🚀",
-        "Ngũgĩ wa Thiong'o",
-        "Søren Kierkegaard",
-        "José Ramón Núñez",
-        "Александра Иванова",
-        "Ἀριστοτέλης",
-        "Nguyễn Thị Minh Khai",
-        "O'Brien-Smythe",
-    ]
-    .map(String::from));
+    names.extend(
+        [
+            "ليلى عبد الله",
+            "محمد الفاسي",
+            "王小明",
+            "李华",
+            "张伟 (Wei Zhang)",
+            "Zoë 🐙 Ørsted",
+            "🚀🚀 Rocket Raccoon 🚀🚀",
+            "Ngũgĩ wa Thiong'o",
+            "Søren Kierkegaard",
+            "José Ramón Núñez",
+            "Александра Иванова",
+            "Ἀριστοτέλης",
+            "Nguyễn Thị Minh Khai",
+            "O'Brien-Smythe",
+        ]
+        .map(String::from),
+    );
     // 64 characters, the form's limit.
     names.push("Maximiliane Anastasia Wolkenstein-Trostburg von Hohenzollern-Sig".into());
     names.push("Bartholomew Fitzwilliam Montgomery-Worthington III of Pemberleyy".into());
@@ -40,9 +42,8 @@ fn names() -> Vec<String> {
 
 /// Width the page scrolls to beyond the window (0 when it fits).
 async fn sideways(b: &Browser) -> i64 {
-    let v: Value = b
-        .c
-        .execute(
+    let v: Value =
+        b.c.execute(
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
             vec![],
         )
@@ -53,11 +54,10 @@ async fn sideways(b: &Browser) -> i64 {
 
 /// The page's full height in CSS pixels.
 async fn height(b: &Browser) -> i64 {
-    let v: Value = b
-        .c
-        .execute("return document.documentElement.scrollHeight;", vec![])
-        .await
-        .unwrap();
+    let v: Value =
+        b.c.execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap();
     v.as_i64().unwrap()
 }
 
@@ -96,7 +96,9 @@ async fn crowd(k: &Kiosk) {
     for email in ["visitor21@example.org", "visitor30@example.org"] {
         let id = visitor_id(&console, email);
         assert_eq!(
-            staff_post(&staff, k, &format!("/staff/visitors/{id}/void")).await.status(),
+            staff_post(&staff, k, &format!("/staff/visitors/{id}/void"))
+                .await
+                .status(),
             303
         );
     }
@@ -117,7 +119,11 @@ async fn look(window: Window) {
     assert_eq!(sideways(&b).await, 0, "the console scrolls sideways");
     assert_eq!(broken_words(&b).await, Vec::<String>::new());
     let tall = height(&b).await;
-    println!("{}: console {tall} px tall, screenshot {}", b.shots.display(), shot.display());
+    println!(
+        "{}: console {tall} px tall, screenshot {}",
+        b.shots.display(),
+        shot.display()
+    );
     // The longest names, in their row, as staff read them.
     let long = b.find("//span[contains(., 'Maximiliane')]").await;
     b.scroll_to(&long).await;
@@ -133,7 +139,10 @@ async fn look(window: Window) {
         b.text("#live").await.contains("Ada Live Lovelace")
     })
     .await;
-    let kept = b.c.execute("return window.__stillHere === true;", vec![]).await.unwrap();
+    let kept =
+        b.c.execute("return window.__stillHere === true;", vec![])
+            .await
+            .unwrap();
     assert_eq!(kept, Value::Bool(true), "the page reloaded instead of updating");
 
     // Search narrows to one person, by part of a name in any script.
