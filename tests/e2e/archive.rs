@@ -125,7 +125,7 @@ fn readme_nginx_line() -> String {
 /// The DOM after the page's scripts ran, from Debian's headless Chromium.
 pub fn dump_dom(url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chromium())
+    let child = Command::new(chromium())
         .args(HEADLESS)
         .args(["--virtual-time-budget=5000", "--dump-dom"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -135,18 +135,7 @@ pub fn dump_dom(url: &str) -> String {
         .stdin(Stdio::null())
         .spawn()
         .expect("run chromium");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish with {url}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = wait_output(child, Duration::from_secs(120), &format!("chromium with {url}"));
     assert!(out.status.success(), "chromium failed on {url}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

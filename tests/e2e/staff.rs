@@ -208,18 +208,7 @@ fn certstamp(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> (bool, String
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("certstamp {args:?} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = wait_output(child, Duration::from_secs(60), &format!("certstamp {args:?}"));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -648,6 +637,22 @@ async fn failing_and_interrupted_jobs_retry_cancel_and_it_printed() {
     assert_eq!(res.status(), 303);
     let jobs = jobs_on(&staff_page(&staff, &k).await);
     assert!(jobs.contains(&(other, "printed".to_string())), "{jobs:?}");
+    // A reissued link staff no longer need to show: dismissed, and it still works.
+    let id = visitor_id(&staff_page(&staff, &k).await, "ed@example.org");
+    assert_eq!(
+        staff_post(&staff, &k, &format!("/staff/visitors/{id}/reissue"))
+            .await
+            .status(),
+        303
+    );
+    let console = staff_page(&staff, &k).await;
+    let link = between(&console, "<p class=\"mono staff-link\">", "</p>").to_string();
+    let new_id = between(&console, "/staff/handoffs/", "/dismiss").to_string();
+    let res = staff_post(&staff, &k, &format!("/staff/handoffs/{new_id}/dismiss")).await;
+    assert_eq!(res.status(), 303);
+    let console = staff_page(&staff, &k).await;
+    assert!(console.contains("no longer shown here") && !console.contains(&link));
+    assert_eq!(visitor.get(&link).send().await.unwrap().status(), 200);
     // Reloading the console after all of that is a plain GET: never a 405, never a replay.
     for _ in 0..3 {
         assert_eq!(staff.get(k.at("/staff")).send().await.unwrap().status(), 200);
@@ -747,14 +752,7 @@ async fn the_crl_lists_voided_certificates_and_openssl_rejects_them() {
     }
     // A restart keeps the list (it comes from the database).
     let k = k.restart();
-    let pem2 = c
-        .get(k.at("/crl/kc-eu.pem"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, pem2) = get(&c, &k, "/crl/kc-eu.pem").await;
     std::fs::write(work.path().join("kc-eu.pem"), &pem2).unwrap();
     assert!(!verify(&dirs[0]).0 && verify(&dirs[1]).0);
 }

@@ -231,6 +231,20 @@ pub fn run(program: &str, args: &[&str], cwd: &Path) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}. Install the test tools: bash .ci/install-test-deps"))
 }
 
+/// Wait for a spawned child to exit and collect its output; kill it and fail naming
+/// `what` when it takes longer than `limit`.
+pub fn wait_output(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// Decode every QR code in an image file with the real `zbarimg`.
 pub fn zbar(image: &Path) -> Vec<String> {
     let out = run("zbarimg", &["-q", "--raw", image.to_str().unwrap()], Path::new("."));

@@ -7,14 +7,14 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::super::csrf::{check_csrf, csrf_for};
 use super::super::extract::Staff;
 use super::super::forms::FormBody;
 use super::super::pages::Layout;
-use super::{back_to, see_console, staff_message};
+use super::{back_to, see_console, staff_message, with_csrf_cookie};
 use crate::app::{App, JobAction};
 use crate::error::Error;
 
@@ -101,7 +101,11 @@ pub async fn confirm(
         VisitorAction::Reissue => (
             format!("Void {}’s certificate and issue a new one?", v.name),
             vec![
-                "The current certificate is voided: CRL, key deleted, old link gone.",
+                if v.voided_at.is_some() {
+                    "The current certificate is void already."
+                } else {
+                    "The current certificate is voided: CRL, key deleted, old link gone."
+                },
                 "A new certificate is issued to the same name and email, with a new link.",
                 "The console shows the new link’s QR code until the visitor opens it.",
             ],
@@ -118,7 +122,7 @@ pub async fn confirm(
         ),
     };
     let (csrf, set) = csrf_for(&app, &headers);
-    let mut res = ConfirmPage {
+    let page = ConfirmPage {
         layout: Layout::new(&app),
         csrf,
         back: back_to(&q.back),
@@ -130,12 +134,8 @@ pub async fn confirm(
         name: v.name.clone(),
         email: v.email.clone(),
         serial: v.serial.clone(),
-    }
-    .into_response();
-    if let Some(c) = set {
-        res.headers_mut().insert(axum::http::header::SET_COOKIE, c);
-    }
-    Ok(res)
+    };
+    Ok(with_csrf_cookie(page, set))
 }
 
 /// Flash what happened and go back; internal errors get the error page.

@@ -6,7 +6,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -193,7 +193,8 @@ pub struct Live {
     back: String,
     printer: String,
     printer_health: String,
-    printer_ok: bool,
+    /// Badge modifier: ready, not checked yet, or a problem.
+    printer_tone: &'static str,
     printer_since: String,
     handoffs: Vec<HandoffView>,
     jobs: Vec<JobRow>,
@@ -240,7 +241,11 @@ impl Live {
             csrf,
             back: q.href(filter, page_no),
             printer: app.settings.printer.uri.clone(),
-            printer_ok: health == "ready",
+            printer_tone: match health.as_str() {
+                "ready" => "ok",
+                "not checked yet" => "wait",
+                _ => "bad",
+            },
             printer_health: health,
             printer_since: short_ts(app.queue.health_since(), now),
             handoffs,
@@ -329,11 +334,7 @@ pub async fn page(
         enrolment,
         live: Live::load(&app, &q, csrf).await?,
     };
-    let mut res = page.into_response();
-    if let Some(c) = set {
-        res.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    Ok(super::with_csrf_cookie(page, set))
 }
 
 /// The changing part alone, for the page's script.

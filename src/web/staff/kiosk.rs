@@ -18,7 +18,7 @@ use super::super::extract::{Staff, staff_cookie, staff_session_cookie};
 use super::super::forms::{FormBody, client_ip, is_kiosk, kiosk_cookie};
 use super::super::pages::Layout;
 use super::actions::ActionForm;
-use super::see_console;
+use super::{passphrase_refusal, see_console, with_csrf_cookie};
 use crate::app::App;
 use crate::error::Error;
 
@@ -77,11 +77,7 @@ fn leave_page(app: &App, headers: &HeaderMap, status: StatusCode, error: Option<
         kiosk: is_kiosk(app, headers),
         error,
     };
-    let mut res = (status, page).into_response();
-    if let Some(c) = set {
-        res.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    res
+    with_csrf_cookie((status, page), set)
 }
 
 /// The passphrase form that switches kiosk mode off.
@@ -112,18 +108,9 @@ pub async fn leave(
             res.headers_mut().insert(header::SET_COOKIE, kiosk_cookie(&app, false));
             Ok(res)
         }
-        Err(Error::Unauthorized) => Ok(leave_page(
-            &app,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            Some("That passphrase is not right.".into()),
-        )),
-        Err(Error::RateLimited) => Ok(leave_page(
-            &app,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong passphrases from this device: wait a minute, then try again.".into()),
-        )),
-        Err(e) => Err(e),
+        Err(e) => {
+            let (status, why) = passphrase_refusal(e)?;
+            Ok(leave_page(&app, &headers, status, Some(why)))
+        }
     }
 }

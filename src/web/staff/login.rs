@@ -16,6 +16,7 @@ use super::super::csrf::{check_csrf, csrf_for};
 use super::super::extract::{KIOSK_REFUSAL, Staff, staff_cookie, staff_session_cookie};
 use super::super::forms::{CsrfForm, FormBody, client_ip, is_kiosk};
 use super::super::pages::Layout;
+use super::{passphrase_refusal, with_csrf_cookie};
 use crate::app::App;
 use crate::error::Error;
 
@@ -39,20 +40,13 @@ fn page(app: &App, headers: &HeaderMap, status: StatusCode, error: Option<String
     } else {
         status
     };
-    let mut res = (
-        status,
-        LoginPage {
-            layout: Layout::new(app),
-            csrf,
-            error,
-            closed,
-        },
-    )
-        .into_response();
-    if let Some(c) = set {
-        res.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    res
+    let page = LoginPage {
+        layout: Layout::new(app),
+        csrf,
+        error,
+        closed,
+    };
+    with_csrf_cookie((status, page), set)
 }
 
 /// The login form (or, already logged in, the console).
@@ -97,19 +91,10 @@ pub async fn submit(
                 .insert(header::SET_COOKIE, staff_cookie(&app, Some(&session)));
             Ok(res)
         }
-        Err(Error::Unauthorized) => Ok(page(
-            &app,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            Some("That passphrase is not right. After five wrong tries a minute, this device has to wait.".into()),
-        )),
-        Err(Error::RateLimited) => Ok(page(
-            &app,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong passphrases from this device: wait a minute, then try again.".into()),
-        )),
-        Err(e) => Err(e),
+        Err(e) => {
+            let (status, why) = passphrase_refusal(e)?;
+            Ok(page(&app, &headers, status, Some(why)))
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! with what happened carried in the session's flash, so a reload never repeats it.
 
 use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
@@ -50,6 +51,31 @@ pub(super) fn back_to(back: &str) -> String {
 /// 303 to the console view the form came from.
 pub(super) fn see_console(back: &str) -> Response {
     Redirect::to(&back_to(back)).into_response()
+}
+
+/// A page with the form-token cookie when the browser had none yet.
+pub(super) fn with_csrf_cookie(page: impl IntoResponse, set: Option<HeaderValue>) -> Response {
+    let mut res = page.into_response();
+    if let Some(c) = set {
+        res.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// A refused passphrase (login, leaving kiosk mode) as the status and the sentence its
+/// form shows again; any other error stays an error.
+pub(super) fn passphrase_refusal(e: Error) -> Result<(StatusCode, String), Error> {
+    match e {
+        Error::Unauthorized => Ok((
+            StatusCode::UNAUTHORIZED,
+            "That passphrase is not right. After five wrong tries a minute, this device has to wait.".into(),
+        )),
+        Error::RateLimited => Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong passphrases from this device: wait a minute, then try again.".into(),
+        )),
+        e => Err(e),
+    }
 }
 
 /// What staff may read about a refused or failed action, or `None` for internal errors
