@@ -42,8 +42,16 @@ fn serial_bytes(colon_hex: &str) -> Option<Vec<u8>> {
 }
 
 /// Sign a CRL listing `revoked` with the conference intermediate `signer`, valid from
-/// `now` for [`LIFETIME`]. `number` must grow with every CRL of this signer.
-pub fn build(signer: &KeyedCert, revoked: &[Revoked], now: OffsetDateTime, number: u64) -> Result<Crl> {
+/// `now` until `next_update` (the kiosk: [`LIFETIME`] from now; an archive, whose list
+/// will not change again: the intermediate's end). `number` must grow with every CRL of
+/// this signer.
+pub fn build(
+    signer: &KeyedCert,
+    revoked: &[Revoked],
+    now: OffsetDateTime,
+    next_update: OffsetDateTime,
+    number: u64,
+) -> Result<Crl> {
     let pki = |e: rcgen::Error| Error::Pki(format!("CRL: {e}"));
     let key = KeyPair::from_pem(&signer.key_pem).map_err(pki)?;
     let issuer = Issuer::from_ca_cert_pem(&signer.cert_pem, key).map_err(pki)?;
@@ -64,7 +72,7 @@ pub fn build(signer: &KeyedCert, revoked: &[Revoked], now: OffsetDateTime, numbe
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let params = CertificateRevocationListParams {
         this_update: now,
-        next_update: now + LIFETIME,
+        next_update,
         crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
         issuing_distribution_point: None,
         revoked_certs,
@@ -76,6 +84,12 @@ pub fn build(signer: &KeyedCert, revoked: &[Revoked], now: OffsetDateTime, numbe
         pem: crl.pem().map_err(pki)?,
         this_update: now,
     })
+}
+
+/// A CRL number above every earlier one of the kiosk's and the archive's, also across
+/// restarts: the clock in milliseconds (the caller keeps it growing within one process).
+pub fn clock_number(now: OffsetDateTime) -> u64 {
+    u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// Whether a CRL signed at `this_update` should be signed again before serving it.
@@ -104,7 +118,7 @@ mod tests {
                 revoked_at: 1_800_000_100,
             },
         ];
-        let crl = build(&int, &revoked, now, 42).unwrap();
+        let crl = build(&int, &revoked, now, now + LIFETIME, 42).unwrap();
         assert!(crl.pem.starts_with("-----BEGIN X509 CRL-----"));
         let (_, parsed) = CertificateRevocationList::from_der(&crl.der).unwrap();
         let serials: Vec<String> = parsed
@@ -118,7 +132,7 @@ mod tests {
         assert_eq!(parsed.issuer(), int_cert.subject());
         parsed.verify_signature(int_cert.public_key()).unwrap();
         let next = parsed.next_update().unwrap().to_datetime();
-        assert_eq!(next - parsed.last_update().to_datetime(), LIFETIME);
+        assert!(next - parsed.last_update().to_datetime() - LIFETIME < Duration::seconds(1));
         // Another intermediate's key does not verify it.
         let other = pki::new_intermediate(&root, "D", "d", "X", now, 1).unwrap();
         let other_der = pki::pem_certs(&other.cert_pem).unwrap().remove(0);
@@ -131,14 +145,15 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let root = pki::new_root(now, 20).unwrap();
         let int = pki::new_intermediate(&root, "C", "c", "X", now, 1).unwrap();
-        let crl = build(&int, &[], now, 1).unwrap();
+        let crl = build(&int, &[], now, now + LIFETIME, 1).unwrap();
         let (_, parsed) = CertificateRevocationList::from_der(&crl.der).unwrap();
         assert_eq!(parsed.iter_revoked_certificates().count(), 0);
         let bad = Revoked {
             serial: "zz".into(),
             revoked_at: 0,
         };
-        assert!(build(&int, &[bad], now, 2).is_err());
+        assert!(build(&int, &[bad], now, now + LIFETIME, 2).is_err());
+        assert!(build(&int, &[], now, now, 3).is_err(), "nextUpdate after thisUpdate");
         assert_eq!(serial_bytes("0A:FF"), Some(vec![0x0a, 0xff]));
         assert_eq!(serial_bytes("A:FF"), None);
     }

@@ -25,7 +25,7 @@ impl Crls {
 
     /// A CRL number above every earlier one, also across restarts (milliseconds of the clock).
     fn next_number(&self) -> u64 {
-        let now = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        let now = revocation::clock_number(OffsetDateTime::now_utc());
         let mut last = self.last_number.lock().unwrap_or_else(|p| p.into_inner());
         *last = now.max(*last + 1);
         *last
@@ -55,7 +55,8 @@ impl App {
         let revoked = self.store.revoked(slug).await?;
         let number = self.crls.next_number();
         let crl = tokio::task::spawn_blocking(move || {
-            revocation::build(&signer, &revoked, OffsetDateTime::now_utc(), number)
+            let now = OffsetDateTime::now_utc();
+            revocation::build(&signer, &revoked, now, now + revocation::LIFETIME, number)
         })
         .await
         .map_err(Error::internal)??;

@@ -413,6 +413,41 @@ async fn archive_keeps_every_qr_code_working_without_personal_data() {
         assert!(ok.contains(": OK"), "{ok}");
         assert!(index.contains(&format!("/ca/{ca}.pem")), "{index}");
     }
+    // Each conference's final CRL: openssl rejects the voided certificate, accepts the other.
+    assert!(
+        index.contains("/crl/past-conf.crl") && index.contains("/crl/now-conf.crl"),
+        "{index}"
+    );
+    let leaves = tempfile::tempdir().unwrap();
+    for (v, voided) in [(&bob, true), (&ada, false)] {
+        let leaf = base64::engine::general_purpose::STANDARD
+            .decode(&doc_of(v).chain[0])
+            .unwrap();
+        let pem = leaves.path().join(format!("{}.pem", v.token));
+        std::fs::write(&pem, pki::der_to_pem(&leaf)).unwrap();
+        let out = run(
+            "openssl",
+            &[
+                "verify",
+                "-crl_check",
+                "-CRLfile",
+                "crl/past-conf.pem",
+                "-CAfile",
+                "ca/root.pem",
+                "-untrusted",
+                "ca/past-conf.pem",
+                pem.to_str().unwrap(),
+            ],
+            &out2,
+        );
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), !voided, "{said}");
+        assert_eq!(said.contains("certificate revoked"), voided, "{said}");
+    }
     let gb = std::fs::read_to_string(out2.join("guestbook.txt")).unwrap();
     assert!(
         gb.contains("Ada Lovelace") && gb.contains("hello from the archive test"),
