@@ -12,14 +12,14 @@
 //!     web           the only axum code: routes, extractors, pages, errors -> statuses
 //!       app         use cases: submit, record outcomes, void, reissue, print, sign
 //!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
-//!                   validate, qr, limit, events, clock, config, error, assets, verify, archive,
+//!                   validate, qr, cache, limit, events, clock, config, error, assets, verify, archive,
 //!                   passphrase, session, revocation
 //!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
 //! ```
 //!
 //! The domain error knows nothing of HTTP (`web::error` maps it), and each external
 //! system has exactly one module that talks to it: Kubernetes `issuer::cert_manager`,
-//! the database `store`, printers `queue` (through the printer crate's drivers).
+//! the database `store::sqlite`, printers `queue` (through the printer crate's drivers).
 //! A test in `server` fails on an upward import.
 //!
 //! # Where new code goes
@@ -61,6 +61,8 @@ pub mod archive;
 pub mod assets;
 /// The downloadable zip and the PKCS#12 inside it.
 pub mod bundle;
+/// A bounded in-memory cache with a time to live.
+pub mod cache;
 /// Unix-second timestamps and how pages and tickets show them.
 pub mod clock;
 /// Command line, environment (`CERTSTAMP_*`) and TOML configuration, resolved into `Settings`.
@@ -89,7 +91,7 @@ pub mod revocation;
 pub mod server;
 /// Staff sessions and one-time enrolment codes, kept hashed in memory.
 pub mod session;
-/// SQLite: visitors, print jobs, guestbook entries; migrations live in `src/store/migrations/`.
+/// The database behind one typed interface (`Backend`); SQLite with reader threads and a group-committing writer.
 pub mod store;
 /// Maps an issued certificate to the printer crate's ticket.
 pub mod ticket;

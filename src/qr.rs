@@ -46,10 +46,12 @@ pub fn svg(payload: &str, class: &str) -> Result<String> {
 
 /// A standalone SVG document (for `qr.svg`).
 pub fn svg_document(payload: &str) -> Result<String> {
-    Ok(format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}\n",
-        svg(payload, "qr")?
-    ))
+    Ok(svg_document_from(&svg(payload, "qr")?))
+}
+
+/// Wrap an inline `<svg>` from [`svg`] as a standalone document.
+pub fn svg_document_from(inline: &str) -> String {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{inline}\n")
 }
 
 /// A 1-bit PNG with `scale` pixels per module.

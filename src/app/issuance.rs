@@ -180,10 +180,12 @@ impl App {
     pub async fn purge_expired(&self) -> Result<usize> {
         let purged = self.store.purge_expired(crate::clock::now_ts()).await?;
         self.store.purge_job_payloads().await?;
-        self.store.drop_purged_handoffs().await?;
+        for (id, _) in &purged {
+            self.store.take_kept_link(id).await?;
+        }
         if !purged.is_empty() {
             // Leave the deleted emails in neither the database file nor its log.
-            self.store.checkpoint().await?;
+            self.store.erase_deleted().await?;
         }
         for (id, reference) in &purged {
             if let Some(r) = reference

@@ -22,6 +22,8 @@ use crate::token::{FormKey, Token};
 
 /// The staff passphrase, sessions, and which browser is the booth screen.
 pub mod access;
+/// Page parts and zips, computed once and cached in memory.
+mod derived;
 /// Signing the guestbook, through the kiosk or over mutual TLS.
 mod guestbook;
 /// Submitting visitors, recording what the issuer reports, resuming, retention.
@@ -35,6 +37,7 @@ mod staff;
 /// A visitor's link: lookup and the zip.
 mod visitor;
 
+pub use derived::CertParts;
 pub use issuance::{FieldErrors, Submission, Valid};
 pub use staff::{Handoff, JobAction, Reissued};
 
@@ -73,6 +76,8 @@ pub struct Parts {
     pub events: Events,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
+    /// What pages derive from a row, computed once (bounded, in memory only).
+    derived: derived::Derived,
     /// Taken once by [`App::start`], which consumes the reports.
     reports: Mutex<Option<UnboundedReceiver<Report>>>,
 }
@@ -123,6 +128,7 @@ impl App {
             store,
             issuer,
             outcomes,
+            derived: derived::Derived::new(),
             reports: Mutex::new(Some(reports)),
         })))
     }

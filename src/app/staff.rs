@@ -60,6 +60,7 @@ impl JobAction {
 impl App {
     /// Tell live screens what voiding or forgetting changed, and sign the CRL again.
     async fn after_void(&self, visitor_id: &str, v: &Voided) {
+        self.derived.forget(visitor_id);
         for job in &v.cancelled {
             self.queue.told(job, JobState::Cancelled);
         }
@@ -99,7 +100,7 @@ impl App {
         let email_lc = email.to_ascii_lowercase();
         let (id, token) = self.register(v.name.clone(), email, email_lc).await?;
         self.store
-            .put_handoff(&id, self.queue.seal_url(&self.page_url(&token)))
+            .put_kept_link(&id, self.queue.seal_url(&self.page_url(&token)))
             .await?;
         tracing::info!(visitor = %visitor_id, new = %id, "staff reissued a certificate");
         Ok(Reissued {
@@ -118,6 +119,7 @@ impl App {
                 None => Err(Error::NotFound),
             };
         };
+        self.store.erase_deleted().await?;
         if let Some(r) = &v.backend_ref
             && let Err(e) = self.issuer.forget(r).await
         {
@@ -130,20 +132,20 @@ impl App {
 
     /// Reissued links still waiting for their visitor.
     pub async fn handoffs(&self) -> Result<Vec<Handoff>> {
-        let rows = self.store.handoffs().await?;
+        let rows = self.store.kept_links().await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(visitor_id, name, sealed, created_at)| {
+            .filter_map(|k| {
                 let url = self
                     .queue
-                    .open_url(&sealed)
-                    .inspect_err(|e| tracing::warn!(visitor = %visitor_id, error = %e, "kept link does not open"))
+                    .open_url(&k.sealed_url)
+                    .inspect_err(|e| tracing::warn!(visitor = %k.visitor_id, error = %e, "kept link does not open"))
                     .ok()?;
                 Some(Handoff {
-                    visitor_id,
-                    name,
+                    visitor_id: k.visitor_id,
+                    name: k.name,
                     url,
-                    created_at,
+                    created_at: k.created_at,
                 })
             })
             .collect())
@@ -151,7 +153,7 @@ impl App {
 
     /// Staff no longer need to show a reissued link.
     pub async fn dismiss_handoff(&self, visitor_id: &str) -> Result<()> {
-        if !self.store.take_handoff(visitor_id).await? {
+        if !self.store.take_kept_link(visitor_id).await? {
             return Err(Error::NotFound);
         }
         self.events.emit(Event::Visitor {

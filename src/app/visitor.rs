@@ -1,6 +1,10 @@
 //! A visitor's link: the token finds the visitor, and only the token opens the key that
 //! goes into the zip.
 
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
 use super::App;
 use crate::bundle::{self, BundleInput};
 use crate::error::{Error, Result};
@@ -17,7 +21,7 @@ impl App {
         if v.voided_at.is_some() {
             return Err(Error::Voided);
         }
-        if self.store.take_handoff(&v.id).await? {
+        if self.store.take_kept_link(&v.id).await? {
             self.events.emit(crate::events::Event::Visitor { id: v.id.clone() });
         }
         Ok((token, v))
@@ -31,16 +35,24 @@ impl App {
         Ok(zeroize::Zeroizing::new(key))
     }
 
-    /// `certificate.zip`: cert, chain, root, key, PKCS#12 and README.
-    pub async fn bundle(&self, token: &Token, v: &Visitor) -> Result<Vec<u8>> {
+    /// `certificate.zip`: cert, chain, root, key, PKCS#12 and README. Built once and
+    /// kept briefly in memory (see `derived`); the row is checked on every call first,
+    /// so a purged key is never served from the cache.
+    pub async fn bundle(&self, token: &Token, v: &Visitor) -> Result<Arc<Zeroizing<Vec<u8>>>> {
         let (Some(cert), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
             return Err(Error::NotReady);
         };
+        if v.sealed_key.is_none() {
+            return Err(Error::KeyPurged);
+        }
+        if let Some(zip) = self.derived.zip(&v.id) {
+            return Ok(zip);
+        }
         let key = self.open_key(token, v)?;
         let (name, cert, ints, root) = (v.name.clone(), cert.clone(), ints.clone(), root.clone());
         let (password, sign_url) = (token.p12_password(), self.guestbook_sign_url());
         // PKCS#12 key derivation is CPU work: keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
+        let bytes = tokio::task::spawn_blocking(move || {
             bundle::zip(&BundleInput {
                 name: &name,
                 cert_pem: &cert,
@@ -52,6 +64,9 @@ impl App {
             })
         })
         .await
-        .map_err(Error::internal)?
+        .map_err(Error::internal)??;
+        let zip = Arc::new(Zeroizing::new(bytes));
+        self.derived.keep_zip(&v.id, zip.clone());
+        Ok(zip)
     }
 }

@@ -2,11 +2,6 @@
 //! hash that names their archive document, the conference CAs seen in issued chains,
 //! and whether the retention purge has run.
 
-use rusqlite::Row;
-
-use super::Store;
-use crate::error::Result;
-
 /// An issued certificate as the archive publishes it: public parts only.
 #[derive(Clone)]
 pub struct IssuedRow {
@@ -36,18 +31,6 @@ impl std::fmt::Debug for IssuedRow {
     }
 }
 
-fn issued_row(r: &Row<'_>) -> rusqlite::Result<IssuedRow> {
-    Ok(IssuedRow {
-        token_hash: r.get(0)?,
-        conference: r.get(1)?,
-        cert_pem: r.get(2)?,
-        intermediates_pem: r.get(3)?,
-        root_pem: r.get(4)?,
-        voided_at: r.get(5)?,
-        created_at: r.get(6)?,
-    })
-}
-
 /// Visitors whose email or key is still kept, and when the last of them is due for purging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unpurged {
@@ -57,61 +40,12 @@ pub struct Unpurged {
     pub until: Option<i64>,
 }
 
-impl Store {
-    /// Every issued certificate, oldest first.
-    pub async fn issued_certificates(&self) -> Result<Vec<IssuedRow>> {
-        self.call(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT token_hash, conference, cert_pem, intermediates_pem, root_pem, voided_at, created_at \
-                 FROM visitors WHERE state = 'issued' AND cert_pem IS NOT NULL AND intermediates_pem IS NOT NULL \
-                 AND root_pem IS NOT NULL ORDER BY created_at, rowid",
-            )?;
-            let rows = stmt.query_map([], issued_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// The distinct intermediates PEM of issued certificates (cert-manager keeps its
-    /// intermediates in the cluster, so the data dir may not have them).
-    pub async fn issued_intermediates(&self) -> Result<Vec<String>> {
-        self.call(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT DISTINCT intermediates_pem FROM visitors \
-                 WHERE state = 'issued' AND intermediates_pem IS NOT NULL ORDER BY intermediates_pem",
-            )?;
-            let rows = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// Visitors whose email or key the retention purge has not removed yet.
-    pub async fn unpurged(&self) -> Result<Unpurged> {
-        self.call(|conn| {
-            Ok(conn.query_row(
-                "SELECT COUNT(*), MAX(retention_until) FROM visitors \
-                 WHERE email IS NOT NULL OR sealed_key IS NOT NULL",
-                [],
-                |r| {
-                    Ok(Unpurged {
-                        count: r.get::<_, i64>(0)? as u64,
-                        until: r.get(1)?,
-                    })
-                },
-            )?)
-        })
-        .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::issuer::LeafRequest;
     use crate::issuer::local::LocalIssuer;
+    use crate::store::Store;
     use crate::store::now_ts;
     use crate::store::visitors::NewVisitor;
     use crate::token::Token;

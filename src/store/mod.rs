@@ -1,17 +1,16 @@
-//! SQLite, the only module that talks to the database. One connection behind a
-//! mutex, used from `spawn_blocking`: a kiosk writes a few rows a minute, and one
-//! writer keeps every transaction simple. WAL with `synchronous=FULL` makes a commit
-//! durable before the visitor sees the redirect.
+//! The database, behind one small typed interface: [`Backend`] lists every query the
+//! kiosk makes, [`Store`] is the cheap handle the rest of the code holds, and
+//! [`sqlite`] is the one module that talks to SQLite. No database type leaves this
+//! module, so a second backend can implement [`Backend`] without touching callers.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rusqlite::Connection;
+use async_trait::async_trait;
 
-use crate::error::{Error, Result};
-
-/// Store timestamps are Unix seconds.
-pub use crate::clock::now_ts;
+use crate::error::Result;
+use crate::pki::IssuedCert;
+use crate::token::Token;
 
 /// What the static archive and `certstamp verify` read.
 pub mod archive;
@@ -19,105 +18,255 @@ pub mod archive;
 pub mod guestbook;
 /// Print jobs: the durable queue behind the print worker.
 pub mod jobs;
-/// What the staff console lists and changes: pages of visitors, forgetting, reissued links, CRLs.
+/// Keyset pagination shared by every list.
+pub mod page;
+/// SQLite: a pool of readers and one group-committing writer.
+pub mod sqlite;
+/// What the staff console lists and changes: filters and searches, void and forget, kept links.
 pub mod staff;
 /// Visitors and their certificates.
 pub mod visitors;
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::Db(e.to_string())
-    }
-}
+use guestbook::{Entry, NewEntry};
+use jobs::{Enqueued, Job, JobState, Origin};
+use page::{Cursor, Page};
+use visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 
-/// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_visitors.sql"),
-    include_str!("migrations/0002_guestbook.sql"),
-    include_str!("migrations/0003_print_jobs.sql"),
-    include_str!("migrations/0004_failed_frees_email.sql"),
-    include_str!("migrations/0005_staff_console.sql"),
-];
-
-/// Handle to the database; cheap to clone.
+/// Handle to the database; cheap to clone. Calls go straight to the backend
+/// (`store.visitor_by_token(..)`), so callers never name it.
 #[derive(Clone)]
-pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+pub struct Store(Arc<dyn Backend>);
+
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
+    fn deref(&self) -> &(dyn Backend + 'static) {
+        &*self.0
+    }
 }
 
 impl Store {
-    /// Open (or create) the database file and bring its schema up to date.
+    /// Open (or create) the SQLite database file and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        Ok(Store(Arc::new(sqlite::Sqlite::open(path)?)))
     }
 
-    /// An in-memory database, for tests.
+    /// A throwaway database for tests: a real SQLite file in WAL mode (WAL needs a
+    /// file) in a fresh temporary directory, removed when the last handle drops.
     pub fn in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
-    }
-
-    fn init(mut conn: Connection) -> Result<Self> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Deleted emails and keys are overwritten, not left in free pages of the file.
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&mut conn)?;
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
-
-    /// Run `f` on the connection in a blocking thread.
-    pub async fn call<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(Error::internal)?
-    }
-
-    /// Fold the write-ahead log into the database file and empty it, so data just
-    /// deleted survives in neither file.
-    pub async fn checkpoint(&self) -> Result<()> {
-        self.call(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Run `f` on the connection on this thread (for CLI commands and tests).
-    pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
+        Ok(Store(Arc::new(sqlite::Sqlite::temporary()?)))
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    if applied > MIGRATIONS.len() {
-        return Err(Error::Internal(format!(
-            "database schema version {applied} is newer than this certstamp ({})",
-            MIGRATIONS.len()
-        )));
+/// Every query the kiosk makes. Writes return only once durable (committed and
+/// synced); reads never wait for writes.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    // ---- visitors ----
+
+    /// Record a submission (state `pending`) under the token's hash and sealing key.
+    /// A live certificate for the same email in the same conference gives
+    /// [`Error::AlreadyIssued`](crate::error::Error::AlreadyIssued).
+    async fn insert_visitor_row(&self, v: NewVisitor, token_hash: Vec<u8>, token_pub: [u8; 32]) -> Result<()>;
+
+    /// The X25519 key a visitor's private key is sealed to.
+    async fn token_pub(&self, id: &str) -> Result<Option<[u8; 32]>>;
+
+    /// Write a finished (already sealed and parsed) certificate into a visitor row.
+    async fn store_issued(&self, id: &str, row: IssuedRow) -> Result<()>;
+
+    /// Mark issuance failed (or delayed, with `still_pending`) with a reason staff can read.
+    async fn note_issuance_problem(&self, id: &str, message: &str, still_pending: bool) -> Result<()>;
+
+    /// Set the backend object name.
+    async fn set_backend_ref(&self, id: &str, reference: &str) -> Result<()>;
+
+    /// Find a visitor by the SHA-256 of their token.
+    async fn visitor_by_token_hash(&self, hash: Vec<u8>) -> Result<Option<Visitor>>;
+
+    /// Find a visitor by id.
+    async fn visitor_by_id(&self, id: &str) -> Result<Option<Visitor>>;
+
+    /// Find an issued visitor by certificate serial (colon hex).
+    async fn visitor_by_serial(&self, serial: &str) -> Result<Option<Visitor>>;
+
+    /// Visitors still waiting for the given backend, oldest first.
+    async fn pending_visitors(&self, issuer_kind: &str) -> Result<Vec<Visitor>>;
+
+    /// Visitors newest first, a page at a time (staff list), optionally of one state.
+    async fn visitors_page(&self, filter: VisitorFilter, after: Option<Cursor>, limit: u32) -> Result<Page<Visitor>>;
+
+    /// Issued, unvoided certificates of a conference, newest first (the wall's seals).
+    async fn seals_page(&self, conference: &str, after: Option<Cursor>, limit: u32) -> Result<Page<SealTile>>;
+
+    /// Visitors ever submitted in a conference (kept as a counter, not counted).
+    async fn visitor_count(&self, conference: &str) -> Result<u64>;
+
+    /// Issued certificates per conference (kept as a counter, not counted).
+    async fn issued_count(&self, conference: &str) -> Result<u64>;
+
+    /// Void a certificate: its sealed key is deleted, its open tickets cancelled (their
+    /// sealed links dropped), the guestbook refuses it and the email may be issued again.
+    /// `None` when there is no such visitor or it was voided already.
+    async fn void(&self, id: &str, reason: &str) -> Result<Option<staff::Voided>>;
+
+    /// Forget a visitor now: email, key and the certificate (it names the email) are
+    /// deleted and it is voided; name, serial and fingerprint stay for the console and the
+    /// CRL. `None` when there is no such visitor or it was forgotten already. Call
+    /// [`Backend::erase_deleted`] after it.
+    async fn forget(&self, id: &str) -> Result<Option<staff::Voided>>;
+
+    /// Make what was just deleted leave the files too: fold the write-ahead log into the
+    /// database (deleted cells are overwritten there) and empty it.
+    async fn erase_deleted(&self) -> Result<()>;
+
+    /// Purge emails and keys whose retention has passed. Returns (id, backend_ref) of each.
+    async fn purge_expired(&self, now: i64) -> Result<Vec<(String, Option<String>)>>;
+
+    // ---- print jobs ----
+
+    /// Queue a ticket. Visitor requests within `dedupe_secs` of an open or just-printed
+    /// visitor job for the same visitor return that job instead: a double tap prints once.
+    async fn enqueue_job(
+        &self,
+        visitor_id: &str,
+        origin: Origin,
+        payload: Vec<u8>,
+        dedupe_secs: i64,
+    ) -> Result<Enqueued>;
+
+    /// At start: jobs left in `printing` may have printed. Mark them `interrupted`.
+    async fn interrupt_in_flight_jobs(&self) -> Result<usize>;
+
+    /// The next job to print: the oldest open job whose certificate is issued. Jobs of
+    /// certificates that failed to issue are cancelled on the way.
+    async fn next_job(&self) -> Result<Option<Job>>;
+
+    /// Move a job to `printing` (durably, before any byte is sent).
+    async fn start_job(&self, id: i64) -> Result<bool>;
+
+    /// The printer took the job.
+    async fn finish_job(&self, id: i64) -> Result<()>;
+
+    /// A failed attempt (or a printer not ready before it); retried at `next_attempt_at`.
+    /// `counts` says whether this attempt counts (status checks before sending do too).
+    async fn fail_job(&self, id: i64, error: &str, next_attempt_at: i64, counts: bool) -> Result<()>;
+
+    /// A send that broke off part-way: staff decide (reprint or "it printed").
+    async fn interrupt_job(&self, id: i64, reason: &str) -> Result<()>;
+
+    /// Cancel a job that can never print, keeping the reason.
+    async fn cancel_job(&self, id: i64, reason: &str) -> Result<()>;
+
+    /// Staff: cancel an open job, or mark an interrupted one as printed.
+    async fn staff_resolve_job(&self, id: i64, to: JobState) -> Result<bool>;
+
+    /// One job by id.
+    async fn job(&self, id: i64) -> Result<Option<Job>>;
+
+    /// The newest job for a visitor.
+    async fn latest_job_for(&self, visitor_id: &str) -> Result<Option<Job>>;
+
+    /// Jobs newest first, a page at a time (staff list).
+    async fn jobs_page(&self, after: Option<Cursor>, limit: u32) -> Result<Page<Job>>;
+
+    /// Tickets printed so far (kept as a counter, not counted).
+    async fn printed_count(&self) -> Result<u64>;
+
+    /// Drop sealed payloads of jobs whose visitor has been purged.
+    async fn purge_job_payloads(&self) -> Result<usize>;
+
+    // ---- staff console ----
+
+    /// A page of visitors for a filter, or for a search (which then ignores the filter),
+    /// newest first.
+    async fn console_page(
+        &self,
+        filter: staff::Filter,
+        search: Option<staff::Search>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page<Visitor>>;
+
+    /// How many visitors each filter lists.
+    async fn console_counts(&self) -> Result<staff::FilterCounts>;
+
+    /// Every job still open or interrupted, newest first, then the `done` newest printed
+    /// or cancelled ones; each with its visitor's name.
+    async fn console_jobs(&self, done: u32) -> Result<Vec<(Job, String)>>;
+
+    /// Staff: try a failed job again now instead of after its backoff.
+    async fn retry_job(&self, id: i64) -> Result<bool>;
+
+    /// Keep a reissued link, sealed, for staff to show until the visitor opens it.
+    async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()>;
+
+    /// Drop the visitor's kept link; `true` when there was one.
+    async fn take_kept_link(&self, visitor_id: &str) -> Result<bool>;
+
+    /// Kept links, oldest first.
+    async fn kept_links(&self) -> Result<Vec<staff::KeptLink>>;
+
+    /// The voided certificates of a conference, for its CRL.
+    async fn revoked(&self, conference: &str) -> Result<Vec<crate::revocation::Revoked>>;
+
+    // ---- guestbook ----
+
+    /// Insert or update the entry of this certificate. A star, once earned, stays.
+    async fn upsert_entry(&self, e: NewEntry) -> Result<Entry>;
+
+    /// Entries newest first after a cursor (keyset: as fast on page 1,000 as on page 1).
+    async fn entries_after(&self, after: Option<Cursor>, limit: u32) -> Result<Page<Entry>>;
+
+    /// One page of entries by offset, newest first, and the total count.
+    async fn entries_page(&self, limit: u32, offset: u64) -> Result<(Vec<Entry>, u64)>;
+
+    // ---- archive ----
+
+    /// Every issued certificate, oldest first.
+    async fn issued_certificates(&self) -> Result<Vec<archive::IssuedRow>>;
+
+    /// The distinct intermediates PEM of issued certificates (cert-manager keeps its
+    /// intermediates in the cluster, so the data dir may not have them).
+    async fn issued_intermediates(&self) -> Result<Vec<String>>;
+
+    /// Visitors whose email or key the retention purge has not removed yet.
+    async fn unpurged(&self) -> Result<archive::Unpurged>;
+
+    // ---- conveniences every backend gets for free ----
+
+    /// Record a submission (state `pending`), durably: see [`Backend::insert_visitor_row`].
+    async fn insert_visitor(&self, v: NewVisitor, token: &Token) -> Result<()> {
+        let (hash, public) = (token.lookup_hash(), token.public_key());
+        self.insert_visitor_row(v, hash, public).await
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+
+    /// Find a visitor by token.
+    async fn visitor_by_token(&self, token: &Token) -> Result<Option<Visitor>> {
+        self.visitor_by_token_hash(token.lookup_hash()).await
     }
-    Ok(())
+
+    /// Store the issued certificate for a visitor, sealing its key to the visitor's token.
+    async fn complete_issuance(&self, id: &str, issued: IssuedCert) -> Result<()> {
+        let public = self.token_pub(id).await?.ok_or(crate::error::Error::NotFound)?;
+        // Sealing and parsing are CPU work: done here, not inside the writer's transaction.
+        let row = IssuedRow::seal(&public, &issued)?;
+        let (serial, fingerprint) = (row.serial.clone(), row.fingerprint.clone());
+        self.store_issued(id, row).await?;
+        // The one log line per issuance, for both backends: no name, email, token or key.
+        tracing::info!(visitor = %id, serial = %serial, fingerprint = %fingerprint, "issued certificate");
+        Ok(())
+    }
+
+    /// The newest visitors (first page of [`Backend::visitors_page`]).
+    async fn recent_visitors(&self, limit: u32) -> Result<Vec<Visitor>> {
+        Ok(self.visitors_page(VisitorFilter::default(), None, limit).await?.items)
+    }
+
+    /// The newest jobs (first page of [`Backend::jobs_page`]).
+    async fn recent_jobs(&self, limit: u32) -> Result<Vec<Job>> {
+        Ok(self.jobs_page(None, limit).await?.items)
+    }
 }
+
+/// Store timestamps are Unix seconds.
+pub use crate::clock::now_ts;

@@ -16,10 +16,10 @@ use super::extract::Holder;
 use super::forms::{FormBody, is_kiosk};
 use super::pages::Layout;
 use super::print::PrintView;
-use crate::app::{App, Submission};
+use crate::app::{App, CertParts, Submission};
 use crate::clock::human_time;
 use crate::error::Error;
-use crate::pki::{CertSummary, pem_certs};
+
 use crate::qr;
 use crate::store::jobs::JobState;
 use crate::store::visitors::{IssueState, Visitor};
@@ -143,7 +143,6 @@ pub struct CertView {
     not_before: String,
     not_after: String,
     chain: Vec<String>,
-    fingerprint_bytes: [u8; 32],
 }
 
 /// `templates/certificate.html`.
@@ -171,26 +170,18 @@ pub struct CertificatePage {
     verify: Option<super::verify_panel::VerifyPanel>,
 }
 
-fn cert_view(v: &Visitor) -> Result<Option<CertView>, Error> {
-    let (Some(leaf), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
-        return Ok(None);
-    };
-    let s = CertSummary::parse(leaf)?;
-    let mut chain = vec![format!("{} (you)", s.common_name)];
-    for der in pem_certs(ints)?.iter().chain(pem_certs(root)?.iter()) {
-        let c = CertSummary::from_der(der)?;
-        chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
-    }
-    Ok(Some(CertView {
+/// Format the cached parts for the page (cheap: the parsing happened once).
+fn cert_view(parts: &CertParts) -> Option<CertView> {
+    let s = parts.cert.as_ref()?;
+    Some(CertView {
         subject: s.subject.clone(),
         issuer: s.issuer.clone(),
         serial: s.serial.clone(),
         fingerprint: s.fingerprint_hex(),
         not_before: human_time(s.not_before),
         not_after: human_time(s.not_after),
-        chain,
-        fingerprint_bytes: s.fingerprint,
-    }))
+        chain: parts.chain.clone(),
+    })
 }
 
 async fn certificate(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
@@ -224,10 +215,9 @@ pub(super) async fn render_certificate(
         IssueState::Failed => CertStatus::Failed(v.error.clone().unwrap_or_default()),
         IssueState::Issued => CertStatus::Issued,
     };
-    let cert = cert_view(v)?;
-    let seal_svg = cert
-        .as_ref()
-        .map(|c| certstamp_printer::seal::svg(&c.fingerprint_bytes));
+    let parts = app.certificate_parts(token, v)?;
+    let cert = cert_view(&parts);
+    let seal_svg = parts.seal_svg.clone();
     let page = CertificatePage {
         layout: Layout::new(app),
         name: v.name.clone(),
@@ -239,7 +229,7 @@ pub(super) async fn render_certificate(
         key_available: v.sealed_key.is_some(),
         p12_password: token.p12_password(),
         token: token.as_str().to_string(),
-        qr_svg: qr::svg(&page_url, "qr")?,
+        qr_svg: parts.qr_svg.clone(),
         page_url,
         seal_svg,
         print,
@@ -260,7 +250,8 @@ async fn bundle_zip(State(app): State<App>, h: Holder, headers: HeaderMap) -> Re
             "Downloads are off on the booth screen: scan the code with your phone to get your files.".into(),
         ));
     }
-    let bytes = app.bundle(&h.token, &h.visitor).await?;
+    let zip = app.bundle(&h.token, &h.visitor).await?;
+    let bytes = axum::body::Bytes::copy_from_slice(&zip);
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip"),
@@ -272,11 +263,15 @@ async fn bundle_zip(State(app): State<App>, h: Holder, headers: HeaderMap) -> Re
 }
 
 async fn qr_svg(State(app): State<App>, h: Holder) -> Result<Response, Error> {
-    let svg = qr::svg_document(&app.page_url(&h.token))?;
+    let parts = app.certificate_parts(&h.token, &h.visitor)?;
+    let svg = qr::svg_document_from(&parts.qr_svg);
     Ok(super::bytes_response("image/svg+xml", svg))
 }
 
 async fn qr_png(State(app): State<App>, h: Holder) -> Result<Response, Error> {
-    let png = qr::png(&app.page_url(&h.token), 8)?;
-    Ok(super::bytes_response("image/png", png))
+    let png = app.qr_png(&h.token, &h.visitor)?;
+    Ok(super::bytes_response(
+        "image/png",
+        axum::body::Bytes::copy_from_slice(&png),
+    ))
 }

@@ -10,7 +10,6 @@ use axum::routing::get;
 use super::pages::Layout;
 use crate::app::App;
 use crate::error::Error;
-use crate::store::visitors::IssueState;
 
 /// Routes for the wall display.
 pub fn routes() -> Router<App> {
@@ -19,7 +18,7 @@ pub fn routes() -> Router<App> {
 
 /// One seal on the wall.
 pub struct Seal {
-    svg: String,
+    svg: std::sync::Arc<String>,
     when: String,
 }
 
@@ -47,26 +46,26 @@ async fn wall(State(app): State<App>) -> Result<WallPage, Error> {
     let issued = app.store.issued_count(slug).await?;
     let printed = app.store.printed_count().await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Issued, unvoided, this conference, newest first: one indexed query, no PEMs.
     let seals = app
         .store
-        .recent_visitors(60)
+        .seals_page(slug, None, 24)
         .await?
+        .items
         .into_iter()
-        .filter(|v| v.state == IssueState::Issued && &v.conference == slug && v.voided_at.is_none())
-        .filter_map(|v| {
-            let fp = fingerprint_bytes(v.fingerprint.as_deref()?)?;
-            let mins = (now - v.created_at).max(0) / 60;
+        .filter_map(|s| {
+            let fp = fingerprint_bytes(&s.fingerprint)?;
+            let mins = (now - s.issued_at).max(0) / 60;
             let when = match mins {
                 0 => "just now".to_string(),
                 m if m < 60 => format!("{m} min ago"),
                 m => format!("{} h ago", m / 60),
             };
             Some(Seal {
-                svg: certstamp_printer::seal::svg(&fp),
+                svg: app.seal_svg(&fp),
                 when,
             })
         })
-        .take(24)
         .collect();
     Ok(WallPage {
         layout: Layout::new(&app),

@@ -21,7 +21,8 @@ use crate::events::Event;
 use crate::qr;
 use crate::session::Flash;
 use crate::store::jobs::{Job, JobState};
-use crate::store::staff::{FILTERS, Filter, VisitorQuery};
+use crate::store::page::Cursor;
+use crate::store::staff::{FILTERS, Filter, Search};
 use crate::store::visitors::{IssueState, Visitor};
 
 /// Visitors per page.
@@ -29,13 +30,14 @@ pub const PAGE_SIZE: u32 = 20;
 /// Finished jobs listed after the open ones.
 const DONE_JOBS: u32 = 8;
 
-/// The console's query string.
+/// The console's query string: a search, or a filter; `after` is where the page starts
+/// (a keyset cursor, `KEY.ID`, from the previous page's "Older" link).
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
 pub struct ConsoleQuery {
     q: String,
     filter: String,
-    page: u32,
+    after: String,
 }
 
 impl ConsoleQuery {
@@ -43,12 +45,13 @@ impl ConsoleQuery {
         Filter::parse(&self.filter)
     }
 
-    fn page(&self) -> u32 {
-        self.page.max(1)
+    fn after(&self) -> Result<Option<Cursor>, Error> {
+        let a = self.after.trim();
+        if a.is_empty() { Ok(None) } else { a.parse().map(Some) }
     }
 
-    /// `/staff?...` for this view with another filter and page (search kept).
-    fn href(&self, filter: Filter, page: u32) -> String {
+    /// `/staff?...` for this view with another filter and start (search kept).
+    fn href(&self, filter: Filter, after: Option<&Cursor>) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if !self.q.trim().is_empty() {
             pairs.push(("q", self.q.trim().to_string()));
@@ -56,8 +59,8 @@ impl ConsoleQuery {
         if filter != Filter::All {
             pairs.push(("filter", filter.as_str().to_string()));
         }
-        if page > 1 {
-            pairs.push(("page", page.to_string()));
+        if let Some(a) = after {
+            pairs.push(("after", a.to_string()));
         }
         if pairs.is_empty() {
             return "/staff".into();
@@ -201,10 +204,11 @@ pub struct Live {
     tabs: Vec<Tab>,
     visitors: Vec<VisitorRow>,
     search: String,
+    /// Visitors the filter lists (without a search).
     shown: u64,
-    page: u32,
-    pages: u32,
-    prev: Option<String>,
+    /// Back to the newest page, when this one starts further down.
+    newest: Option<String>,
+    /// The next, older page.
     next: Option<String>,
     updated: String,
 }
@@ -213,18 +217,12 @@ impl Live {
     async fn load(app: &App, q: &ConsoleQuery, csrf: String) -> Result<Self, Error> {
         let now = crate::clock::now_ts();
         let filter = q.filter();
-        let page_no = q.page();
-        let page = app
-            .store
-            .visitor_page(VisitorQuery {
-                search: q.q.trim().chars().take(100).collect(),
-                filter,
-                offset: (page_no - 1).saturating_mul(PAGE_SIZE),
-                limit: PAGE_SIZE,
-            })
-            .await?;
-        let shown = page.total(filter);
-        let pages = (shown.div_ceil(u64::from(PAGE_SIZE)).max(1)).min(u64::from(u32::MAX)) as u32;
+        let after = q.after()?;
+        let search = Search::of(&q.q);
+        let searching = search.is_some();
+        let page = app.store.console_page(filter, search, after.clone(), PAGE_SIZE).await?;
+        let counts = app.store.console_counts().await?;
+        let filter = if searching { Filter::All } else { filter };
         let jobs = app.store.console_jobs(DONE_JOBS).await?;
         let mut handoffs = Vec::new();
         for h in app.handoffs().await? {
@@ -239,7 +237,7 @@ impl Live {
         let health = app.queue.health();
         Ok(Live {
             csrf,
-            back: q.href(filter, page_no),
+            back: q.href(filter, after.as_ref()),
             printer: app.settings.printer.uri.clone(),
             printer_tone: match health.as_str() {
                 "ready" => "ok",
@@ -252,21 +250,23 @@ impl Live {
             jobs: jobs.into_iter().map(|(j, name)| JobRow::of(&j, name, now)).collect(),
             tabs: FILTERS
                 .iter()
-                .zip(page.counts)
+                .zip(counts)
                 .map(|(f, count)| Tab {
                     label: f.label(),
                     count,
-                    href: q.href(*f, 1),
+                    href: q.href(*f, None),
                     current: *f == filter,
                 })
                 .collect(),
-            visitors: page.rows.iter().map(|v| VisitorRow::of(v, now)).collect(),
+            shown: FILTERS
+                .iter()
+                .zip(counts)
+                .find(|(f, _)| **f == filter)
+                .map_or(0, |(_, n)| n),
+            visitors: page.items.iter().map(|v| VisitorRow::of(v, now)).collect(),
             search: q.q.trim().to_string(),
-            shown,
-            page: page_no,
-            pages,
-            prev: (page_no > 1).then(|| q.href(filter, page_no - 1)),
-            next: (page_no < pages).then(|| q.href(filter, page_no + 1)),
+            newest: after.is_some().then(|| q.href(filter, None)),
+            next: page.next.as_ref().map(|c| q.href(filter, Some(c))),
             updated: short_ts(now, now),
         })
     }
@@ -379,14 +379,23 @@ mod tests {
         let q = ConsoleQuery {
             q: " Zoë & co ".into(),
             filter: "voided".into(),
-            page: 0,
+            after: String::new(),
         };
-        assert_eq!(q.page(), 1);
+        assert_eq!(q.after().unwrap(), None);
         assert_eq!(q.filter(), Filter::Voided);
+        let c = Cursor {
+            key: 17,
+            id: "ab12".into(),
+        };
         assert_eq!(
-            q.href(Filter::Voided, 2),
-            "/staff?q=Zo%C3%AB+%26+co&filter=voided&page=2"
+            q.href(Filter::Voided, Some(&c)),
+            "/staff?q=Zo%C3%AB+%26+co&filter=voided&after=17.ab12"
         );
-        assert_eq!(ConsoleQuery::default().href(Filter::All, 1), "/staff");
+        assert_eq!(ConsoleQuery::default().href(Filter::All, None), "/staff");
+        let bad = ConsoleQuery {
+            after: "nonsense".into(),
+            ..ConsoleQuery::default()
+        };
+        assert!(bad.after().is_err());
     }
 }

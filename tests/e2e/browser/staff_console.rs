@@ -129,7 +129,8 @@ async fn look(window: Window) {
     b.scroll_to(&long).await;
     b.shot("long-names").await;
     // A page of 20 of the 35, newest first, and the way to the rest.
-    assert!(b.text("main").await.contains("Page 1 of 2"));
+    assert!(b.text(".staff-pages").await.contains("35 visitors"));
+    assert_eq!(b.attr_of_all(".staff-table tbody tr", "class").await.len(), 20);
     assert!(b.has("a[rel=next]").await);
 
     // Live: a new visitor appears without a reload (a marker set on this page survives).

@@ -1,0 +1,428 @@
+//! Load harness: the real kiosk (release build) on loopback, driven by concurrent
+//! clients. One command:
+//!
+//! ```sh
+//! cargo run --release --example load                     # 1k stored certificates, 1/16/64/256 clients, 5 s each
+//! cargo run --release --example load -- --stored 1000,10000,100000 --clients 1,16,64,256 --seconds 5
+//! cargo run --release --example load -- --nginx           # also GET /c/{token} against nginx serving the same bytes (wrk)
+//! ```
+//!
+//! For each store size it seeds a fresh data dir through the store API (certificates
+//! signed by the kiosk's own CA), starts `target/release/certstamp serve` on it, times
+//! exec to the first 200 on `/readyz`, then runs each scenario for each client count
+//! and prints throughput, p50/p99 latency, errors and the kiosk's RSS (from /proc).
+//! It prints `openssl speed -seconds 2 ecdsap256` first, so the numbers read as ratios.
+//! Numbers go to stdout only: nothing here asserts a timing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use certstamp::config::Conference;
+use certstamp::issuer::LeafRequest;
+use certstamp::issuer::local::LocalIssuer;
+use certstamp::store::Store;
+use certstamp::store::visitors::NewVisitor;
+use certstamp::token::Token;
+use futures::StreamExt;
+
+struct Args {
+    stored: Vec<usize>,
+    clients: Vec<usize>,
+    seconds: u64,
+    nginx: bool,
+    only: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        stored: vec![1000],
+        clients: vec![1, 16, 64, 256],
+        seconds: 5,
+        nginx: false,
+        only: None,
+    };
+    let list = |s: String| -> Vec<usize> { s.split(',').map(|n| n.trim().parse().expect("a number")).collect() };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--stored" => a.stored = list(it.next().expect("--stored N,N")),
+            "--clients" => a.clients = list(it.next().expect("--clients N,N")),
+            "--seconds" => a.seconds = it.next().expect("--seconds N").parse().expect("a number"),
+            "--only" => a.only = it.next(),
+            "--nginx" => a.nginx = true,
+            other => {
+                eprintln!(
+                    "unknown argument {other}\nusage: load [--stored N,N] [--clients N,N] [--seconds S] [--only SCENARIO] [--nginx]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+fn conference() -> Conference {
+    // The kiosk's defaults: slug "demo", today to today + 2 days.
+    let today = time::OffsetDateTime::now_utc().date();
+    Conference {
+        name: "certstamp demo conference".into(),
+        slug: "demo".into(),
+        city: "Internet".into(),
+        start: today,
+        end: today + time::Duration::days(2),
+        leaf_validity_days: 365,
+        retention_days: 30,
+    }
+}
+
+/// Fill a data dir with `n` issued visitors; returns a few of their tokens.
+async fn seed(dir: &Path, n: usize) -> Vec<Token> {
+    let started = Instant::now();
+    let conf = conference();
+    let ca = Arc::new(LocalIssuer::open(dir, &conf).expect("CA"));
+    let store = Store::open(&dir.join("certstamp.db")).expect("store");
+    // Distinct rows, each sealed to its own token; leaves are signed in a small pool
+    // and reused, so seeding 100k takes seconds, not minutes.
+    let leaves: Vec<_> = (0..64)
+        .map(|i| {
+            ca.sign(&LeafRequest {
+                visitor_id: format!("seed{i}"),
+                name: format!("Seed Visitor {i}"),
+                email: format!("seed{i}@example.org"),
+            })
+            .expect("sign")
+        })
+        .collect();
+    let leaves = Arc::new(leaves);
+    let keep = 64.min(n);
+    let tokens: Vec<Token> = futures::stream::iter(0..n)
+        .map(|i| {
+            let (store, leaves) = (store.clone(), leaves.clone());
+            async move {
+                let token = Token::generate();
+                let id = format!("seed{i:07}");
+                let v = NewVisitor {
+                    id: id.clone(),
+                    conference: "demo".into(),
+                    name: format!("Seed Visitor {i}"),
+                    email: format!("seed{i}@example.org"),
+                    email_lc: format!("seed{i}@example.org"),
+                    issuer_kind: "local".into(),
+                    backend_ref: None,
+                    retention_until: certstamp::store::now_ts() + 86_400 * 30,
+                };
+                store.insert_visitor(v, &token).await.expect("insert");
+                store
+                    .complete_issuance(&id, leaves[i % leaves.len()].clone())
+                    .await
+                    .expect("complete");
+                (i, token)
+            }
+        })
+        .buffer_unordered(256)
+        .filter_map(|(i, t)| async move { (i < keep).then_some(t) })
+        .collect()
+        .await;
+    println!(
+        "seeded {n} issued visitors in {:.1} s ({:.0}/s)",
+        started.elapsed().as_secs_f64(),
+        n as f64 / started.elapsed().as_secs_f64()
+    );
+    tokens
+}
+
+/// The kiosk under test, killed on drop.
+struct Kiosk {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Kiosk {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kiosk_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(env!("CARGO"))
+        // With the example in the same build, features resolve as for `cargo run --example`,
+        // so this reuses the artifacts just built instead of building the kiosk again.
+        .args(["build", "--release", "--bin", "certstamp", "--example", "load"])
+        .current_dir(root)
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "cargo build --release failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target.join("release/certstamp")
+}
+
+/// Start the kiosk, and time exec to the first 200 on /readyz.
+async fn start(bin: &Path, dir: &Path) -> (Kiosk, Duration) {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--guestbook-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--issue-rate-per-minute", "100000000", "--staff-password", "load"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the kiosk");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("certstamp listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(30)).expect("kiosk did not start");
+    let kiosk = Kiosk { child, base };
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(r) = client.get(format!("{}/readyz", kiosk.base)).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (kiosk, started.elapsed())
+}
+
+/// Resident and peak resident set size of a process, in MiB, from /proc.
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Issue,
+    Page,
+    Zip,
+    Guestbook,
+    Wall,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 5] = [
+        Scenario::Issue,
+        Scenario::Page,
+        Scenario::Zip,
+        Scenario::Guestbook,
+        Scenario::Wall,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Issue => "POST /issue (CSRF fetch + durable 303)",
+            Scenario::Page => "GET /c/{token}",
+            Scenario::Zip => "GET /c/{token}/bundle.zip",
+            Scenario::Guestbook => "GET /guestbook",
+            Scenario::Wall => "GET /wall",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Scenario::Issue => "issue",
+            Scenario::Page => "page",
+            Scenario::Zip => "zip",
+            Scenario::Guestbook => "guestbook",
+            Scenario::Wall => "wall",
+        }
+    }
+}
+
+static EMAILS: AtomicU64 = AtomicU64::new(0);
+
+fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let end = html[at..].find('"')?;
+    Some(html[at..at + end].to_string())
+}
+
+/// One request of a scenario; `Ok(true)` if the answer was the expected one.
+async fn once(s: Scenario, c: &reqwest::Client, base: &str, token: &Token) -> reqwest::Result<bool> {
+    Ok(match s {
+        Scenario::Issue => {
+            let form = c.get(format!("{base}/")).send().await?.text().await?;
+            let Some(csrf) = csrf_of(&form) else { return Ok(false) };
+            let n = EMAILS.fetch_add(1, Ordering::Relaxed);
+            let res = c
+                .post(format!("{base}/issue"))
+                .form(&[
+                    ("name", format!("Load Visitor {n}")),
+                    ("email", format!("load{n}-{}@example.org", std::process::id())),
+                    ("consent", "yes".into()),
+                    ("csrf", csrf),
+                ])
+                .send()
+                .await?;
+            res.status() == 303
+        }
+        Scenario::Page => {
+            let r = c.get(format!("{base}/c/{}", token.as_str())).send().await?;
+            let ok = r.status() == 200;
+            r.bytes().await?;
+            ok
+        }
+        Scenario::Zip => {
+            let r = c.get(format!("{base}/c/{}/bundle.zip", token.as_str())).send().await?;
+            let ok = r.status() == 200;
+            r.bytes().await?;
+            ok
+        }
+        Scenario::Guestbook | Scenario::Wall => {
+            let path = if s == Scenario::Wall { "wall" } else { "guestbook" };
+            let r = c.get(format!("{base}/{path}")).send().await?;
+            let ok = r.status() == 200;
+            r.bytes().await?;
+            ok
+        }
+    })
+}
+
+struct Outcome {
+    done: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+    elapsed: Duration,
+}
+
+async fn drive(s: Scenario, clients: usize, secs: u64, base: &str, tokens: &[Token]) -> Outcome {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let base = base.to_string();
+        let token = tokens[i % tokens.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let c = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let (mut lat, mut errors) = (Vec::new(), 0u64);
+            while Instant::now() < until {
+                let t = Instant::now();
+                match once(s, &c, &base, &token).await {
+                    Ok(true) => lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut out = Outcome {
+        done: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (lat, errors) = t.await.expect("client task");
+        out.done += lat.len() as u64;
+        out.errors += errors;
+        out.latencies_us.extend(lat);
+    }
+    out.elapsed = started.elapsed();
+    out.latencies_us.sort_unstable();
+    out
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn openssl_sign_rate() -> Option<f64> {
+    let out = Command::new("openssl")
+        .args(["speed", "-seconds", "2", "ecdsap256"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "256 bits ecdsa (nistp256)   0.0000s   0.0001s  69000.0  22000.0"
+    let line = text.lines().find(|l| l.contains("ecdsa (nistp256)"))?;
+    line.split_whitespace().rev().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = parse_args();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "# certstamp load harness: {cores} cores, loopback, {} s per run",
+        args.seconds
+    );
+    match openssl_sign_rate() {
+        Some(r) => println!("openssl speed -seconds 2 ecdsap256: {r:.0} signs/s on one core"),
+        None => println!("openssl speed: not available (install openssl for the ratio)"),
+    }
+    let bin = kiosk_binary();
+    for &n in &args.stored {
+        let data = tempfile::tempdir().expect("temp dir");
+        println!("\n## {n} stored certificates");
+        let tokens = seed(data.path(), n).await;
+        let (kiosk, ready) = start(&bin, data.path()).await;
+        let pid = kiosk.child.id();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (idle, _) = rss_mib(pid);
+        println!(
+            "exec to 200 on /readyz: {} ms; idle RSS {idle:.1} MiB",
+            ready.as_millis()
+        );
+        println!(
+            "{:<40} {:>7} {:>10} {:>9} {:>9} {:>7} {:>9}",
+            "scenario", "clients", "req/s", "p50 ms", "p99 ms", "errors", "peak MiB"
+        );
+        for s in Scenario::ALL {
+            if args.only.as_deref().is_some_and(|o| o != s.key()) {
+                continue;
+            }
+            for &clients in &args.clients {
+                let o = drive(s, clients, args.seconds, &kiosk.base, &tokens).await;
+                let (_, peak) = rss_mib(pid);
+                println!(
+                    "{:<40} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>9.1}",
+                    s.name(),
+                    clients,
+                    o.done as f64 / o.elapsed.as_secs_f64(),
+                    pct(&o.latencies_us, 0.50),
+                    pct(&o.latencies_us, 0.99),
+                    o.errors,
+                    peak
+                );
+            }
+        }
+        if args.nginx {
+            let url = format!("{}/c/{}", kiosk.base, tokens[0].as_str());
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compare-nginx.sh");
+            let _ = Command::new("bash").arg(script).arg(&url).status();
+        }
+        drop(kiosk);
+    }
+}

@@ -1,0 +1,138 @@
+//! What a certificate page and its downloads derive from a visitor row, computed once
+//! and kept in bounded in-memory caches: none of it changes after issuance, and a rush
+//! of phones opening the same links would otherwise redo the same work per request.
+//!
+//! Nothing here is written anywhere. The QR codes encode the link (the token), and a
+//! zip holds the private key in clear, so they live only in memory, few and briefly:
+//! storing the zip sealed in the database was the alternative, but its PKCS#12
+//! password comes from the token, so cert-manager visitors (issued in the background,
+//! without the token) could not have one built at issuance anyway.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::App;
+use crate::cache::TtlCache;
+use crate::error::Result;
+use crate::pki::{CertSummary, pem_certs};
+use crate::qr;
+use crate::store::visitors::Visitor;
+use crate::token::Token;
+
+/// Pages of this many recent visitors stay rendered-ready (about 12 KiB each).
+const PAGES: usize = 512;
+/// How long page parts and QR images stay.
+const PAGE_TTL: Duration = Duration::from_secs(15 * 60);
+/// Zips kept (about 6 KiB each), and how briefly: long enough for a retry or a second
+/// device, short enough that a private key in clear does not linger.
+const ZIPS: usize = 128;
+const ZIP_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// The caches, keyed by visitor id (one token per visitor, so one link per key).
+pub(super) struct Derived {
+    pages: TtlCache<String, CertParts>,
+    pngs: TtlCache<String, Vec<u8>>,
+    zips: TtlCache<String, Zeroizing<Vec<u8>>>,
+    /// Seals by fingerprint (public; drawn on the wall for the newest two dozen).
+    seals: TtlCache<[u8; 32], String>,
+}
+
+impl Derived {
+    pub(super) fn new() -> Self {
+        Derived {
+            pages: TtlCache::new(PAGES, PAGE_TTL),
+            pngs: TtlCache::new(PAGES, PAGE_TTL),
+            zips: TtlCache::new(ZIPS, ZIP_TTL),
+            seals: TtlCache::new(PAGES, PAGE_TTL),
+        }
+    }
+
+    /// A zip built for this visitor a moment ago.
+    pub(super) fn zip(&self, visitor_id: &str) -> Option<Arc<Zeroizing<Vec<u8>>>> {
+        self.zips.get(&visitor_id.to_string())
+    }
+
+    /// Keep a zip briefly; the caller checked the row (key not purged) first.
+    pub(super) fn keep_zip(&self, visitor_id: &str, zip: Arc<Zeroizing<Vec<u8>>>) {
+        self.zips.insert(visitor_id.to_string(), zip);
+    }
+
+    /// Drop everything kept for a visitor now (voided or forgotten: a zip holds the key).
+    pub(super) fn forget(&self, visitor_id: &str) {
+        let id = visitor_id.to_string();
+        self.zips.remove(&id);
+        self.pages.remove(&id);
+        self.pngs.remove(&id);
+    }
+}
+
+/// Everything on a certificate page that never changes once the certificate exists.
+pub struct CertParts {
+    /// The leaf, parsed; `None` while issuance is pending or failed.
+    pub cert: Option<CertSummary>,
+    /// Chain lines: the visitor's own, then each CA with its fingerprint.
+    pub chain: Vec<String>,
+    /// The link's QR code, an inline `<svg>`.
+    pub qr_svg: String,
+    /// The seal drawn from the fingerprint (the one on the ticket).
+    pub seal_svg: Option<String>,
+}
+
+impl CertParts {
+    fn build(page_url: &str, v: &Visitor) -> Result<Self> {
+        let qr_svg = qr::svg(page_url, "qr")?;
+        let (Some(leaf), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
+            return Ok(CertParts {
+                cert: None,
+                chain: Vec::new(),
+                qr_svg,
+                seal_svg: None,
+            });
+        };
+        let s = CertSummary::parse(leaf)?;
+        let mut chain = vec![format!("{} (you)", s.common_name)];
+        for der in pem_certs(ints)?.iter().chain(pem_certs(root)?.iter()) {
+            let c = CertSummary::from_der(der)?;
+            chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
+        }
+        Ok(CertParts {
+            seal_svg: Some(certstamp_printer::seal::svg(&s.fingerprint)),
+            cert: Some(s),
+            chain,
+            qr_svg,
+        })
+    }
+}
+
+impl App {
+    /// The seal drawn from a certificate fingerprint (SVG), drawn once.
+    pub fn seal_svg(&self, fingerprint: &[u8; 32]) -> Arc<String> {
+        self.derived
+            .seals
+            .get_or_try_insert(fingerprint, || {
+                Ok::<_, std::convert::Infallible>(certstamp_printer::seal::svg(fingerprint))
+            })
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// The page's fixed parts: cached once the certificate exists (before that the row
+    /// may still change, and the page refreshes anyway).
+    pub fn certificate_parts(&self, token: &Token, v: &Visitor) -> Result<Arc<CertParts>> {
+        let url = self.page_url(token);
+        if v.cert_pem.is_none() {
+            return Ok(Arc::new(CertParts::build(&url, v)?));
+        }
+        self.derived
+            .pages
+            .get_or_try_insert(&v.id, || CertParts::build(&url, v))
+    }
+
+    /// The link's QR code as a PNG.
+    pub fn qr_png(&self, token: &Token, v: &Visitor) -> Result<Arc<Vec<u8>>> {
+        self.derived
+            .pngs
+            .get_or_try_insert(&v.id, || qr::png(&self.page_url(token), 8))
+    }
+}

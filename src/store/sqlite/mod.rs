@@ -1,0 +1,473 @@
+//! SQLite, the only code that talks to the database file. WAL mode: a pool of reader
+//! threads that never wait for writes, and one writer thread that commits writes in
+//! groups with `synchronous=FULL`, so a visitor's row is on disk before their 303.
+//! Checkpoints run on their own thread, so the writer never stalls on one.
+//!
+//! Each query lives as a `const` SQL string next to a small function in `visitors.rs`,
+//! `jobs.rs` or `guestbook.rs`; this file maps [`Backend`] onto readers and writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+
+use super::Backend;
+use super::guestbook::{Entry, NewEntry};
+use super::jobs::{Enqueued, Job, JobState, Origin};
+use super::page::{Cursor, Page};
+use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
+use crate::error::{Error, Result};
+
+mod archive;
+mod guestbook;
+mod jobs;
+mod readers;
+mod staff;
+#[cfg(test)]
+mod tests;
+mod visitors;
+mod writer;
+
+use readers::Readers;
+use writer::Writer;
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(e.to_string())
+    }
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_visitors.sql"),
+    include_str!("../migrations/0002_guestbook.sql"),
+    include_str!("../migrations/0003_print_jobs.sql"),
+    include_str!("../migrations/0004_failed_frees_email.sql"),
+    include_str!("../migrations/0005_indexes_and_counters.sql"),
+    include_str!("../migrations/0007_staff_console.sql"),
+];
+
+/// Reader threads; reads are short, so a few serve many concurrent requests.
+fn reader_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4)
+}
+
+/// Page cache per connection, in KiB (negative = KiB for SQLite). The OS caches the
+/// file too; small caches keep the kiosk's memory flat however large the file grows.
+const READER_CACHE_KIB: i64 = 1024;
+const WRITER_CACHE_KIB: i64 = 2048;
+
+/// The SQLite backend.
+pub struct Sqlite {
+    readers: Readers,
+    writer: Writer,
+    /// The database file, for the checkpoint that erases what was deleted.
+    path: PathBuf,
+    /// Removed on drop (only for [`Sqlite::temporary`]).
+    _temp: Option<TempDir>,
+}
+
+impl Sqlite {
+    /// Open (or create) the database file and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        Self::start(path, None)
+    }
+
+    /// A database in a fresh temporary directory, removed on drop (tests).
+    pub fn temporary() -> Result<Self> {
+        let dir = TempDir::new()?;
+        let path = dir.0.join("certstamp.db");
+        Self::start(&path, Some(dir))
+    }
+
+    fn start(path: &Path, temp: Option<TempDir>) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        // WAL is a property of the file: set once, every later connection uses it.
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Internal(format!("SQLite refused WAL mode (got {mode})")));
+        }
+        configure(&conn, WRITER_CACHE_KIB)?;
+        // Checkpoints happen on their own thread, not inside a visitor's commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        migrate(&mut conn)?;
+        let checkpointer = Checkpointer::start(path)?;
+        let writer = Writer::start(conn, move || checkpointer.nudge())?;
+        let readers = (0..reader_count())
+            .map(|_| open_reader(path))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Sqlite {
+            readers: Readers::start(readers)?,
+            writer,
+            path: path.to_path_buf(),
+            _temp: temp,
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers.read(f).await
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+}
+
+/// Settings every connection needs (`synchronous` is per connection, not per file).
+fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted emails and keys are overwritten, not left in free space of the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    configure(&conn, READER_CACHE_KIB)?;
+    // Read-write open (WAL readers need the shared-memory file) but refuse writes.
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(Error::Internal(format!(
+            "database schema version {applied} is newer than this certstamp ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Copies the WAL back into the database file after commits, on its own connection and
+/// thread. PASSIVE never blocks the writer or readers; a busy moment is retried later.
+struct Checkpointer {
+    tx: mpsc::SyncSender<()>,
+}
+
+/// Commits between checkpoint attempts coalesce into one.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(250);
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        configure(&conn, 256)?;
+        // Once a checkpoint resets the WAL, trim the file back to this size.
+        conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
+        let (tx, rx) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("db-checkpoint".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    std::thread::sleep(CHECKPOINT_PAUSE);
+                    while rx.try_recv().is_ok() {}
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit");
+                    }
+                }
+            })?;
+        Ok(Checkpointer { tx })
+    }
+
+    /// Ask for a checkpoint soon; never blocks (one pending request is enough).
+    fn nudge(&self) {
+        let _ = self.tx.try_send(());
+    }
+}
+
+/// Fold the whole WAL into the database file and truncate it, on a connection of its
+/// own (the writer's is always inside a transaction). TRUNCATE waits for readers and the
+/// writer to step aside, up to the busy timeout, and is retried if they keep it busy.
+fn erase_deleted(path: &Path) -> Result<()> {
+    let conn = Connection::open(path)?;
+    configure(&conn, 256)?;
+    for _ in 0..20 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(Error::Internal(
+        "the database stayed busy; deleted data leaves its log at the next checkpoint".into(),
+    ))
+}
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self> {
+        let name: String = rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("certstamp-store-{name}"));
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[async_trait]
+impl Backend for Sqlite {
+    async fn insert_visitor_row(&self, v: NewVisitor, token_hash: Vec<u8>, token_pub: [u8; 32]) -> Result<()> {
+        self.write(move |c| visitors::insert(c, &v, &token_hash, &token_pub))
+            .await
+    }
+
+    async fn token_pub(&self, id: &str) -> Result<Option<[u8; 32]>> {
+        let id = id.to_string();
+        self.read(move |c| visitors::token_pub(c, &id)).await
+    }
+
+    async fn store_issued(&self, id: &str, row: IssuedRow) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |c| visitors::store_issued(c, &id, &row)).await
+    }
+
+    async fn note_issuance_problem(&self, id: &str, message: &str, still_pending: bool) -> Result<()> {
+        let (id, message) = (id.to_string(), message.to_string());
+        self.write(move |c| visitors::note_problem(c, &id, &message, still_pending))
+            .await
+    }
+
+    async fn set_backend_ref(&self, id: &str, reference: &str) -> Result<()> {
+        let (id, reference) = (id.to_string(), reference.to_string());
+        self.write(move |c| visitors::set_backend_ref(c, &id, &reference)).await
+    }
+
+    async fn visitor_by_token_hash(&self, hash: Vec<u8>) -> Result<Option<Visitor>> {
+        self.read(move |c| visitors::by_token_hash(c, &hash)).await
+    }
+
+    async fn visitor_by_id(&self, id: &str) -> Result<Option<Visitor>> {
+        let id = id.to_string();
+        self.read(move |c| visitors::by_id(c, &id)).await
+    }
+
+    async fn visitor_by_serial(&self, serial: &str) -> Result<Option<Visitor>> {
+        let serial = serial.to_string();
+        self.read(move |c| visitors::by_serial(c, &serial)).await
+    }
+
+    async fn pending_visitors(&self, issuer_kind: &str) -> Result<Vec<Visitor>> {
+        let kind = issuer_kind.to_string();
+        self.read(move |c| visitors::pending(c, &kind)).await
+    }
+
+    async fn visitors_page(&self, filter: VisitorFilter, after: Option<Cursor>, limit: u32) -> Result<Page<Visitor>> {
+        self.read(move |c| visitors::page(c, filter, after.as_ref(), limit))
+            .await
+    }
+
+    async fn seals_page(&self, conference: &str, after: Option<Cursor>, limit: u32) -> Result<Page<SealTile>> {
+        let conference = conference.to_string();
+        self.read(move |c| visitors::seals(c, &conference, after.as_ref(), limit))
+            .await
+    }
+
+    async fn visitor_count(&self, conference: &str) -> Result<u64> {
+        let key = format!("visitors:{conference}");
+        self.read(move |c| counter(c, &key)).await
+    }
+
+    async fn issued_count(&self, conference: &str) -> Result<u64> {
+        let key = format!("issued:{conference}");
+        self.read(move |c| counter(c, &key)).await
+    }
+
+    async fn void(&self, id: &str, reason: &str) -> Result<Option<super::staff::Voided>> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.write(move |c| staff::void(c, &id, &reason)).await
+    }
+
+    async fn forget(&self, id: &str) -> Result<Option<super::staff::Voided>> {
+        let id = id.to_string();
+        self.write(move |c| staff::forget(c, &id)).await
+    }
+
+    async fn erase_deleted(&self) -> Result<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || erase_deleted(&path))
+            .await
+            .map_err(Error::internal)?
+    }
+
+    async fn console_page(
+        &self,
+        filter: super::staff::Filter,
+        search: Option<super::staff::Search>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page<Visitor>> {
+        self.read(move |c| staff::page(c, filter, search.as_ref(), after.as_ref(), limit))
+            .await
+    }
+
+    async fn console_counts(&self) -> Result<super::staff::FilterCounts> {
+        self.read(staff::counts).await
+    }
+
+    async fn console_jobs(&self, done: u32) -> Result<Vec<(Job, String)>> {
+        self.read(move |c| staff::console_jobs(c, done)).await
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        self.write(move |c| staff::retry(c, id)).await
+    }
+
+    async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()> {
+        let id = visitor_id.to_string();
+        self.write(move |c| staff::put_link(c, &id, &sealed_url)).await
+    }
+
+    async fn take_kept_link(&self, visitor_id: &str) -> Result<bool> {
+        let id = visitor_id.to_string();
+        self.write(move |c| staff::take_link(c, &id)).await
+    }
+
+    async fn kept_links(&self) -> Result<Vec<super::staff::KeptLink>> {
+        self.read(staff::links).await
+    }
+
+    async fn revoked(&self, conference: &str) -> Result<Vec<crate::revocation::Revoked>> {
+        let conference = conference.to_string();
+        self.read(move |c| staff::revoked(c, &conference)).await
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<Vec<(String, Option<String>)>> {
+        self.write(move |c| visitors::purge_expired(c, now)).await
+    }
+
+    async fn enqueue_job(
+        &self,
+        visitor_id: &str,
+        origin: Origin,
+        payload: Vec<u8>,
+        dedupe_secs: i64,
+    ) -> Result<Enqueued> {
+        let visitor_id = visitor_id.to_string();
+        self.write(move |c| jobs::enqueue(c, &visitor_id, origin, &payload, dedupe_secs))
+            .await
+    }
+
+    async fn interrupt_in_flight_jobs(&self) -> Result<usize> {
+        self.write(jobs::interrupt_in_flight).await
+    }
+
+    async fn next_job(&self) -> Result<Option<Job>> {
+        self.write(jobs::next).await
+    }
+
+    async fn start_job(&self, id: i64) -> Result<bool> {
+        self.write(move |c| jobs::start(c, id)).await
+    }
+
+    async fn finish_job(&self, id: i64) -> Result<()> {
+        self.write(move |c| jobs::finish(c, id)).await
+    }
+
+    async fn fail_job(&self, id: i64, error: &str, next_attempt_at: i64, counts: bool) -> Result<()> {
+        let error = error.to_string();
+        self.write(move |c| jobs::fail(c, id, &error, next_attempt_at, counts))
+            .await
+    }
+
+    async fn interrupt_job(&self, id: i64, reason: &str) -> Result<()> {
+        let reason = reason.to_string();
+        self.write(move |c| jobs::set_state_with_reason(c, id, JobState::Interrupted, &reason))
+            .await
+    }
+
+    async fn cancel_job(&self, id: i64, reason: &str) -> Result<()> {
+        let reason = reason.to_string();
+        self.write(move |c| jobs::set_state_with_reason(c, id, JobState::Cancelled, &reason))
+            .await
+    }
+
+    async fn staff_resolve_job(&self, id: i64, to: JobState) -> Result<bool> {
+        self.write(move |c| jobs::staff_resolve(c, id, to)).await
+    }
+
+    async fn job(&self, id: i64) -> Result<Option<Job>> {
+        self.read(move |c| jobs::by_id(c, id)).await
+    }
+
+    async fn latest_job_for(&self, visitor_id: &str) -> Result<Option<Job>> {
+        let visitor_id = visitor_id.to_string();
+        self.read(move |c| jobs::latest_for(c, &visitor_id)).await
+    }
+
+    async fn jobs_page(&self, after: Option<Cursor>, limit: u32) -> Result<Page<Job>> {
+        self.read(move |c| jobs::page(c, after.as_ref(), limit)).await
+    }
+
+    async fn printed_count(&self) -> Result<u64> {
+        self.read(|c| counter(c, "printed")).await
+    }
+
+    async fn purge_job_payloads(&self) -> Result<usize> {
+        self.write(jobs::purge_payloads).await
+    }
+
+    async fn issued_certificates(&self) -> Result<Vec<crate::store::archive::IssuedRow>> {
+        self.read(archive::issued_certificates).await
+    }
+
+    async fn issued_intermediates(&self) -> Result<Vec<String>> {
+        self.read(archive::issued_intermediates).await
+    }
+
+    async fn unpurged(&self) -> Result<crate::store::archive::Unpurged> {
+        self.read(archive::unpurged).await
+    }
+
+    async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {
+        self.write(move |c| guestbook::upsert(c, &e)).await
+    }
+
+    async fn entries_after(&self, after: Option<Cursor>, limit: u32) -> Result<Page<Entry>> {
+        self.read(move |c| guestbook::after(c, after.as_ref(), limit)).await
+    }
+
+    async fn entries_page(&self, limit: u32, offset: u64) -> Result<(Vec<Entry>, u64)> {
+        self.read(move |c| guestbook::page(c, limit, offset)).await
+    }
+}
+
+/// Counters kept by triggers (see migration 0005), so no count scans a table.
+const COUNTER: &str = "SELECT n FROM counters WHERE key = ?1";
+
+fn counter(c: &Connection, key: &str) -> Result<u64> {
+    use rusqlite::OptionalExtension;
+    let n: Option<i64> = c.prepare_cached(COUNTER)?.query_row([key], |r| r.get(0)).optional()?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}

@@ -1,0 +1,517 @@
+//! The SQLite backend against real database files: the queries, the writer's group
+//! commit, the reader pool, and the query plans.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::Connection;
+
+use super::writer::Writer;
+use super::*;
+use crate::issuer::LeafRequest;
+use crate::store::Store;
+use crate::store::now_ts;
+use crate::store::visitors::IssueState;
+use crate::token::Token;
+
+fn new(id: &str, email: &str) -> NewVisitor {
+    NewVisitor {
+        id: id.into(),
+        conference: "c".into(),
+        name: "Ada".into(),
+        email: email.into(),
+        email_lc: email.to_lowercase(),
+        issuer_kind: "local".into(),
+        backend_ref: None,
+        retention_until: now_ts() + 3600,
+    }
+}
+
+fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
+    let conf = crate::config::Conference {
+        name: "C".into(),
+        slug: "c".into(),
+        city: "X".into(),
+        start: time::OffsetDateTime::now_utc().date(),
+        end: time::OffsetDateTime::now_utc().date(),
+        leaf_validity_days: 1,
+        retention_days: 1,
+    };
+    crate::issuer::local::LocalIssuer::open(dir, &conf).unwrap()
+}
+
+fn leaf(id: &str) -> LeafRequest {
+    LeafRequest {
+        visitor_id: id.into(),
+        name: "Ada".into(),
+        email: format!("{id}@x.io"),
+    }
+}
+
+#[tokio::test]
+async fn insert_complete_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_memory().unwrap();
+    let ca = ca(dir.path());
+    let t = Token::generate();
+    store.insert_visitor(new("v1", "Ada@x.io"), &t).await.unwrap();
+    let dup = store.insert_visitor(new("v2", "ada@X.IO"), &Token::generate()).await;
+    assert!(matches!(dup, Err(Error::AlreadyIssued)));
+    let issued = ca.sign(&leaf("v1")).unwrap();
+    let key = issued.leaf.key_pem.clone();
+    store.complete_issuance("v1", issued).await.unwrap();
+    let v = store.visitor_by_token(&t).await.unwrap().unwrap();
+    assert_eq!(v.state, IssueState::Issued);
+    assert_eq!(&t.open(v.sealed_key.as_ref().unwrap()).unwrap()[..], key.as_bytes());
+    assert!(store.visitor_by_token(&Token::generate()).await.unwrap().is_none());
+    assert_eq!(store.issued_count("c").await.unwrap(), 1);
+    assert_eq!(store.visitor_count("c").await.unwrap(), 1);
+    let purged = store.purge_expired(now_ts() + 7200).await.unwrap();
+    assert_eq!(purged.len(), 1);
+    let v = store.visitor_by_token(&t).await.unwrap().unwrap();
+    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_some());
+    // Voiding frees the email for a reissue.
+    store
+        .insert_visitor(new("v3", "b@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    assert!(store.void("v3", "voided").await.unwrap().is_some());
+    store
+        .insert_visitor(new("v4", "b@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.complete_issuance("nobody", ca.sign(&leaf("x")).unwrap()).await,
+        Err(Error::NotFound)
+    ));
+}
+
+fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
+    NewEntry {
+        issuer: "CN=int".into(),
+        serial: serial.into(),
+        name: "Ada".into(),
+        email_masked: "a***@x.io".into(),
+        message: message.into(),
+        star,
+    }
+}
+
+#[tokio::test]
+async fn upsert_keeps_one_entry_per_certificate_and_the_star() {
+    let store = Store::in_memory().unwrap();
+    let first = store.upsert_entry(entry("01", "hello", true)).await.unwrap();
+    let again = store.upsert_entry(entry("01", "again", false)).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(again.message, "again");
+    assert!(again.star, "a star once earned stays");
+    store.upsert_entry(entry("02", "other", false)).await.unwrap();
+    store.upsert_entry(entry("01", "newest", true)).await.unwrap();
+    let (page, total) = store.entries_page(10, 0).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(page[0].message, "newest", "a new signature moves the entry to the top");
+    let (page, _) = store.entries_page(1, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+}
+
+#[tokio::test]
+async fn keyset_pages_walk_every_row_once_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_memory().unwrap();
+    let ca = ca(dir.path());
+    for i in 0..7 {
+        let id = format!("v{i}");
+        store
+            .insert_visitor(new(&id, &format!("{id}@x.io")), &Token::generate())
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            store
+                .complete_issuance(&id, ca.sign(&leaf(&id)).unwrap())
+                .await
+                .unwrap();
+        }
+        store
+            .upsert_entry(entry(&format!("{i:02}"), "hi", false))
+            .await
+            .unwrap();
+    }
+    store.void("v6", "voided").await.unwrap();
+    // Same-second rows: the id breaks the tie, so nothing repeats or goes missing.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.visitors_page(VisitorFilter::default(), after, 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|v| v.id.clone()));
+        match page.next {
+            Some(c) => after = Some(c.to_string().parse().unwrap()),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first (equal times: id descending)");
+    assert_eq!(seen.len(), 7);
+    let issued = VisitorFilter {
+        state: Some(IssueState::Issued),
+    };
+    let page = store.visitors_page(issued, None, 10).await.unwrap();
+    assert_eq!(page.items.len(), 4);
+    assert!(page.next.is_none());
+    // The wall: issued and not voided only.
+    let first = store.seals_page("c", None, 2).await.unwrap();
+    let rest = store.seals_page("c", first.next.clone(), 2).await.unwrap();
+    let ids: Vec<_> = first.items.iter().chain(&rest.items).map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(!ids.contains(&"v6") && rest.next.is_none());
+    assert!(first.items.iter().all(|s| s.fingerprint.len() == 95));
+    // Guestbook keyset pages agree with the offset pages.
+    let (by_offset, total) = store.entries_page(10, 0).await.unwrap();
+    let p1 = store.entries_after(None, 4).await.unwrap();
+    let p2 = store.entries_after(p1.next.clone(), 4).await.unwrap();
+    assert_eq!(total, 7);
+    assert_eq!([p1.items, p2.items].concat(), by_offset);
+    assert!(p2.next.is_none());
+}
+
+#[tokio::test]
+async fn jobs_page_and_printed_counter() {
+    let store = Store::in_memory().unwrap();
+    store
+        .insert_visitor(new("v1", "a@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        store.enqueue_job("v1", Origin::Staff, vec![1], 0).await.unwrap();
+    }
+    let p1 = store.jobs_page(None, 3).await.unwrap();
+    let p2 = store.jobs_page(p1.next.clone(), 3).await.unwrap();
+    let ids: Vec<i64> = p1.items.iter().chain(&p2.items).map(|j| j.id).collect();
+    assert_eq!(ids, vec![5, 4, 3, 2, 1]);
+    assert!(store.start_job(2).await.unwrap());
+    store.finish_job(2).await.unwrap();
+    store.interrupt_job(3, "cut off").await.unwrap();
+    assert!(store.staff_resolve_job(3, JobState::Printed).await.unwrap());
+    assert_eq!(store.printed_count().await.unwrap(), 2);
+}
+
+/// A writer on a fresh file, and a way to look at the file from another connection.
+fn writer_on_temp_file() -> (TempDir, Writer, Arc<AtomicUsize>) {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("w.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    configure(&conn, 256).unwrap();
+    conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)").unwrap();
+    let commits = Arc::new(AtomicUsize::new(0));
+    let counted = commits.clone();
+    let writer = Writer::start(conn, move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    (dir, writer, commits)
+}
+
+fn count(dir: &TempDir) -> i64 {
+    let c = Connection::open(dir.0.join("w.db")).unwrap();
+    c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn group_commit_answers_only_after_its_commit_and_a_bad_row_fails_alone() {
+    let (dir, writer, commits) = writer_on_temp_file();
+    // Hold the writer inside a first job until the others have queued behind it, so
+    // they form one group.
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let blocker = tokio::spawn({
+        let w = writer.clone();
+        async move {
+            w.write(move |c| {
+                let _ = started_tx.send(());
+                release_rx.recv().unwrap();
+                c.execute("INSERT INTO t VALUES (0)", [])?;
+                Ok(())
+            })
+            .await
+        }
+    });
+    started_rx.await.unwrap();
+    let mut waiting = Vec::new();
+    for v in [1, 2, 2, 3] {
+        let w = writer.clone();
+        waiting.push(tokio::spawn(async move {
+            w.write(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [v])?)).await
+        }));
+    }
+    // Everything is queued, nothing committed: no caller may have an answer yet.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(waiting.iter().all(|h| !h.is_finished()));
+    assert_eq!(count(&dir), 0, "nothing is visible before the commit");
+    release_tx.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    let results: Vec<_> = futures::future::join_all(waiting)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
+    assert!(
+        matches!(&results[2], Err(Error::Db(e)) if e.contains("UNIQUE")),
+        "the duplicate fails alone: {:?}",
+        results[2]
+    );
+    // Every answer came after its commit, and the four queued writes shared one.
+    assert_eq!(count(&dir), 4);
+    // The commit hook runs just after the answers go out: give it a moment.
+    for _ in 0..100 {
+        if commits.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(commits.load(Ordering::SeqCst), 2, "blocker's commit + one group");
+}
+
+#[tokio::test]
+async fn a_panicking_write_fails_alone() {
+    let (dir, writer, _) = writer_on_temp_file();
+    let bad = writer.write(|c| -> Result<()> {
+        c.execute("INSERT INTO t VALUES (7)", [])?;
+        panic!("bug in a write");
+    });
+    let good = writer.write(|c| Ok(c.execute("INSERT INTO t VALUES (8)", [])?));
+    let (bad, good) = tokio::join!(bad, good);
+    assert!(bad.is_err());
+    assert_eq!(good.unwrap(), 1);
+    assert_eq!(count(&dir), 1, "the panicking write's row was rolled back");
+    writer
+        .write(|c| Ok(c.execute("INSERT INTO t VALUES (9)", [])?))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn duplicate_email_in_a_rush_gets_its_409_while_the_rest_commit() {
+    let store = Store::in_memory().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        // Every tenth submission reuses the email of the one before it.
+        let email = format!("p{}@x.io", if i % 10 == 9 { i - 1 } else { i });
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_visitor(new(&format!("v{i}"), &email), &Token::generate())
+                .await
+        }));
+    }
+    let results: Vec<_> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let dups = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::AlreadyIssued)))
+        .count();
+    assert_eq!(dups, 4);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(Error::AlreadyIssued)))
+    );
+    assert_eq!(store.visitor_count("c").await.unwrap(), 36);
+}
+
+#[tokio::test]
+async fn readers_see_each_acknowledged_write_and_never_wait_for_the_writer() {
+    let store = Store::in_memory().unwrap();
+    let writes = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..200 {
+                let t = Token::generate();
+                store
+                    .insert_visitor(new(&format!("w{i}"), &format!("w{i}@x.io")), &t)
+                    .await
+                    .unwrap();
+                // Acknowledged means committed: any reader sees it right away.
+                assert!(store.visitor_by_token(&t).await.unwrap().is_some());
+            }
+        })
+    };
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        readers.push(tokio::spawn(async move {
+            let mut last = 0;
+            for _ in 0..200 {
+                let n = store.visitor_count("c").await.unwrap();
+                assert!(n >= last, "counts never go back");
+                last = n;
+            }
+        }));
+    }
+    writes.await.unwrap();
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert_eq!(store.visitor_count("c").await.unwrap(), 200);
+}
+
+#[test]
+fn reads_proceed_while_a_write_transaction_is_open() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("r.db");
+    let store = Sqlite::open(&path).unwrap();
+    drop(store);
+    let mut w = Connection::open(&path).unwrap();
+    let tx = w
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute(
+        "INSERT INTO counters VALUES ('x', 1) ON CONFLICT (key) DO UPDATE SET n = 1",
+        [],
+    )
+    .unwrap();
+    // The write lock is held; a reader still answers at once with the last commit.
+    let r = open_reader(&path).unwrap();
+    r.busy_timeout(std::time::Duration::ZERO).unwrap();
+    assert_eq!(super::counter(&r, "x").unwrap(), 0);
+    assert!(r.execute("DELETE FROM counters", []).is_err(), "readers are query-only");
+    tx.commit().unwrap();
+    assert_eq!(super::counter(&r, "x").unwrap(), 1);
+}
+
+#[test]
+fn migrations_keep_counters_of_existing_rows() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("m.db");
+    let conn = Connection::open(&path).unwrap();
+    for sql in &MIGRATIONS[..4] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 4).unwrap();
+    conn.execute_batch(
+        "INSERT INTO visitors (id, conference, token_hash, token_pub, name, state, issuer_kind, created_at, retention_until) \
+         VALUES ('a', 'c', x'01', x'02', 'A', 'issued', 'local', 1, 2), ('b', 'c', x'03', x'04', 'B', 'pending', 'local', 1, 2);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Sqlite::open(&path).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    assert_eq!(rt.block_on(store.issued_count("c")).unwrap(), 1);
+    assert_eq!(rt.block_on(store.visitor_count("c")).unwrap(), 2);
+}
+
+/// Every statement the backend runs, with whether it may walk its index in order and
+/// stop at a LIMIT (a bounded scan); any other full scan or sort fails the test.
+const QUERIES: &[(&str, &str, bool)] = &[
+    ("visitors::INSERT", visitors::INSERT, false),
+    ("visitors::TOKEN_PUB", visitors::TOKEN_PUB, false),
+    ("visitors::STORE_ISSUED", visitors::STORE_ISSUED, false),
+    ("visitors::NOTE_PROBLEM", visitors::NOTE_PROBLEM, false),
+    ("visitors::SET_BACKEND_REF", visitors::SET_BACKEND_REF, false),
+    ("visitors::BY_TOKEN_HASH", visitors::BY_TOKEN_HASH, false),
+    ("visitors::BY_ID", visitors::BY_ID, false),
+    ("visitors::BY_SERIAL", visitors::BY_SERIAL, false),
+    ("visitors::PENDING", visitors::PENDING, false),
+    ("visitors::PAGE_ALL", visitors::PAGE_ALL, false),
+    ("visitors::PAGE_STATE", visitors::PAGE_STATE, false),
+    ("visitors::SEALS", visitors::SEALS, false),
+    ("staff::PAGE_ALL", staff::PAGE_ALL, false),
+    ("staff::PAGE_PENDING", staff::PAGE_PENDING, false),
+    ("staff::PAGE_FAILED", staff::PAGE_FAILED, false),
+    ("staff::PAGE_VOIDED", staff::PAGE_VOIDED, false),
+    ("staff::ONE_WITH_ROWID", staff::ONE_WITH_ROWID, false),
+    // Part of a name has no index: walks newest first and stops when a page is full.
+    ("staff::SEARCH", staff::SEARCH, true),
+    ("staff::COUNT_ALL", staff::COUNT_ALL, false),
+    ("staff::COUNT_PENDING", staff::COUNT_PENDING, false),
+    ("staff::COUNT_FAILED", staff::COUNT_FAILED, false),
+    // Walks the partial index of voided visitors only.
+    ("staff::COUNT_VOIDED", staff::COUNT_VOIDED, true),
+    ("staff::JOBS_IN_STATE", staff::JOBS_IN_STATE, false),
+    ("staff::VOID_ROW", staff::VOID_ROW, false),
+    ("staff::FORGET_ROW", staff::FORGET_ROW, false),
+    ("staff::CANCEL_OPEN_JOBS", staff::CANCEL_OPEN_JOBS, false),
+    ("staff::DROP_PAYLOADS", staff::DROP_PAYLOADS, false),
+    ("staff::CONFERENCE_OF", staff::CONFERENCE_OF, false),
+    ("staff::PUT_LINK", staff::PUT_LINK, false),
+    ("staff::TAKE_LINK", staff::TAKE_LINK, false),
+    // Kept links are few (dropped when opened): oldest first, at most a screenful.
+    ("staff::LINKS", staff::LINKS, true),
+    ("staff::REVOKED", staff::REVOKED, false),
+    ("staff::RETRY", staff::RETRY, false),
+    ("visitors::PURGE", visitors::PURGE, false),
+    ("jobs::OPEN_FOR_VISITOR", jobs::OPEN_FOR_VISITOR, false),
+    ("jobs::INSERT", jobs::INSERT, false),
+    ("jobs::INTERRUPT_IN_FLIGHT", jobs::INTERRUPT_IN_FLIGHT, false),
+    ("jobs::CANCEL_UNISSUABLE", jobs::CANCEL_UNISSUABLE, false),
+    // Walks the partial index of open jobs only, oldest first, and stops at the first.
+    ("jobs::NEXT", jobs::NEXT, true),
+    ("jobs::START", jobs::START, false),
+    ("jobs::FINISH", jobs::FINISH, false),
+    ("jobs::FAIL", jobs::FAIL, false),
+    ("jobs::SET_STATE_WITH_REASON", jobs::SET_STATE_WITH_REASON, false),
+    ("jobs::STAFF_CANCEL", jobs::STAFF_CANCEL, false),
+    ("jobs::STAFF_PRINTED", jobs::STAFF_PRINTED, false),
+    ("jobs::BY_ID", jobs::BY_ID, false),
+    ("jobs::LATEST_FOR", jobs::LATEST_FOR, false),
+    ("jobs::PAGE", jobs::PAGE, false),
+    // Walks the partial index of jobs that still hold a payload, not all jobs.
+    ("jobs::PURGE_PAYLOADS", jobs::PURGE_PAYLOADS, true),
+    ("guestbook::UPSERT", guestbook::UPSERT, false),
+    ("guestbook::AFTER", guestbook::AFTER, false),
+    ("guestbook::BY_OFFSET", guestbook::BY_OFFSET, true),
+    ("COUNTER", super::COUNTER, false),
+];
+
+#[test]
+fn no_query_scans_a_table_or_sorts() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("plan.db");
+    drop(Sqlite::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    // Plans depend on statistics: give the planner a realistic picture first.
+    conn.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+         INSERT INTO visitors (id, conference, token_hash, token_pub, name, email, email_lc, state, issuer_kind, \
+         created_at, issued_at, retention_until, serial, fingerprint) \
+         SELECT printf('v%05d', i), 'c', randomblob(32), randomblob(32), 'N', 'e' || i, 'e' || i, \
+         CASE WHEN i % 50 = 0 THEN 'pending' ELSE 'issued' END, 'local', i, i, i + 100000, printf('%x', i), 'f' FROM n; \
+         INSERT INTO print_jobs (visitor_id, origin, state, created_at, updated_at, next_attempt_at) \
+         SELECT id, 'visitor', 'printed', 1, 1, 1 FROM visitors; \
+         ANALYZE;",
+    )
+    .unwrap();
+    let mut problems = Vec::new();
+    for (name, sql, bounded) in QUERIES {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        // Unbound parameters plan like any value: bind NULLs and read the plan rows.
+        for i in 1..=stmt.parameter_count() {
+            stmt.raw_bind_parameter(i, rusqlite::types::Null).unwrap();
+        }
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            plan.push(row.get::<_, String>(3).unwrap());
+        }
+        for line in &plan {
+            let full_scan = line.starts_with("SCAN ") && !line.starts_with("SCAN CONSTANT");
+            let sort = line.contains("TEMP B-TREE");
+            if sort || (full_scan && !bounded) {
+                problems.push(format!("{name}: {line}"));
+            }
+            if full_scan && *bounded && !line.contains("USING") {
+                problems.push(format!("{name}: bounded scan without an index: {line}"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "query plans that walk a whole table:\n{}",
+        problems.join("\n")
+    );
+}
