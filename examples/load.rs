@@ -169,7 +169,7 @@ async fn start(bin: &Path, dir: &Path) -> (Kiosk, Duration) {
         .args(["serve", "--listen", "127.0.0.1:0", "--guestbook-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir)
-        .args(["--issue-rate-per-minute", "100000000", "--staff-password", "load"])
+        .args(["--issue-rate-per-minute", "100000000"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -23,6 +23,19 @@ pub struct Cli {
     /// Options for serving when no subcommand is given.
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Log format on stderr: `text` for people, `json` (one object per line) for log collectors.
+    /// Flag or environment only: logging starts before the config file is read.
+    #[arg(long, env = "CERTSTAMP_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, message and fields).
+    Json,
 }
 
 /// The subcommands.
@@ -190,6 +203,10 @@ pub struct ServeArgs {
     /// Seconds to wait for cert-manager before telling the visitor issuance is delayed [default: 30].
     #[arg(long, env = "CERTSTAMP_ISSUANCE_TIMEOUT")]
     pub issuance_timeout: Option<u64>,
+    /// Booth root certificate (PEM) for cert-manager mode, e.g. mounted from the ConfigMap that
+    /// `ca k8s-manifests` prints [default: <data-dir>/ca/root.pem].
+    #[arg(long, env = "CERTSTAMP_ROOT_CA_FILE")]
+    pub root_ca_file: Option<PathBuf>,
     /// Printer: spool:DIR, file:/dev/usb/lp0 or tcp://HOST:9100 [default: spool:<data-dir>/spool].
     #[arg(long, env = "CERTSTAMP_PRINTER")]
     pub printer: Option<String>,
@@ -281,6 +298,8 @@ pub struct CertManagerSettings {
     pub issuer_kind: String,
     /// Seconds before "delayed".
     pub timeout_secs: u64,
+    /// Where the booth root certificate is read from, if not from the data dir.
+    pub root_ca_file: Option<PathBuf>,
 }
 
 /// Guestbook listener settings, resolved.
@@ -417,6 +436,7 @@ struct FileCertManager {
     issuer_name: Option<String>,
     issuer_kind: Option<String>,
     timeout_secs: Option<u64>,
+    root_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -604,6 +624,7 @@ impl ServeArgs {
                     .or(cm.issuer_kind.clone())
                     .unwrap_or_else(|| "Issuer".into()),
                 timeout_secs: self.issuance_timeout.or(cm.timeout_secs).unwrap_or(30),
+                root_ca_file: self.root_ca_file.clone().or(cm.root_ca_file.clone()),
             },
             printer: PrinterSettings {
                 uri: printer_uri,

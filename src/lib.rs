@@ -12,8 +12,8 @@
 //!     web           the only axum code: routes, extractors, pages, errors -> statuses
 //!       app         use cases: submit, record outcomes, void, reissue, print, sign
 //!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
-//!                   validate, qr, cache, limit, events, clock, config, error, assets, verify, archive,
-//!                   passphrase, session, revocation
+//!                   validate, qr, cache, limit, events, metrics, clock, config, error,
+//!                   assets, verify, archive, passphrase, session, revocation
 //!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
 //! ```
 //!
@@ -48,8 +48,9 @@
 //! 12. [`ticket`] and [`queue`]: the printed ticket and the worker that prints it once.
 //! 13. [`guestbook`]: what the certificate is for: signing over mutual TLS.
 //! 14. [`events`]: what just happened, for the wall, staff and the visitor's page.
-//! 15. [`clock`] and [`error`]: timestamps, and the one error type.
-//! 16. [`verify`] and [`archive`]: after the event, checking a certificate anywhere, and
+//! 15. [`metrics`]: the same, counted for Prometheus at `/metrics`.
+//! 16. [`clock`] and [`error`]: timestamps, and the one error type.
+//! 17. [`verify`] and [`archive`]: after the event, checking a certificate anywhere, and
 //!     the static site that keeps every printed QR code working.
 #![forbid(unsafe_code)]
 
@@ -77,6 +78,8 @@ pub mod guestbook;
 pub mod issuer;
 /// Fixed-window rate limits per client address or certificate.
 pub mod limit;
+/// Prometheus metrics: the registry and the handles app, queue and web record into.
+pub mod metrics;
 /// The staff passphrase: rules, argon2id hash, the file that keeps it.
 pub mod passphrase;
 /// Pure X.509 work: the booth root, conference intermediates, the visitor leaf profile, parsing.

@@ -3,18 +3,22 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use certstamp::config::{CaCommand, Cli, Command, StaffCommand};
+use certstamp::config::{CaCommand, Cli, Command, LogFormat, StaffCommand};
 
 mod cli;
 
 fn main() -> anyhow::Result<()> {
     // One crypto provider for every rustls user in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // The same events and fields as text: nothing personal is ever a field.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     for var in certstamp::config::unknown_env_vars(std::env::vars().map(|(k, _)| k)) {
         tracing::warn!(%var, "unknown CERTSTAMP_* environment variable; is it a typo?");
     }

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
+use crate::metrics::{Metrics, Paper};
 use crate::pki::CertSummary;
 use crate::store::jobs::{Enqueued, Job, JobState, Origin};
 use crate::store::{Store, now_ts};
@@ -48,11 +49,16 @@ pub struct Queue {
     busy: Arc<tokio::sync::Mutex<()>>,
     /// Job and printer changes, for live screens.
     events: Events,
+    /// Attempts and the printer's state, for Prometheus.
+    metrics: Metrics,
+    /// The printer, shared by the worker and readiness probes.
+    driver: Arc<Driver>,
 }
 
 impl Queue {
-    /// Parse the printer settings and open the kiosk key; changes are told to `events`.
-    pub fn new(settings: &Settings, events: Events) -> Result<Self> {
+    /// Parse the printer settings and open the kiosk key; changes are told to `events`
+    /// and counted in `metrics`.
+    pub fn new(settings: &Settings, events: Events, metrics: Metrics) -> Result<Self> {
         let uri: PrinterUri = settings
             .printer
             .uri
@@ -69,10 +75,12 @@ impl Queue {
             notify: Arc::new(Notify::new()),
             key: Arc::new(KioskKey::load_or_create(&settings.data_dir.join("queue.key"))?),
             profile: Arc::new(profile),
+            driver: Arc::new(Driver::open(&uri)),
             uri: Arc::new(uri),
             health: Arc::new(Mutex::new(("not checked yet".into(), now_ts()))),
             busy: Arc::default(),
             events,
+            metrics,
         })
     }
 
@@ -193,6 +201,40 @@ impl Queue {
         Ok(())
     }
 
+    /// Ask the printer how it is, unless a ticket is being sent right now (then it
+    /// evidently answers). `None` for the spool, which has nobody to ask; otherwise
+    /// `Err` says why the printer cannot print (unreachable or offline).
+    pub async fn probe(&self) -> Option<std::result::Result<(), String>> {
+        if matches!(*self.uri, PrinterUri::Spool(_)) {
+            return None;
+        }
+        let Ok(_busy) = self.busy.try_lock() else {
+            return Some(Ok(()));
+        };
+        let d = self.driver.clone();
+        let status = match tokio::task::spawn_blocking(move || d.status()).await {
+            Ok(s) => s,
+            Err(e) => return Some(Err(format!("the status check failed: {e}"))),
+        };
+        self.observe(&status);
+        Some(match status {
+            Ok(PrinterStatus::Offline) => Err("the printer is offline".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("the printer is not reachable: {e}")),
+        })
+    }
+
+    /// Count what a status check said.
+    fn observe(&self, status: &std::result::Result<PrinterStatus, PrintError>) {
+        let (up, paper) = match status {
+            Ok(PrinterStatus::Ready) => (true, Paper::Present),
+            Ok(PrinterStatus::PaperOut) => (true, Paper::Out),
+            Ok(PrinterStatus::CoverOpen | PrinterStatus::Unknown) => (true, Paper::Unknown),
+            Ok(PrinterStatus::Offline) | Err(_) => (false, Paper::Unknown),
+        };
+        self.metrics.printer(up, paper);
+    }
+
     /// Wait (bounded) for a ticket being sent to finish, so a stop never cuts a job in half.
     pub async fn drain(&self, limit: Duration) {
         if tokio::time::timeout(limit, self.busy.lock()).await.is_err() {
@@ -201,7 +243,13 @@ impl Queue {
     }
 
     async fn run(self, store: Store, settings: Arc<Settings>) {
-        let driver = Arc::new(Driver::open(&self.uri));
+        let driver = self.driver.clone();
+        match self.probe().await {
+            // The spool always takes a job; it has no paper sensor.
+            None => self.metrics.printer(true, Paper::Unknown),
+            Some(Err(e)) => tracing::warn!(error = %e, "printer check at start"),
+            Some(Ok(())) => {}
+        }
         loop {
             let job = match store.next_job().await {
                 Ok(j) => j,
@@ -236,6 +284,7 @@ impl Queue {
         let status = tokio::task::spawn_blocking(move || d.status())
             .await
             .map_err(Error::internal)?;
+        self.observe(&status);
         let problem = match status {
             Ok(PrinterStatus::Ready) | Ok(PrinterStatus::Unknown) => None,
             Ok(PrinterStatus::PaperOut) => Some("The printer is out of paper.".to_string()),
@@ -248,6 +297,7 @@ impl Queue {
             let next = now_ts() + backoff_secs(job.attempts + 1);
             tracing::warn!(job = %job.key(), attempts = job.attempts + 1, %problem, "printer needs attention; holding the queue");
             store.fail_job(job.id, &problem, next, true).await?;
+            self.metrics.print_attempt("held");
             self.told(job, JobState::Failed);
             return Ok(());
         }
@@ -280,6 +330,7 @@ impl Queue {
                 self.set_health("ready");
                 tracing::info!(job = %job.key(), "printed ticket");
                 store.finish_job(job.id).await?;
+                self.metrics.print_attempt("printed");
                 self.told(job, JobState::Printed);
                 Ok(())
             }
@@ -289,6 +340,7 @@ impl Queue {
                 self.set_health(msg.clone());
                 tracing::warn!(job = %job.key(), error = %e, "print job broke off part-way; staff decide");
                 store.interrupt_job(job.id, &msg).await?;
+                self.metrics.print_attempt("interrupted");
                 self.told(job, JobState::Interrupted);
                 Ok(())
             }
@@ -303,6 +355,7 @@ impl Queue {
                     MAX_BACKOFF_SECS
                 };
                 store.fail_job(job.id, &msg, now_ts() + delay, false).await?;
+                self.metrics.print_attempt("failed");
                 self.told(job, JobState::Failed);
                 Ok(())
             }
@@ -368,7 +421,7 @@ mod tests {
             .enqueue_job("v1", Origin::Visitor, b"not sealed".to_vec(), DEDUPE_SECS)
             .await
             .unwrap();
-        let queue = Queue::new(&settings, Events::new()).unwrap();
+        let queue = Queue::new(&settings, Events::new(), Metrics::new()).unwrap();
         let job = store.next_job().await.unwrap().unwrap();
         let driver = Arc::new(Driver::open(&PrinterUri::Spool(dir.path().join("spool"))));
         queue.attempt(&store, &settings, &driver, &job).await.unwrap();

@@ -28,6 +28,7 @@ impl App {
     /// Sign as a [`App::tls_signer`]: the visitor's own client did TLS, so it earns a star.
     pub async fn sign_over_tls(&self, signer: &Signer, message: &str) -> Result<Entry> {
         let entry = self.guestbook.sign(&self.store, signer, message, true).await?;
+        self.metrics.guestbook_entry(true);
         self.events.emit(Event::Guestbook { id: entry.id });
         Ok(entry)
     }
@@ -47,6 +48,7 @@ impl App {
         let signer = self.authorize(&chain).await?;
         self.guestbook.allow(&signer)?;
         let entry = self.guestbook.sign(&self.store, &signer, message, false).await?;
+        self.metrics.guestbook_entry(false);
         self.events.emit(Event::Guestbook { id: entry.id });
         Ok(entry)
     }

@@ -102,6 +102,7 @@ impl App {
             name,
             email,
         };
+        self.metrics.issuance_submitted(&req.visitor_id);
         match self.issuer.submit(&req).await {
             Ok(Submitted::Issued(cert)) => self.record(&req.visitor_id, Outcome::Issued(cert)).await,
             Ok(Submitted::Pending { reference, delayed }) => {
@@ -122,6 +123,11 @@ impl App {
     /// print queue. A failure to store is logged; the visitor stays pending and the next
     /// start resumes it.
     pub(super) async fn record(&self, visitor_id: &str, outcome: Outcome) {
+        let finished = match &outcome {
+            Outcome::Issued(_) => Some("issued"),
+            Outcome::Failed(_) => Some("failed"),
+            Outcome::Delayed(_) | Outcome::Reference(_) => None,
+        };
         let stored = match outcome {
             Outcome::Issued(cert) => self.store.complete_issuance(visitor_id, cert).await,
             Outcome::Failed(why) => self.store.note_issuance_problem(visitor_id, &why, false).await,
@@ -130,6 +136,9 @@ impl App {
         };
         match stored {
             Ok(()) => {
+                if let Some(outcome) = finished {
+                    self.metrics.issuance_finished(visitor_id, self.issuer.kind(), outcome);
+                }
                 self.events.emit(Event::Visitor {
                     id: visitor_id.to_string(),
                 });

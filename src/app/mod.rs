@@ -16,6 +16,7 @@ use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, Outcomes, Report};
 use crate::limit::RateLimiter;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::token::{FormKey, Token};
@@ -28,6 +29,8 @@ mod derived;
 mod guestbook;
 /// Submitting visitors, recording what the issuer reports, resuming, retention.
 mod issuance;
+/// Readiness checks and metrics, for the probes and Prometheus.
+mod operations;
 /// Asking for a ticket.
 mod printing;
 /// Each conference's CRL, signed on every void.
@@ -39,6 +42,7 @@ mod visitor;
 
 pub use derived::CertParts;
 pub use issuance::{FieldErrors, Submission, Valid};
+pub use operations::Check;
 pub use staff::{Handoff, JobAction, Reissued};
 
 /// Shared by every request and worker; cheap to clone (one `Arc`).
@@ -74,6 +78,8 @@ pub struct Parts {
     pub form_key: FormKey,
     /// What just happened, for live screens.
     pub events: Events,
+    /// Counters and gauges for `/metrics`.
+    pub metrics: Metrics,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
     /// What pages derive from a row, computed once (bounded, in memory only).
@@ -116,9 +122,12 @@ impl App {
             settings.guestbook.this_conference_only,
         )?;
         let events = Events::new();
+        let metrics = Metrics::new();
+        metrics.expect_backend(issuer.kind());
         Ok(App(Arc::new(Parts {
-            queue: Queue::new(&settings, events.clone())?,
+            queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
+            metrics,
             form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
             access: access::Access::open(settings.staff_password_hash.as_deref(), settings.data_dir.clone())?,
             crls: revocation::Crls::default(),

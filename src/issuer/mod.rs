@@ -149,9 +149,9 @@ pub trait Issuer: Send + Sync {
         None
     }
 
-    /// Whether the backend can take requests now (for `/readyz`).
-    async fn ready(&self) -> bool {
-        true
+    /// Whether the backend can take requests now (for `/readyz`), or why not.
+    async fn ready(&self) -> std::result::Result<(), String> {
+        Ok(())
     }
 
     /// Delete whatever the backend keeps for a visitor after the retention period.

@@ -22,6 +22,16 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in the order a job moves through them.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Printing,
+        JobState::Printed,
+        JobState::Failed,
+        JobState::Interrupted,
+        JobState::Cancelled,
+    ];
+
     /// Read the stored word back (unknown words read as queued).
     pub fn parse(s: &str) -> Self {
         match s {

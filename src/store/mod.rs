@@ -175,6 +175,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Drop sealed payloads of jobs whose visitor has been purged.
     async fn purge_job_payloads(&self) -> Result<usize>;
 
+    /// How many jobs are in each state, every state listed (for metrics).
+    async fn job_counts(&self) -> Result<Vec<(JobState, u64)>>;
+
+    // ---- health ----
+
+    /// Prove that the database takes a durable write now (for `/readyz`): a full disk, a
+    /// read-only volume or a stuck lock fails here rather than at the next visitor.
+    async fn check_writable(&self) -> Result<()>;
+
     // ---- staff console ----
 
     /// A page of visitors for a filter, or for a search (which then ignores the filter),

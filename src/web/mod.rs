@@ -11,7 +11,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use crate::app::App;
 use crate::error::Error;
@@ -32,6 +31,8 @@ pub mod forms;
 pub mod guestbook;
 /// The guestbook's mTLS listener: routes and answers (the rules are in `crate::guestbook`).
 pub mod mtls;
+/// `/healthz`, `/readyz` and `/metrics`: what probes and Prometheus ask.
+pub mod ops;
 /// Page chrome.
 pub mod pages;
 /// Printing from the certificate page and its JSON status.
@@ -60,8 +61,7 @@ pub fn router(app: App) -> Router {
         .merge(guestbook::routes())
         .merge(wall::routes())
         .merge(assets::routes())
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .merge(ops::routes())
         .fallback(|| async { Error::NotFound })
         // Innermost first: a panic becomes a 500, a slow request a 408, and `finish` (outermost)
         // turns either into a page and logs it.
@@ -79,17 +79,9 @@ pub fn router(app: App) -> Router {
 /// Longest a request may take; issuing and zipping take well under a second.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-async fn readyz(State(app): State<App>) -> Response {
-    if app.issuer.ready().await {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "issuer not reachable").into_response()
-    }
-}
-
 /// Error pages (for handlers' errors, and for bare statuses such as the router's 405),
-/// security headers, and one log line per request with the route pattern instead of the
-/// path, so tokens never reach the log.
+/// security headers, and one log line and metric per request with the route pattern
+/// instead of the path, so tokens never reach the log.
 async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -112,7 +104,8 @@ async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html") || ct.starts_with("application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_page {
+    let verbatim = res.extensions().get::<ops::Verbatim>().is_some();
+    if (status.is_client_error() || status.is_server_error()) && !is_page && !verbatim {
         let allow = res.headers().get(header::ALLOW).cloned();
         res = error::status_page(&app, status, None);
         if let Some(allow) = allow {
@@ -124,7 +117,9 @@ async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
     if route.starts_with("/c/") || route.starts_with("/staff") {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    tracing::info!(%method, %route, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    let took = started.elapsed();
+    app.metrics.http_request(method.as_str(), &route, status.as_u16(), took);
+    tracing::info!(%method, %route, status = status.as_u16(), ms = took.as_millis() as u64, "request");
     res
 }
 

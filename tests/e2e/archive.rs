@@ -272,7 +272,7 @@ async fn secrets(data: &Path, visitors: &[&Visitor]) -> Vec<(String, Vec<u8>)> {
     let queue_key = std::fs::read(data.join("queue.key")).unwrap();
     s.push(("queue key (base64)".into(), b64.encode(&queue_key).into_bytes()));
     s.push(("queue key".into(), queue_key));
-    s.push(("staff password".into(), b"staff-secret".to_vec()));
+    s.push(("staff passphrase".into(), STAFF_PASSPHRASE.as_bytes().to_vec()));
     s.push(("a private key".into(), b"PRIVATE KEY".to_vec()));
     s
 }

@@ -7,6 +7,7 @@ use certstamp::issuer::local::{self, CaPaths};
 use certstamp::pki::{self, KeyedCert};
 use serde_json::Value;
 
+use crate::deploy::{kustomize, validate_builtin, yaml_docs};
 use crate::issuance::check_bundle_with_openssl;
 use crate::kube_standin::{Mode, StandIn, crd_validator, eventually, schema_causes};
 use crate::support::*;
@@ -150,6 +151,9 @@ async fn cert_manager_happy_path_zip_verifies_and_retention_deletes_objects() {
     .await;
     let html = page(&c, &k, &path).await;
     assert!(html.contains("no longer available"), "{html}");
+    // Issuing, the guestbook's server certificate, resuming and retention: the Role in deploy/
+    // grants exactly the calls this took.
+    crate::deploy::assert_role_matches_use(&b.api.requests());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -254,6 +258,11 @@ async fn cert_manager_restart_resumes_pending_and_recreates_missing() {
     let bb = issue(&c, &k, "Barbara Liskov", "barbara@example.org").await;
     page_with(&c, &k, &bb, "not reachable right now").await;
     assert_eq!(readyz(&k).await, 503);
+    let why = reqwest::get(k.at("/readyz")).await.unwrap().text().await.unwrap();
+    assert!(
+        why.contains("[-]cert-manager failed: cert-manager's webhook refuses"),
+        "{why}"
+    );
     assert_eq!(b.api.visitor_certificates("booth").len(), 1);
     // Power cut.
     let mut k = k;
@@ -277,6 +286,11 @@ async fn cert_manager_kiosk_starts_while_the_api_is_unreachable() {
     b.api.stop().await;
     let k = kiosk(&b, &[]);
     assert_eq!(readyz(&k).await, 503);
+    let why = reqwest::get(k.at("/readyz")).await.unwrap().text().await.unwrap();
+    assert!(
+        why.contains("[+]database ok\n[-]cert-manager failed: the Kubernetes API"),
+        "{why}"
+    );
     b.api.start_again().await;
     eventually("/readyz to turn ready", || async {
         (readyz(&k).await == 200).then_some(())
@@ -363,7 +377,7 @@ async fn cert_manager_standin_answers_like_an_api_server() {
 }
 
 /// Every cert-manager object in `docs` validates against the carried CRD schema.
-fn validate_cert_manager_objects(docs: &[Value]) -> usize {
+pub fn validate_cert_manager_objects(docs: &[Value]) -> usize {
     let certs = crd_validator("certificates");
     let issuers = crd_validator("issuers");
     let mut n = 0;
@@ -379,27 +393,18 @@ fn validate_cert_manager_objects(docs: &[Value]) -> usize {
     n
 }
 
-fn yaml_docs(text: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple::<Value>(text)
-        .unwrap()
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn cert_manager_manifests_and_deploy_base_validate_against_the_crds() {
+async fn cert_manager_manifests_validate_and_fit_the_deployment() {
     let data = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_certstamp");
     let dd = data.path().to_str().unwrap();
     let out = run(bin, &["ca", "k8s-manifests", "--data-dir", dd], data.path());
     assert!(!out.status.success(), "no root yet");
     assert!(String::from_utf8_lossy(&out.stderr).contains("certstamp ca init"));
-    let out = run(
-        bin,
-        &["ca", "init", "--data-dir", dd, "--conference-slug", "kc-eu"],
-        data.path(),
-    );
+    // The conference comes from the same certstamp.toml the overlay mounts into the kiosk.
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k3s-pi/event/certstamp.toml");
+    let config = config.to_str().unwrap();
+    let out = run(bin, &["ca", "init", "--data-dir", dd, "--config", config], data.path());
     assert!(out.status.success());
     let out = run(
         bin,
@@ -407,84 +412,51 @@ async fn cert_manager_manifests_and_deploy_base_validate_against_the_crds() {
             "ca",
             "k8s-manifests",
             "--namespace",
-            "booth",
+            "certstamp",
             "--data-dir",
             dd,
-            "--conference-slug",
-            "kc-eu",
+            "--config",
+            config,
         ],
         data.path(),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let docs = yaml_docs(&String::from_utf8(out.stdout).unwrap());
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Secret", "Issuer", "Certificate", "Issuer"]);
+    assert_eq!(kinds, ["Secret", "ConfigMap", "Issuer", "Certificate", "Issuer"]);
     assert_eq!(validate_cert_manager_objects(&docs), 3);
-    assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "booth"));
+    validate_builtin(&docs, "ca k8s-manifests");
+    assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "certstamp"));
     let root = std::fs::read_to_string(data.path().join("ca/root.pem")).unwrap();
     let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
     assert_eq!(docs[0]["data"]["tls.crt"], b64(&root));
     assert_eq!(docs[0]["data"]["ca.crt"], b64(&root));
-    assert_eq!(docs[3]["metadata"]["name"], "kc-eu");
-
-    // deploy/base: the same hierarchy (without the root key) plus the kiosk's RBAC.
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base");
-    let kustomization = yaml_docs(&std::fs::read_to_string(base.join("kustomization.yaml")).unwrap());
-    let mut objects = Vec::new();
-    for r in kustomization[0]["resources"].as_array().unwrap() {
-        let text = std::fs::read_to_string(base.join(r.as_str().unwrap())).unwrap();
-        objects.extend(yaml_docs(&text));
-    }
-    assert!(
-        objects.iter().all(|o| o["kind"] != "Secret"),
-        "the root key never goes in deploy/base"
-    );
-    assert_eq!(validate_cert_manager_objects(&objects), 3);
-    let role = objects.iter().find(|o| o["kind"] == "Role").unwrap();
     assert_eq!(
-        role["rules"],
-        serde_json::json!([
-            {"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": ["create", "get", "list", "watch", "delete"]},
-            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "delete"]},
-        ])
+        docs[1]["data"],
+        serde_json::json!({"ca.crt": root}),
+        "the root, never its key"
     );
-    let generated_for_demo = certstamp::issuer::cert_manager::manifests::hierarchy(
-        "certstamp",
-        &certstamp::config::CommonArgs::default()
-            .resolve(&Default::default())
+    assert_eq!(docs[4]["metadata"]["name"], "kubecon-eu-2027");
+
+    // What the kiosk in deploy/k3s-pi expects: the ConfigMap it mounts the root from and,
+    // by default, an Issuer named after the slug in its certstamp.toml.
+    let rendered = kustomize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k3s-pi"));
+    let deployment = rendered.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let volumes = &deployment["spec"]["template"]["spec"]["volumes"];
+    assert!(
+        volumes
+            .as_array()
             .unwrap()
-            .1,
-        certstamp::issuer::cert_manager::manifests::INTERMEDIATE_HOURS,
-    )
-    .unwrap();
-    for g in &generated_for_demo {
-        let found = objects
             .iter()
-            .find(|o| o["kind"] == g["kind"] && o["metadata"]["name"] == g["metadata"]["name"])
-            .unwrap_or_else(|| panic!("deploy/base lacks {g:#}"));
-        let mut found = found.clone();
-        // kustomize sets the namespace; the base may leave it out.
-        found["metadata"]["namespace"] = g["metadata"]["namespace"].clone();
-        assert_eq!(found["spec"], g["spec"], "deploy/base drifted from `ca k8s-manifests`");
-    }
-    // kustomize renders it as `kubectl apply -k` would.
-    let out = std::process::Command::new("kubectl")
-        .args(["kustomize", base.to_str().unwrap()])
-        .output()
-        .expect("kubectl is missing: install it with `apt-get install kubernetes-client` (bash .ci/install-test-deps)");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+            .any(|v| v["configMap"]["name"] == docs[1]["metadata"]["name"])
     );
-    let rendered = yaml_docs(&String::from_utf8(out.stdout).unwrap());
-    assert_eq!(rendered.len(), objects.len());
+    let cm = rendered.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
     assert!(
-        rendered
-            .iter()
-            .all(|o| o["kind"] == "Namespace" || o["metadata"]["namespace"] == "certstamp")
+        cm["data"]["certstamp.toml"]
+            .as_str()
+            .unwrap()
+            .contains("slug = \"kubecon-eu-2027\"")
     );
-    assert_eq!(validate_cert_manager_objects(&rendered), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -502,6 +474,7 @@ async fn cert_manager_guestbook_server_cert_is_a_certificate_too() {
         issuer_name: "kc-eu".into(),
         issuer_kind: "Issuer".into(),
         timeout_secs: 10,
+        root_ca_file: None,
     };
     let conf = certstamp::config::CommonArgs {
         conference_slug: Some("kc-eu".into()),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// Press the print button on a certificate page (with the page's CSRF token).
-async fn press_print(c: &reqwest::Client, k: &Kiosk, page: &str) {
+pub(crate) async fn press_print(c: &reqwest::Client, k: &Kiosk, page: &str) {
     let html = c.get(k.at(page)).send().await.unwrap().text().await.unwrap();
     let res = c
         .post(k.at(&format!("{page}/print")))
@@ -25,7 +25,7 @@ async fn press_print(c: &reqwest::Client, k: &Kiosk, page: &str) {
 }
 
 /// The JSON print status of a page.
-async fn job_status(c: &reqwest::Client, k: &Kiosk, page: &str) -> serde_json::Value {
+pub(crate) async fn job_status(c: &reqwest::Client, k: &Kiosk, page: &str) -> serde_json::Value {
     let res = c.get(k.at(&format!("{page}/print"))).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(
@@ -38,7 +38,7 @@ async fn job_status(c: &reqwest::Client, k: &Kiosk, page: &str) -> serde_json::V
 }
 
 /// Poll the JSON status until `want(job)` or panic after `secs`.
-async fn wait_for(
+pub(crate) async fn wait_for(
     c: &reqwest::Client,
     k: &Kiosk,
     page: &str,
@@ -276,7 +276,7 @@ async fn tcp_printer_down_then_back_prints_once_and_paper_out_holds_the_queue() 
 
 /// A FIFO with a reader that never reads and a one-page pipe buffer: the kiosk's write
 /// blocks part-way, so the job sits in `printing` for as long as we like.
-fn stalled_fifo(dir: &Path) -> (PathBuf, std::fs::File) {
+pub(crate) fn stalled_fifo(dir: &Path) -> (PathBuf, std::fs::File) {
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::io::AsRawFd;
     let path = dir.join("lp0");

@@ -129,6 +129,21 @@ impl Kiosk {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// How it exited, once it has.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// SIGKILL: no graceful shutdown, like a power cut.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

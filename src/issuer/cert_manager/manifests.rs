@@ -1,7 +1,8 @@
 //! The cluster side of the CA hierarchy as plain objects, no I/O: the booth root as a
 //! `kubernetes.io/tls` Secret (so it survives cluster rebuilds and equals local mode's),
-//! a CA Issuer on it, the conference intermediate as a cert-manager Certificate, and the
-//! conference's CA Issuer that signs visitors. Also the kiosk's RBAC for `deploy/base`.
+//! its certificate alone as a ConfigMap for the kiosk to mount, a CA Issuer on the root, the
+//! conference intermediate as a cert-manager Certificate, and the conference's CA Issuer
+//! that signs visitors. Also the kiosk's RBAC for `deploy/base`.
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -13,6 +14,8 @@ use crate::pki::KeyedCert;
 
 /// The Secret holding the booth root and its key.
 pub const ROOT_SECRET: &str = "certstamp-root-ca";
+/// The ConfigMap holding only the booth root certificate (`ca.crt`), which the kiosk mounts.
+pub const ROOT_CONFIGMAP: &str = "certstamp-root-ca";
 /// The CA Issuer on the booth root.
 pub const ROOT_ISSUER: &str = "certstamp-root";
 /// Intermediate lifetime: 10 years, as in local mode.
@@ -41,6 +44,16 @@ pub fn root_secret(namespace: &str, root: &KeyedCert) -> Value {
             "tls.key": b64(&root.key_pem),
             "ca.crt": b64(&root.cert_pem),
         }
+    })
+}
+
+/// The booth root certificate, without its key, as a ConfigMap: `ca.crt` = root.
+pub fn root_configmap(namespace: &str, root_cert_pem: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": ROOT_CONFIGMAP, "namespace": namespace, "labels": {PART_OF.0: PART_OF.1}},
+        "data": {"ca.crt": root_cert_pem},
     })
 }
 
@@ -103,7 +116,7 @@ pub fn hierarchy(namespace: &str, conf: &Conference, intermediate_hours: u64) ->
     ])
 }
 
-/// What `certstamp ca k8s-manifests` prints: the root Secret, then [`hierarchy`].
+/// What `certstamp ca k8s-manifests` prints: the root Secret and ConfigMap, then [`hierarchy`].
 /// The intermediate's lifetime is capped one day short of the root's remaining life.
 pub fn bootstrap(
     namespace: &str,
@@ -119,7 +132,7 @@ pub fn bootstrap(
         ));
     }
     let hours = INTERMEDIATE_HOURS.min(left as u64);
-    let mut objects = vec![root_secret(namespace, root)];
+    let mut objects = vec![root_secret(namespace, root), root_configmap(namespace, &root.cert_pem)];
     objects.extend(hierarchy(namespace, conf, hours)?);
     Ok(objects)
 }

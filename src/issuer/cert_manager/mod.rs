@@ -55,16 +55,24 @@ pub struct CertManagerIssuer {
 
 impl CertManagerIssuer {
     /// Connect with the usual kubeconfig or in-cluster configuration and load the booth
-    /// root from the data dir. Results of background issuance go to `outcomes`.
+    /// root (from `--root-ca-file` or the data dir). Results of background issuance go to `outcomes`.
     pub async fn open(settings: &Settings, outcomes: Outcomes) -> Result<Self> {
-        let paths = CaPaths::new(&settings.data_dir);
-        let root_pem = local::load_root_cert(&paths)?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "cert-manager mode needs the booth root in {}/ca/root.pem; run `certstamp ca init --data-dir {}` first",
-                settings.data_dir.display(),
-                settings.data_dir.display()
-            ))
-        })?;
+        let root_pem = match &settings.cert_manager.root_ca_file {
+            // Mounted from the cluster (the ConfigMap `ca k8s-manifests` prints).
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                Error::Invalid(format!(
+                    "cannot read the booth root from {} (--root-ca-file): {e}",
+                    path.display()
+                ))
+            })?,
+            None => local::load_root_cert(&CaPaths::new(&settings.data_dir))?.ok_or_else(|| {
+                Error::Invalid(format!(
+                    "cert-manager mode needs the booth root in {}/ca/root.pem or --root-ca-file; run `certstamp ca init --data-dir {}` first",
+                    settings.data_dir.display(),
+                    settings.data_dir.display()
+                ))
+            })?,
+        };
         pki::CertSummary::parse(&root_pem)?;
         let client = Client::try_default().await.map_err(|e| {
             Error::Invalid(format!(
@@ -184,13 +192,17 @@ impl Issuer for CertManagerIssuer {
         })?
     }
 
-    async fn ready(&self) -> bool {
+    async fn ready(&self) -> std::result::Result<(), String> {
         if self.inner.webhook_down.load(Ordering::Relaxed) {
-            return false;
+            return Err("cert-manager's webhook refuses Certificates (is cert-manager running?)".into());
         }
         let lp = ListParams::default().labels(&selector(&self.inner.conf.slug)).limit(1);
         let probe = self.inner.certs.list_metadata(&lp);
-        matches!(tokio::time::timeout(Duration::from_secs(3), probe).await, Ok(Ok(_)))
+        match tokio::time::timeout(Duration::from_secs(3), probe).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the Kubernetes API refused: {}", api::describe(&e))),
+            Err(_) => Err("the Kubernetes API did not answer within 3 s".into()),
+        }
     }
 
     async fn forget(&self, reference: &str) -> Result<()> {

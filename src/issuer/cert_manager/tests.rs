@@ -38,6 +38,7 @@ fn settings() -> CertManagerSettings {
         issuer_name: "kc-eu".into(),
         issuer_kind: "Issuer".into(),
         timeout_secs: 30,
+        root_ca_file: None,
     }
 }
 
@@ -474,19 +475,22 @@ fn bootstrap_manifests_build_the_hierarchy_from_the_local_root() {
     let p = pki_chain();
     let objects = manifests::bootstrap("booth", &conf(), &p.root, OffsetDateTime::now_utc()).unwrap();
     let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Secret", "Issuer", "Certificate", "Issuer"]);
+    assert_eq!(kinds, ["Secret", "ConfigMap", "Issuer", "Certificate", "Issuer"]);
     assert_eq!(objects[0]["type"], "kubernetes.io/tls");
     let b = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
     assert_eq!(objects[0]["data"]["tls.crt"], b(&p.root.cert_pem));
     assert_eq!(objects[0]["data"]["ca.crt"], b(&p.root.cert_pem));
     assert_eq!(objects[0]["data"]["tls.key"], b(&p.root.key_pem));
-    assert_eq!(objects[1]["spec"]["ca"]["secretName"], manifests::ROOT_SECRET);
-    assert_eq!(objects[2]["spec"]["isCA"], true);
-    assert_eq!(objects[2]["spec"]["secretName"], "kc-eu-ca");
-    assert_eq!(objects[2]["spec"]["issuerRef"]["name"], manifests::ROOT_ISSUER);
-    assert_eq!(objects[2]["spec"]["duration"], "87600h");
-    assert_eq!(objects[3]["metadata"]["name"], "kc-eu");
-    assert_eq!(objects[3]["spec"]["ca"]["secretName"], "kc-eu-ca");
+    // The kiosk mounts the root certificate alone, never the key.
+    assert_eq!(objects[1]["metadata"]["name"], manifests::ROOT_CONFIGMAP);
+    assert_eq!(objects[1]["data"], serde_json::json!({"ca.crt": p.root.cert_pem}));
+    assert_eq!(objects[2]["spec"]["ca"]["secretName"], manifests::ROOT_SECRET);
+    assert_eq!(objects[3]["spec"]["isCA"], true);
+    assert_eq!(objects[3]["spec"]["secretName"], "kc-eu-ca");
+    assert_eq!(objects[3]["spec"]["issuerRef"]["name"], manifests::ROOT_ISSUER);
+    assert_eq!(objects[3]["spec"]["duration"], "87600h");
+    assert_eq!(objects[4]["metadata"]["name"], "kc-eu");
+    assert_eq!(objects[4]["spec"]["ca"]["secretName"], "kc-eu-ca");
     let yaml = manifests::to_yaml(&objects).unwrap();
     let back: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
     assert_eq!(back, objects);

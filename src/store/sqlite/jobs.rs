@@ -167,3 +167,22 @@ pub(super) fn page(c: &Connection, after: Option<&Cursor>, limit: u32) -> Result
 pub(super) fn purge_payloads(c: &Connection) -> Result<usize> {
     Ok(c.prepare_cached(PURGE_PAYLOADS)?.execute([])?)
 }
+
+pub(super) const COUNTS: &str = "SELECT state, COUNT(*) FROM print_jobs GROUP BY state";
+
+/// Jobs per state, every state listed (for metrics).
+pub(super) fn counts(c: &Connection) -> Result<Vec<(JobState, u64)>> {
+    let mut stmt = c.prepare_cached(COUNTS)?;
+    let found = stmt
+        .query_map([], |r| {
+            Ok((JobState::parse(&r.get::<_, String>(0)?), r.get::<_, i64>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(JobState::ALL
+        .iter()
+        .map(|s| {
+            let n = found.iter().find(|(f, _)| f == s).map_or(0, |(_, n)| *n);
+            (*s, n.max(0) as u64)
+        })
+        .collect())
+}

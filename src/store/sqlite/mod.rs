@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_print_jobs.sql"),
     include_str!("../migrations/0004_failed_frees_email.sql"),
     include_str!("../migrations/0005_indexes_and_counters.sql"),
+    include_str!("../migrations/0006_health.sql"),
     include_str!("../migrations/0007_staff_console.sql"),
 ];
 
@@ -436,6 +437,22 @@ impl Backend for Sqlite {
 
     async fn purge_job_payloads(&self) -> Result<usize> {
         self.write(jobs::purge_payloads).await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
+        self.read(jobs::counts).await
+    }
+
+    async fn check_writable(&self) -> Result<()> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO health (id, checked_at) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+            )?
+            .execute([crate::clock::now_ts()])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn issued_certificates(&self) -> Result<Vec<crate::store::archive::IssuedRow>> {
