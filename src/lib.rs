@@ -92,7 +92,7 @@ pub mod queue;
 pub mod revocation;
 /// The process: listeners, workers, signals and shutdown.
 pub mod server;
-/// Staff sessions and one-time enrolment codes, kept hashed in memory.
+/// Staff sessions and one-time enrolment codes: lifetimes and the digests the store keeps.
 pub mod session;
 /// The database behind one typed interface (`Backend`); SQLite with reader threads and a group-committing writer.
 pub mod store;

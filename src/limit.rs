@@ -35,14 +35,6 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         entry.1 += 1;
         entry.1 <= self.per_minute
     }
-
-    /// Whether the key has used up its minute, without counting a hit (for limits on
-    /// failures: check first, count only when the attempt fails).
-    pub fn exhausted(&self, key: &K) -> bool {
-        let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        w.get(key)
-            .is_some_and(|(start, n)| start.elapsed() < Duration::from_secs(60) && *n >= self.per_minute)
-    }
 }
 
 #[cfg(test)]
@@ -54,6 +46,5 @@ mod tests {
         let l = RateLimiter::new(2);
         assert!(l.allow(&1) && l.allow(&1) && !l.allow(&1));
         assert!(l.allow(&2));
-        assert!(l.exhausted(&1) && !l.exhausted(&2) && !l.exhausted(&3));
     }
 }

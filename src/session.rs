@@ -1,31 +1,41 @@
-//! Staff sessions and one-time codes, kept in memory and only as SHA-256 hashes of
-//! the random values handed out: a memory dump or a log shows no usable cookie or
-//! link. A restart logs staff out, which costs one login.
+//! Staff sessions and booth-screen enrolment codes: their lifetimes, and the digests
+//! the store keeps instead of the random values handed out, so the database, a backup
+//! or a log shows no usable cookie or link. They live in the store, so every kiosk
+//! replica knows them and a restart logs nobody out.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::token::Token;
 
-use base64::Engine as _;
-
-/// A staff session ends this long after login, whatever happens.
-pub const ABSOLUTE: Duration = Duration::from_secs(12 * 3600);
+/// A staff session ends this long after login (seconds), whatever happens.
+pub const ABSOLUTE: i64 = 12 * 3600;
 /// ... or after this long without a request.
-pub const IDLE: Duration = Duration::from_secs(4 * 3600);
+pub const IDLE: i64 = 4 * 3600;
+/// Activity is written down at most this often (a console polls and streams).
+pub const TOUCH_EVERY: i64 = 60;
 /// A kiosk enrolment link works once, within this time.
-pub const ENROLMENT_TTL: Duration = Duration::from_secs(600);
+pub const ENROLMENT_TTL: i64 = 600;
+/// Failed passphrase attempts are counted per client in windows this long.
+pub const FAILURE_WINDOW: i64 = 60;
 
-type Digest = [u8; 32];
-
-fn digest(secret: &str) -> Digest {
-    let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+/// A new random secret: a session cookie value or an enrolment code. It has a token's
+/// shape, so a session can also open what was sealed to it (its enrolment link).
+pub fn new_secret() -> Token {
+    Token::generate()
 }
 
-fn random_secret() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+/// What the store keeps for a secret: SHA-256 over its purpose and the secret, so a
+/// session's digest never finds an enrolment code or a visitor.
+pub fn digest(purpose: &str, secret: &str) -> Vec<u8> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"certstamp ");
+    ctx.update(purpose.as_bytes());
+    ctx.update(b" v1\0");
+    ctx.update(secret.as_bytes());
+    ctx.finish().as_ref().to_vec()
+}
+
+/// Whether a session created and last used at these times (Unix seconds) is alive `now`.
+pub fn alive(created_at: i64, last_seen: i64, now: i64) -> bool {
+    now - created_at < ABSOLUTE && now - last_seen < IDLE
 }
 
 /// A message for the next page a staff member sees (post/redirect/get).
@@ -40,160 +50,10 @@ pub struct Flash {
 /// A kiosk enrolment link staff created, shown in their console until it expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolment {
-    /// The one-time code (only this session holds it in clear).
+    /// The one-time code (only the session that made it can read it back).
     pub code: String,
-    /// When it stops working.
-    pub expires: Instant,
-}
-
-struct Session {
-    created: Instant,
-    last_seen: Instant,
-    generation: [u8; 8],
-    flash: Option<Flash>,
-    enrolment: Option<Enrolment>,
-}
-
-/// Logged-in staff browsers.
-pub struct Sessions {
-    idle: Duration,
-    absolute: Duration,
-    map: Mutex<HashMap<Digest, Session>>,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Self::new(IDLE, ABSOLUTE)
-    }
-}
-
-impl Sessions {
-    /// Sessions with these lifetimes.
-    pub fn new(idle: Duration, absolute: Duration) -> Self {
-        Sessions {
-            idle,
-            absolute,
-            map: Mutex::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Session>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Start a session for the passphrase of `generation`; returns the cookie value.
-    pub fn create(&self, generation: [u8; 8]) -> String {
-        let now = Instant::now();
-        let secret = random_secret();
-        let mut map = self.lock();
-        map.retain(|_, s| self.alive(s, now));
-        map.insert(
-            digest(&secret),
-            Session {
-                created: now,
-                last_seen: now,
-                generation,
-                flash: None,
-                enrolment: None,
-            },
-        );
-        secret
-    }
-
-    fn alive(&self, s: &Session, now: Instant) -> bool {
-        now.duration_since(s.created) < self.absolute && now.duration_since(s.last_seen) < self.idle
-    }
-
-    /// Whether `secret` is a live session for the current passphrase; counts as activity.
-    pub fn touch(&self, secret: &str, generation: [u8; 8]) -> bool {
-        let now = Instant::now();
-        let key = digest(secret);
-        let mut map = self.lock();
-        let Some(s) = map.get_mut(&key) else {
-            return false;
-        };
-        if !self.alive(s, now) || s.generation != generation {
-            map.remove(&key);
-            return false;
-        }
-        s.last_seen = now;
-        true
-    }
-
-    /// End a session (logout, or the browser became a booth screen).
-    pub fn end(&self, secret: &str) {
-        self.lock().remove(&digest(secret));
-    }
-
-    /// Leave a message for the session's next page.
-    pub fn flash(&self, secret: &str, flash: Flash) {
-        if let Some(s) = self.lock().get_mut(&digest(secret)) {
-            s.flash = Some(flash);
-        }
-    }
-
-    /// Take the message, once.
-    pub fn take_flash(&self, secret: &str) -> Option<Flash> {
-        self.lock().get_mut(&digest(secret)).and_then(|s| s.flash.take())
-    }
-
-    /// Remember the enrolment link this session created, to show it.
-    pub fn set_enrolment(&self, secret: &str, e: Enrolment) {
-        if let Some(s) = self.lock().get_mut(&digest(secret)) {
-            s.enrolment = Some(e);
-        }
-    }
-
-    /// The session's enrolment link while it has not expired.
-    pub fn enrolment(&self, secret: &str) -> Option<Enrolment> {
-        let mut map = self.lock();
-        let s = map.get_mut(&digest(secret))?;
-        if s.enrolment.as_ref().is_some_and(|e| e.expires <= Instant::now()) {
-            s.enrolment = None;
-        }
-        s.enrolment.clone()
-    }
-
-    /// Forget the session's enrolment link (it was used).
-    pub fn clear_enrolment(&self, secret: &str) {
-        if let Some(s) = self.lock().get_mut(&digest(secret)) {
-            s.enrolment = None;
-        }
-    }
-}
-
-/// Codes that work once before they expire, kept hashed.
-#[derive(Default)]
-pub struct OneTimeCodes {
-    map: Mutex<HashMap<Digest, Instant>>,
-}
-
-impl OneTimeCodes {
-    /// A new code valid for `ttl`.
-    pub fn create(&self, ttl: Duration) -> Enrolment {
-        let now = Instant::now();
-        let code = random_secret();
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, expires| *expires > now);
-        map.insert(digest(&code), now + ttl);
-        Enrolment {
-            code,
-            expires: now + ttl,
-        }
-    }
-
-    /// Use a code: `true` once, if it has not expired.
-    pub fn redeem(&self, code: &str) -> bool {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&digest(code))
-            .is_some_and(|expires| expires > Instant::now())
-    }
-
-    /// Whether a code is still waiting to be used (without using it).
-    pub fn pending(&self, code: &str) -> bool {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&digest(code)).is_some_and(|expires| *expires > Instant::now())
-    }
+    /// When it stops working (Unix seconds).
+    pub expires_at: i64,
 }
 
 #[cfg(test)]
@@ -201,48 +61,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_live_until_logout_or_a_new_passphrase() {
-        let s = Sessions::default();
-        let a = s.create([1; 8]);
-        assert!(s.touch(&a, [1; 8]));
-        assert!(!s.touch("forged", [1; 8]));
-        s.flash(
-            &a,
-            Flash {
-                ok: true,
-                text: "done".into(),
-            },
-        );
-        assert_eq!(s.take_flash(&a).unwrap().text, "done");
-        assert_eq!(s.take_flash(&a), None);
-        // The passphrase changed: the old session is gone for good.
-        assert!(!s.touch(&a, [2; 8]));
-        assert!(!s.touch(&a, [1; 8]));
-        let b = s.create([1; 8]);
-        s.end(&b);
-        assert!(!s.touch(&b, [1; 8]));
-        // Only hashes are kept.
-        let c = s.create([1; 8]);
-        assert!(!s.lock().keys().any(|k| k.as_slice() == c.as_bytes()));
+    fn sessions_end_when_idle_or_old() {
+        assert!(alive(0, 0, 10));
+        assert!(!alive(0, 0, IDLE));
+        assert!(alive(0, ABSOLUTE - IDLE, ABSOLUTE - 1));
+        assert!(!alive(0, ABSOLUTE - 1, ABSOLUTE));
     }
 
     #[test]
-    fn sessions_expire() {
-        let s = Sessions::new(Duration::ZERO, ABSOLUTE);
-        let a = s.create([1; 8]);
-        assert!(!s.touch(&a, [1; 8]));
-    }
-
-    #[test]
-    fn codes_work_once_and_expire() {
-        let codes = OneTimeCodes::default();
-        let e = codes.create(ENROLMENT_TTL);
-        assert!(codes.pending(&e.code));
-        assert!(!codes.redeem("guess"));
-        assert!(codes.redeem(&e.code));
-        assert!(!codes.redeem(&e.code));
-        assert!(!codes.pending(&e.code));
-        let old = codes.create(Duration::ZERO);
-        assert!(!codes.redeem(&old.code));
+    fn digests_depend_on_purpose_and_never_hold_the_secret() {
+        let s = new_secret();
+        let a = digest("staff session", s.as_str());
+        assert_eq!(a.len(), 32);
+        assert_eq!(a, digest("staff session", s.as_str()));
+        assert_ne!(a, digest("kiosk enrolment", s.as_str()));
+        assert_ne!(a, s.lookup_hash());
+        assert!(!a.windows(8).any(|w| s.as_str().as_bytes().windows(8).any(|x| x == w)));
     }
 }

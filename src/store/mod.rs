@@ -12,6 +12,8 @@ use crate::error::Result;
 use crate::pki::IssuedCert;
 use crate::token::Token;
 
+/// Staff sessions, enrolment codes and failed logins, shared by every replica.
+pub mod access;
 /// What the static archive and `certstamp verify` read.
 pub mod archive;
 /// Guestbook entries, one per signing certificate.
@@ -217,6 +219,51 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The voided certificates of a conference, for its CRL.
     async fn revoked(&self, conference: &str) -> Result<Vec<crate::revocation::Revoked>>;
+
+    // ---- staff access: shared by every replica, secrets kept as digests ----
+
+    /// Start a staff session; sessions idle since `idle_before` go.
+    async fn create_staff_session(
+        &self,
+        digest: Vec<u8>,
+        generation: Vec<u8>,
+        now: i64,
+        idle_before: i64,
+    ) -> Result<()>;
+
+    /// A staff session by its digest.
+    async fn staff_session(&self, digest: Vec<u8>) -> Result<Option<access::StaffSession>>;
+
+    /// Note activity on a session.
+    async fn touch_staff_session(&self, digest: Vec<u8>, now: i64) -> Result<()>;
+
+    /// End a session (logout, a new passphrase, or the browser became the booth screen).
+    async fn end_staff_session(&self, digest: Vec<u8>) -> Result<()>;
+
+    /// Leave a message for the session's next page.
+    async fn set_staff_flash(&self, digest: Vec<u8>, ok: bool, text: String) -> Result<()>;
+
+    /// Drop the session's message (it was shown).
+    async fn clear_staff_flash(&self, digest: Vec<u8>) -> Result<()>;
+
+    /// Keep the session's enrolment link (sealed to the session) and its end, or drop it.
+    async fn set_staff_enrolment(&self, digest: Vec<u8>, enrolment: Option<(Vec<u8>, i64)>) -> Result<()>;
+
+    /// A new booth-screen enrolment code; expired ones go.
+    async fn create_enrolment_code(&self, digest: Vec<u8>, expires_at: i64, now: i64) -> Result<()>;
+
+    /// Whether the code still waits to be used at `now`.
+    async fn enrolment_code_pending(&self, digest: Vec<u8>, now: i64) -> Result<bool>;
+
+    /// Use the code: `true` exactly once, before it expires, across every replica.
+    async fn redeem_enrolment_code(&self, digest: Vec<u8>, now: i64) -> Result<bool>;
+
+    /// Failed passphrase attempts from `client` in the window that started after `since`.
+    async fn login_failures(&self, client: String, since: i64) -> Result<u32>;
+
+    /// Count a failed attempt from `client`: a window older than `since` starts over at
+    /// `now`. Returns the failures in the current window.
+    async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32>;
 
     // ---- guestbook ----
 

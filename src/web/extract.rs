@@ -53,7 +53,7 @@ fn cookie_name(app: &App) -> &'static str {
 pub fn staff_cookie(app: &App, session: Option<&str>) -> HeaderValue {
     let secure = if app.secure_cookies() { "; Secure" } else { "" };
     let (value, age) = match session {
-        Some(s) => (s, crate::session::ABSOLUTE.as_secs()),
+        Some(s) => (s, crate::session::ABSOLUTE),
         None => ("", 0),
     };
     HeaderValue::from_str(&format!(
@@ -85,7 +85,7 @@ impl FromRequestParts<App> for Staff {
         }
         app.staff_console_open()?;
         let session = staff_session_cookie(app, &parts.headers).ok_or(Error::Unauthorized)?;
-        if app.staff_session(&session)? {
+        if app.staff_session(&session).await? {
             Ok(Staff { session })
         } else {
             Err(Error::Unauthorized)

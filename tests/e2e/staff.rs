@@ -145,6 +145,10 @@ async fn staff_login_wrong_passphrase_lockout_logout_and_csrf() {
         .unwrap();
     assert_eq!(res.status(), 401, "a logged-out session cookie is worthless");
 
+    // Another staff browser stays logged in across a restart: sessions are in the database.
+    let kept = client();
+    assert_eq!(staff_login_with(&kept, &k, STAFF_PASSPHRASE).await.status(), 303);
+
     // Wrong passphrases: 401 with the form again, then 429 for this address.
     let other = client();
     for _ in 0..5 {
@@ -159,6 +163,15 @@ async fn staff_login_wrong_passphrase_lockout_logout_and_csrf() {
     assert!(res.text().await.unwrap().contains("wait a minute"));
     let logs = k.logs();
     assert!(!logs.contains(STAFF_PASSPHRASE) && !logs.contains(&session), "{logs}");
+
+    // A restart forgets neither the lockout nor the sessions, and the database holds
+    // digests of session cookies, never the cookies.
+    let k = k.restart();
+    assert_eq!(staff_login_with(&other, &k, STAFF_PASSPHRASE).await.status(), 429);
+    assert!(staff_page(&kept, &k).await.contains("Staff console"));
+    let mut db = std::fs::read(data.path().join("certstamp.db")).unwrap();
+    db.extend(std::fs::read(data.path().join("certstamp.db-wal")).unwrap_or_default());
+    assert!(!db.windows(session.len()).any(|w| w == session.as_bytes()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,6 +20,7 @@ use super::page::{Cursor, Page};
 use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
 
+mod access;
 mod archive;
 mod guestbook;
 mod jobs;
@@ -465,6 +466,74 @@ impl Backend for Sqlite {
 
     async fn unpurged(&self) -> Result<crate::store::archive::Unpurged> {
         self.read(archive::unpurged).await
+    }
+
+    async fn create_staff_session(
+        &self,
+        digest: Vec<u8>,
+        generation: Vec<u8>,
+        now: i64,
+        idle_before: i64,
+    ) -> Result<()> {
+        self.write(move |c| access::create_session(c, &digest, &generation, now, idle_before))
+            .await
+    }
+
+    async fn staff_session(&self, digest: Vec<u8>) -> Result<Option<super::access::StaffSession>> {
+        self.read(move |c| access::session(c, &digest)).await
+    }
+
+    async fn touch_staff_session(&self, digest: Vec<u8>, now: i64) -> Result<()> {
+        self.write(move |c| access::execute(c, access::TOUCH_SESSION, rusqlite::params![digest, now]))
+            .await
+    }
+
+    async fn end_staff_session(&self, digest: Vec<u8>) -> Result<()> {
+        self.write(move |c| access::execute(c, access::END_SESSION, [digest]))
+            .await
+    }
+
+    async fn set_staff_flash(&self, digest: Vec<u8>, ok: bool, text: String) -> Result<()> {
+        self.write(move |c| access::execute(c, access::SET_FLASH, rusqlite::params![digest, ok, text]))
+            .await
+    }
+
+    async fn clear_staff_flash(&self, digest: Vec<u8>) -> Result<()> {
+        self.write(move |c| {
+            access::execute(
+                c,
+                access::SET_FLASH,
+                rusqlite::params![digest, None::<bool>, None::<String>],
+            )
+        })
+        .await
+    }
+
+    async fn set_staff_enrolment(&self, digest: Vec<u8>, enrolment: Option<(Vec<u8>, i64)>) -> Result<()> {
+        let (sealed, expires) = enrolment.unzip();
+        self.write(move |c| access::execute(c, access::SET_ENROLMENT, rusqlite::params![digest, sealed, expires]))
+            .await
+    }
+
+    async fn create_enrolment_code(&self, digest: Vec<u8>, expires_at: i64, now: i64) -> Result<()> {
+        self.write(move |c| access::create_code(c, &digest, expires_at, now))
+            .await
+    }
+
+    async fn enrolment_code_pending(&self, digest: Vec<u8>, now: i64) -> Result<bool> {
+        self.read(move |c| access::code_pending(c, &digest, now)).await
+    }
+
+    async fn redeem_enrolment_code(&self, digest: Vec<u8>, now: i64) -> Result<bool> {
+        self.write(move |c| access::redeem_code(c, &digest, now)).await
+    }
+
+    async fn login_failures(&self, client: String, since: i64) -> Result<u32> {
+        self.read(move |c| access::failures(c, &client, since)).await
+    }
+
+    async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32> {
+        self.write(move |c| access::count_failure(c, &client, now, since)).await
     }
 
     async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {

@@ -86,11 +86,11 @@ pub(super) const DROP_PAYLOADS: &str =
     "UPDATE print_jobs SET payload = NULL WHERE visitor_id = ?1 AND state != 'printing' AND payload IS NOT NULL";
 pub(super) const CONFERENCE_OF: &str = "SELECT conference, backend_ref FROM visitors WHERE id = ?1";
 pub(super) const PUT_LINK: &str =
-    "INSERT OR REPLACE INTO handoffs (visitor_id, sealed_url, created_at) VALUES (?1, ?2, ?3)";
-pub(super) const TAKE_LINK: &str = "DELETE FROM handoffs WHERE visitor_id = ?1";
+    "INSERT OR REPLACE INTO kept_links (visitor_id, sealed_url, created_at) VALUES (?1, ?2, ?3)";
+pub(super) const TAKE_LINK: &str = "DELETE FROM kept_links WHERE visitor_id = ?1";
 /// Links still waiting for their visitor: few, and dropped when opened.
 /// (`CROSS JOIN` keeps the kept links as the outer loop, on their own index.)
-pub(super) const LINKS: &str = "SELECT h.visitor_id, v.name, h.sealed_url, h.created_at FROM handoffs h \
+pub(super) const LINKS: &str = "SELECT h.visitor_id, v.name, h.sealed_url, h.created_at FROM kept_links h \
     CROSS JOIN visitors v ON v.id = h.visitor_id ORDER BY h.created_at LIMIT ?1";
 pub(super) const REVOKED: &str = "SELECT serial, voided_at FROM visitors \
     WHERE conference = ?1 AND voided_at IS NOT NULL AND serial IS NOT NULL ORDER BY voided_at";

@@ -139,11 +139,11 @@ pub async fn confirm(
 }
 
 /// Flash what happened and go back; internal errors get the error page.
-fn done(app: &App, staff: &Staff, back: &str, outcome: Result<String, Error>) -> Result<Response, Error> {
+async fn done(app: &App, staff: &Staff, back: &str, outcome: Result<String, Error>) -> Result<Response, Error> {
     match outcome {
-        Ok(notice) => app.flash(&staff.session, true, notice),
+        Ok(notice) => app.flash(&staff.session, true, notice).await?,
         Err(e) => match staff_message(&e) {
-            Some(m) => app.flash(&staff.session, false, m),
+            Some(m) => app.flash(&staff.session, false, m).await?,
             None => return Err(e),
         },
     }
@@ -173,7 +173,7 @@ pub async fn visitor_action(
             .await
             .map(|()| "The visitor’s email and key are deleted, and the certificate voided.".to_string()),
     };
-    done(&app, &staff, &form.back, outcome)
+    done(&app, &staff, &form.back, outcome).await
 }
 
 /// Stop showing a reissued link.
@@ -189,7 +189,7 @@ pub async fn dismiss_handoff(
         .dismiss_handoff(&id)
         .await
         .map(|()| "The new link is no longer shown here; it still works.".to_string());
-    done(&app, &staff, &form.back, outcome)
+    done(&app, &staff, &form.back, outcome).await
 }
 
 /// Reprint, retry, cancel, or "it printed".
@@ -203,7 +203,7 @@ pub async fn job_action(
     check_csrf(&app, &headers, &form.csrf)?;
     let action = JobAction::parse(&action).ok_or(Error::NotFound)?;
     let outcome = app.job_action(id, action).await;
-    done(&app, &staff, &form.back, outcome)
+    done(&app, &staff, &form.back, outcome).await
 }
 
 /// Print a sample ticket now.
@@ -215,5 +215,5 @@ pub async fn test_ticket(
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
     let outcome = app.test_ticket().await;
-    done(&app, &staff, &form.back, outcome)
+    done(&app, &staff, &form.back, outcome).await
 }

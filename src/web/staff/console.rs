@@ -311,16 +311,15 @@ pub async fn page(
         Err(_) => return Ok(Redirect::to("/staff/login").into_response()),
     };
     let (csrf, set) = csrf_for(&app, &headers);
-    let enrolment = match app.enrolment(&staff.session) {
+    let enrolment = match app.enrolment(&staff.session).await? {
         Some(e) => {
             let url = format!("{}/kiosk/enrol/{}", app.settings.public_url, e.code);
             Some(EnrolmentView {
                 qr_svg: qr::svg(&url, "qr")?,
                 url,
-                minutes_left: e
-                    .expires
-                    .saturating_duration_since(std::time::Instant::now())
-                    .as_secs()
+                minutes_left: (e.expires_at - crate::store::now_ts())
+                    .max(0)
+                    .unsigned_abs()
                     .div_ceil(60),
             })
         }
@@ -330,7 +329,7 @@ pub async fn page(
         layout: Layout::new(&app),
         issuer_kind: app.issuer.kind(),
         warning: app.settings.public_url_warning(),
-        flash: app.take_flash(&staff.session),
+        flash: app.take_flash(&staff.session).await?,
         enrolment,
         live: Live::load(&app, &q, csrf).await?,
     };

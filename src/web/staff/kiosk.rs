@@ -30,18 +30,19 @@ pub async fn create(
     FormBody(form): FormBody<ActionForm>,
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
-    app.create_enrolment(&staff.session);
+    app.create_enrolment(&staff.session).await?;
     app.flash(
         &staff.session,
         true,
         "Open the link below on the booth screen (or scan its code there) within 10 minutes. It works once.",
-    );
+    )
+    .await?;
     Ok(see_console(&form.back))
 }
 
 /// Open on the booth screen: this browser becomes the booth screen.
 pub async fn enrol(State(app): State<App>, Path(code): Path<String>, headers: HeaderMap) -> Result<Response, Error> {
-    if code.len() > 64 || !app.redeem_enrolment(&code) {
+    if code.len() > 64 || !app.redeem_enrolment(&code).await? {
         return Err(Error::Absent(
             "This booth screen link was used already, has expired (links last 10 minutes) or never existed. \
              Create a new one in the staff console."
@@ -53,7 +54,7 @@ pub async fn enrol(State(app): State<App>, Path(code): Path<String>, headers: He
     h.append(header::SET_COOKIE, kiosk_cookie(&app, true));
     // The booth screen is never a staff browser.
     if let Some(session) = staff_session_cookie(&app, &headers) {
-        app.staff_logout(&session);
+        app.staff_logout(&session).await?;
         h.append(header::SET_COOKIE, staff_cookie(&app, None));
     }
     Ok(res)

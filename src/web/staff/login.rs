@@ -84,7 +84,7 @@ pub async fn submit(
         Ok(session) => {
             // A session cookie this browser had before is replaced, and its session ended.
             if let Some(old) = staff_session_cookie(&app, &headers) {
-                app.staff_logout(&old);
+                app.staff_logout(&old).await?;
             }
             let mut res = Redirect::to("/staff").into_response();
             res.headers_mut()
@@ -106,7 +106,7 @@ pub async fn logout(
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
-    app.staff_logout(&staff.session);
+    app.staff_logout(&staff.session).await?;
     tracing::info!("staff logged out");
     let mut res = Redirect::to("/staff/login").into_response();
     res.headers_mut().insert(header::SET_COOKIE, staff_cookie(&app, None));
