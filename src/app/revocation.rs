@@ -1,6 +1,7 @@
-//! Each conference's CRL, signed by its intermediate: again on every void, and again
-//! when the one at hand has aged (it is valid for an hour only). Kept in memory; the
-//! serials come from the store, so nothing is lost at a restart.
+//! Each conference's CRL, signed by its intermediate: again whenever the store lists
+//! other voided certificates than the one at hand (a void here or on another replica
+//! sharing the database), and when it has aged (it is valid for an hour only). Kept in
+//! memory; the serials come from the store, so nothing is lost at a restart.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,17 +10,17 @@ use time::OffsetDateTime;
 
 use super::App;
 use crate::error::{Error, Result};
-use crate::revocation::{self, Crl};
+use crate::revocation::{self, Crl, Revoked};
 
-/// The CRLs signed so far, and the number of the last one.
+/// The CRLs signed so far with the serials each lists, and the number of the last one.
 #[derive(Default)]
 pub struct Crls {
-    signed: Mutex<HashMap<String, Crl>>,
+    signed: Mutex<HashMap<String, (Crl, Vec<Revoked>)>>,
     last_number: Mutex<u64>,
 }
 
 impl Crls {
-    fn cached(&self, slug: &str) -> Option<Crl> {
+    fn cached(&self, slug: &str) -> Option<(Crl, Vec<Revoked>)> {
         self.signed.lock().unwrap_or_else(|p| p.into_inner()).get(slug).cloned()
     }
 
@@ -33,10 +34,12 @@ impl Crls {
 }
 
 impl App {
-    /// The conference's CRL, signed again when the one at hand has aged.
+    /// The conference's CRL, signed again when the voided certificates changed or the
+    /// one at hand has aged.
     pub async fn crl(&self, slug: &str) -> Result<Crl> {
-        if let Some(c) = self.crls.cached(slug)
+        if let Some((c, listed)) = self.crls.cached(slug)
             && !revocation::is_stale(c.this_update, OffsetDateTime::now_utc())
+            && self.store.revoked(slug).await? == listed
         {
             return Ok(c);
         }
@@ -54,6 +57,7 @@ impl App {
         })?;
         let revoked = self.store.revoked(slug).await?;
         let number = self.crls.next_number();
+        let listed = revoked.clone();
         let crl = tokio::task::spawn_blocking(move || {
             let now = OffsetDateTime::now_utc();
             revocation::build(&signer, &revoked, now, now + revocation::LIFETIME, number)
@@ -64,7 +68,7 @@ impl App {
             .signed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(slug.to_string(), crl.clone());
+            .insert(slug.to_string(), (crl.clone(), listed));
         Ok(crl)
     }
 

@@ -690,9 +690,17 @@ async fn the_crl_lists_voided_certificates_and_openssl_rejects_them() {
     let res = c.get(k.at("/crl/kc-eu.crl")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/pkix-crl");
+    // A second kiosk on the same database and CA, as replicas share them, has signed its
+    // own empty one.
+    let replica = Kiosk::start(data.path(), &["--conference-slug", "kc-eu"]);
+    let (_, before) = get(&c, &replica, "/crl/kc-eu.pem").await;
     let staff = client();
     let id = visitor_id(&staff_page(&staff, &k).await, "val@example.org");
     assert_eq!(confirm(&staff, &k, &id, "void").await.status(), 303);
+    // The void on the first kiosk reaches the replica's CRL at its next fetch.
+    let (_, after) = get(&c, &replica, "/crl/kc-eu.pem").await;
+    assert_ne!(before, after);
+    drop(replica);
     let der = c
         .get(k.at("/crl/kc-eu.crl"))
         .send()
@@ -767,6 +775,9 @@ async fn the_crl_lists_voided_certificates_and_openssl_rejects_them() {
     let k = k.restart();
     let (_, pem2) = get(&c, &k, "/crl/kc-eu.pem").await;
     std::fs::write(work.path().join("kc-eu.pem"), &pem2).unwrap();
+    assert!(!verify(&dirs[0]).0 && verify(&dirs[1]).0);
+    // So does the replica's.
+    std::fs::write(work.path().join("kc-eu.pem"), &after).unwrap();
     assert!(!verify(&dirs[0]).0 && verify(&dirs[1]).0);
 }
 
