@@ -352,6 +352,11 @@ impl Backend for Sqlite {
     }
 
     async fn take_kept_link(&self, visitor_id: &str) -> Result<bool> {
+        // Every page view asks: a reader answers the usual "none", the writer only deletes.
+        let id = visitor_id.to_string();
+        if !self.read(move |c| staff::has_link(c, &id)).await? {
+            return Ok(false);
+        }
         let id = visitor_id.to_string();
         self.write(move |c| staff::take_link(c, &id)).await
     }

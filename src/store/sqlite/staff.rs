@@ -88,6 +88,7 @@ pub(super) const CONFERENCE_OF: &str = "SELECT conference, backend_ref FROM visi
 pub(super) const PUT_LINK: &str =
     "INSERT OR REPLACE INTO kept_links (visitor_id, sealed_url, created_at) VALUES (?1, ?2, ?3)";
 pub(super) const TAKE_LINK: &str = "DELETE FROM kept_links WHERE visitor_id = ?1";
+pub(super) const HAS_LINK: &str = "SELECT 1 FROM kept_links WHERE visitor_id = ?1";
 /// Links still waiting for their visitor: few, and dropped when opened.
 /// (`CROSS JOIN` keeps the kept links as the outer loop, on their own index.)
 pub(super) const LINKS: &str = "SELECT h.visitor_id, v.name, h.sealed_url, h.created_at FROM kept_links h \
@@ -261,6 +262,10 @@ pub(super) fn put_link(c: &Connection, visitor_id: &str, sealed_url: &[u8]) -> R
     c.prepare_cached(PUT_LINK)?
         .execute(params![visitor_id, sealed_url, now_ts()])?;
     Ok(())
+}
+
+pub(super) fn has_link(c: &Connection, visitor_id: &str) -> Result<bool> {
+    Ok(c.prepare_cached(HAS_LINK)?.exists([visitor_id])?)
 }
 
 pub(super) fn take_link(c: &Connection, visitor_id: &str) -> Result<bool> {

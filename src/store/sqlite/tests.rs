@@ -440,6 +440,7 @@ const QUERIES: &[(&str, &str, bool)] = &[
     ("staff::CONFERENCE_OF", staff::CONFERENCE_OF, false),
     ("staff::PUT_LINK", staff::PUT_LINK, false),
     ("staff::TAKE_LINK", staff::TAKE_LINK, false),
+    ("staff::HAS_LINK", staff::HAS_LINK, false),
     // Kept links are few (dropped when opened): oldest first, at most a screenful.
     ("staff::LINKS", staff::LINKS, true),
     ("staff::REVOKED", staff::REVOKED, false),

@@ -2,7 +2,10 @@
 //! emoji, 64-character names) on a 1280x800 laptop and a 375x812 phone, screenshots in
 //! `target/e2e/11-staff-*/`, no sideways scrolling, axe-core clean on the console and
 //! the login; it follows a new visitor live (no reload), and "Void & reissue" goes
-//! through its confirmation to the new link's QR code.
+//! through its confirmation to the new link's QR code, which on the laptop stays on
+//! screen past 30 s and live updates (issue 12, scenario 6) until the visitor opens it.
+
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -104,7 +107,10 @@ async fn crowd(k: &Kiosk) {
     }
 }
 
-async fn look(window: Window) {
+/// How long the reissued code must stay on the console (issue 12, scenario 6).
+const HOLD: Duration = Duration::from_secs(30);
+
+async fn look(window: Window, hold: bool) {
     let data = tempfile::tempdir().unwrap();
     let k = Kiosk::start(data.path(), &[]);
     crowd(&k).await;
@@ -160,17 +166,49 @@ async fn look(window: Window) {
     b.click_and_wait("form.staff-confirm button[type=submit]").await;
     assert!(b.text(".staff-handoff").await.contains("New link for 王小明"));
     b.find(".staff-handoff svg[aria-label='QR code']").await;
+    let reissued_at = std::time::Instant::now();
     b.shot("reissued").await;
     b.assert_accessible("reissued").await;
+    if hold {
+        hold_the_new_code(&b, &k, reissued_at).await;
+    }
     b.finish().await;
+}
+
+/// Scenario 6: the new code stays on screen for 30 s and more, through live updates,
+/// and still leads to the new link; it goes once the visitor has opened it.
+async fn hold_the_new_code(b: &Browser, k: &Kiosk, since: std::time::Instant) {
+    let link = b.text(".staff-link").await.trim().to_string();
+    assert!(link.contains("/c/"), "{link}");
+    b.c.execute("window.__held = true;", vec![]).await.unwrap();
+    // The console still lists the search for 王小明: a namesake arrives meanwhile.
+    issue(&client(), k, "王小明 Junior", "junior@example.org").await;
+    b.wait_for("a live update while the code is shown", async || {
+        b.text("#live").await.contains("王小明 Junior")
+    })
+    .await;
+    tokio::time::sleep(HOLD.saturating_sub(since.elapsed())).await;
+    assert!(b.text(".staff-handoff").await.contains("New link for 王小明"));
+    let shot = b.shot("reissued-after-30s").await;
+    let codes = zbar(&shot);
+    assert!(
+        codes.contains(&link),
+        "the code on screen after 30 s: {codes:?}, the link: {link}"
+    );
+    let kept = b.c.execute("return window.__held === true;", vec![]).await.unwrap();
+    assert_eq!(kept, Value::Bool(true), "the console reloaded itself");
+    // The visitor opens it: the code leaves the console by itself.
+    assert_eq!(client().get(&link).send().await.unwrap().status(), 200);
+    b.wait_for("the opened link's code to go", async || !b.has(".staff-handoff").await)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_console_on_a_laptop() {
-    look(Window::laptop("11-staff-1280")).await;
+    look(Window::laptop("11-staff-1280"), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_console_on_a_phone() {
-    look(Window::phone("11-staff-375")).await;
+    look(Window::phone("11-staff-375"), false).await;
 }
