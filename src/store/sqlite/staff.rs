@@ -105,7 +105,7 @@ const MOST_LINKS: u32 = 20;
 fn rows(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<(Visitor, i64)>> {
     let mut stmt = c.prepare_cached(sql)?;
     let rows = stmt
-        .query_map(p, |r| Ok((visitors::from_row(r)?, r.get::<_, i64>(18)?)))?
+        .query_map(p, |r| Ok((visitors::from_row(r)?, r.get::<_, i64>("rowid")?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
