@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -245,6 +246,29 @@ pub struct ServeArgs {
     /// X-Forwarded-For, which the proxy appends. Only enable it when a proxy is in front [default: false].
     #[arg(long, env = "CERTSTAMP_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: Option<bool>,
+    /// Open connections allowed on both listeners together; capped by the open-file limit [default: 512].
+    #[arg(long, env = "CERTSTAMP_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections allowed per client address (not applied to the web listener behind a
+    /// trusted proxy, where every connection comes from the proxy) [default: 128].
+    #[arg(long, env = "CERTSTAMP_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
+    /// Seconds a client has to send a request's headers, counted from the moment the kiosk waits
+    /// for them (a new connection, or a kept-alive one after its last answer); also bounds the
+    /// TLS handshake [default: 10].
+    #[arg(long, env = "CERTSTAMP_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a request body may take to arrive in full [default: 20].
+    #[arg(long, env = "CERTSTAMP_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Seconds a connection may wait on its socket with no byte moving either way (a stalled
+    /// upload, an answer nobody reads) before it is closed [default: 60].
+    #[arg(long, env = "CERTSTAMP_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+    /// Seconds the booth screen shows a visitor's handoff page (QR code to their phone,
+    /// print button) before it returns to the form by itself [default: 300].
+    #[arg(long, env = "CERTSTAMP_KIOSK_HANDOFF_SECONDS")]
+    pub kiosk_handoff_seconds: Option<u64>,
 }
 
 /// The `[conference]` table, resolved.
@@ -317,6 +341,21 @@ pub struct GuestbookSettings {
     pub this_conference_only: bool,
 }
 
+/// Limits on client connections, for both listeners, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Open connections on both listeners together.
+    pub max: usize,
+    /// Open connections per client address.
+    pub max_per_client: usize,
+    /// Time to send a request's headers (and to finish a TLS handshake).
+    pub header_timeout: Duration,
+    /// Time to send a whole request body.
+    pub body_timeout: Duration,
+    /// Time a connection may wait with no byte moving.
+    pub idle_timeout: Duration,
+}
+
 /// Everything the kiosk needs, resolved from flags, environment, file and defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -338,61 +377,66 @@ pub struct Settings {
     pub guestbook: GuestbookSettings,
     /// Hash of the staff passphrase when configured (else the data dir's hash file is used).
     pub staff_password_hash: Option<String>,
-    /// Whether `public_url` was left at its default (derived from `listen`).
-    pub public_url_is_default: bool,
     /// Per-client issuance rate limit.
     pub issue_rate_per_minute: u32,
     /// Take the client address from X-Forwarded-For (set by a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Connection limits and timeouts of both listeners.
+    pub connections: ConnectionSettings,
+    /// How long a handoff page on the booth screen lives, in seconds.
+    pub kiosk_handoff_seconds: u64,
+}
+
+impl Settings {
+    /// A warning for the log and the staff console when phones cannot open the address
+    /// the QR codes carry: `--public-url` left at its loopback default, a loopback address
+    /// while the kiosk listens on another interface, or an unspecified one (`0.0.0.0`).
+    pub fn public_url_warning(&self) -> Option<String> {
+        public_url_warning(&self.public_url, self.listen)
+    }
+}
+
+/// See [`Settings::public_url_warning`]; pure, for tests.
+pub fn public_url_warning(public_url: &str, listen: SocketAddr) -> Option<String> {
+    let defaulted = public_url == format!("http://{listen}");
+    let host = url_host(public_url)?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
+    let unspecified = ip.is_some_and(|ip| ip.is_unspecified());
+    let why = if unspecified {
+        "an address no phone can open"
+    } else if loopback && defaulted {
+        "the default, a loopback address that only this machine can open"
+    } else if loopback && !listen.ip().is_loopback() {
+        "a loopback address, while the kiosk listens on another interface"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "QR codes and printed tickets point at {public_url}, {why}: phones cannot reach them. \
+         Set --public-url (CERTSTAMP_PUBLIC_URL) to an address phones can open, such as \
+         http://192.0.2.10:{} or https://booth.example.org.",
+        listen.port()
+    ))
+}
+
+/// The host of an `http(s)://host[:port][/path]` URL (IPv6 keeps its brackets).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.starts_with('[') {
+        return authority.find(']').map(|i| &authority[..=i]);
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
 }
 
 /// The environment variable that once held a plain staff password; refused now.
 pub const LEGACY_PASSWORD_VAR: &str = "CERTSTAMP_STAFF_PASSWORD";
-
-/// The host part of a URL (`[::1]` without brackets), lowercase.
-fn url_host(url: &str) -> Option<String> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?;
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next()?
-    } else {
-        authority.split(':').next()?
-    };
-    Some(host.to_ascii_lowercase())
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-impl Settings {
-    /// Why phones may not reach the links in QR codes, if they may not: the public URL is
-    /// a loopback address while the kiosk listens on another interface, or it was left at
-    /// its default. For the log at start and the staff console.
-    pub fn public_url_warning(&self) -> Option<String> {
-        let host = url_host(&self.public_url).unwrap_or_default();
-        let loopback = is_loopback_host(&host);
-        let fix = "set --public-url (CERTSTAMP_PUBLIC_URL) to the address phones at the booth use";
-        if loopback && !self.listen.ip().is_loopback() {
-            Some(format!(
-                "QR codes lead to {}, a loopback address phones cannot reach (the kiosk listens on {}); {fix}.",
-                self.public_url, self.listen
-            ))
-        } else if self.public_url_is_default {
-            let unreachable = loopback || self.listen.ip().is_unspecified();
-            Some(format!(
-                "QR codes lead to {}, the default public URL{}; {fix}.",
-                self.public_url,
-                if unreachable { ", which no phone can reach" } else { "" }
-            ))
-        } else {
-            None
-        }
-    }
-}
 
 /// The TOML file. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -407,6 +451,7 @@ pub struct FileConfig {
     staff_password: Option<toml::Value>,
     issue_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
+    kiosk_handoff_seconds: Option<u64>,
     #[serde(default)]
     conference: FileConference,
     #[serde(default)]
@@ -415,6 +460,18 @@ pub struct FileConfig {
     printer: FilePrinter,
     #[serde(default)]
     guestbook: FileGuestbook,
+    #[serde(default)]
+    connections: FileConnections,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConnections {
+    max: Option<usize>,
+    max_per_client: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -586,18 +643,25 @@ impl ServeArgs {
                 crate::passphrase::how_to_set(&data_dir)
             )));
         }
-        let configured_url = self.public_url.clone().or(file.public_url.clone());
-        let public_url_is_default = configured_url.is_none();
-        let public_url = configured_url.unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = self
+            .public_url
+            .clone()
+            .or(file.public_url.clone())
+            .unwrap_or_else(|| format!("http://{listen}"));
         let public_url = public_url.trim_end_matches('/').to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(Error::Invalid(format!(
                 "public URL must start with http:// or https://, got {public_url:?}"
             )));
         }
+        let kiosk_handoff_seconds = self.kiosk_handoff_seconds.or(file.kiosk_handoff_seconds).unwrap_or(300);
+        if kiosk_handoff_seconds == 0 {
+            return Err(Error::Invalid("kiosk handoff seconds must be at least 1".into()));
+        }
         let cm = &file.cert_manager;
         let p = &file.printer;
         let g = &file.guestbook;
+        let connections = self.connections(&file.connections)?;
         let printer_uri = self
             .printer
             .clone()
@@ -658,11 +722,39 @@ impl ServeArgs {
                     .unwrap_or(false),
             },
             staff_password_hash: self.staff_password_hash.clone().or(file.staff_password_hash.clone()),
-            public_url_is_default,
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            connections,
+            kiosk_handoff_seconds,
             data_dir,
             conference,
+        })
+    }
+}
+
+impl ServeArgs {
+    fn connections(&self, f: &FileConnections) -> Result<ConnectionSettings> {
+        let secs = |what: &str, v: u64| {
+            if (1..=3600).contains(&v) {
+                Ok(Duration::from_secs(v))
+            } else {
+                Err(Error::Invalid(format!("{what} must be 1-3600 seconds, got {v}")))
+            }
+        };
+        let max = self.max_connections.or(f.max).unwrap_or(512);
+        let max_per_client = self.max_connections_per_client.or(f.max_per_client).unwrap_or(128);
+        if max == 0 || max_per_client == 0 {
+            return Err(Error::Invalid("connection limits must be at least 1".into()));
+        }
+        Ok(ConnectionSettings {
+            max,
+            max_per_client: max_per_client.min(max),
+            header_timeout: secs(
+                "header timeout",
+                self.header_timeout.or(f.header_timeout_secs).unwrap_or(10),
+            )?,
+            body_timeout: secs("body timeout", self.body_timeout.or(f.body_timeout_secs).unwrap_or(20))?,
+            idle_timeout: secs("idle timeout", self.idle_timeout.or(f.idle_timeout_secs).unwrap_or(60))?,
         })
     }
 }
@@ -697,38 +789,67 @@ mod tests {
     }
 
     #[test]
-    fn public_url_warnings() {
-        let settings = |args: &[&str]| {
-            let mut all = vec!["certstamp"];
-            all.extend_from_slice(args);
-            Cli::try_parse_from(all).unwrap().serve.settings().unwrap()
-        };
-        let default = settings(&[]).public_url_warning().unwrap();
-        assert!(
-            default.contains("default") && default.contains("no phone can reach"),
-            "{default}"
-        );
-        let any = settings(&["--listen", "0.0.0.0:8080"]).public_url_warning().unwrap();
-        assert!(any.contains("http://0.0.0.0:8080"), "{any}");
-        let loopback = settings(&["--listen", "0.0.0.0:8080", "--public-url", "http://localhost:8080"])
-            .public_url_warning()
-            .unwrap();
-        assert!(loopback.contains("loopback"), "{loopback}");
-        let v6 = settings(&["--listen", "[::]:8080", "--public-url", "http://[::1]:8080/"]);
-        assert!(v6.public_url_warning().unwrap().contains("loopback"));
-        // A laptop demo on its own loopback, said so explicitly: nothing to warn about.
+    fn connection_limits_have_defaults_flags_and_a_table() {
+        let s = Cli::try_parse_from(["certstamp"]).unwrap().serve.settings().unwrap();
         assert_eq!(
-            settings(&["--public-url", "http://127.0.0.1:8080"]).public_url_warning(),
+            s.connections,
+            ConnectionSettings {
+                max: 512,
+                max_per_client: 128,
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(20),
+                idle_timeout: Duration::from_secs(60),
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[connections]\nmax = 100\nmax_per_client = 500\nidle_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["certstamp", "--config", path.to_str().unwrap(), "--header-timeout", "3"]).unwrap();
+        let c = cli.serve.settings().unwrap().connections;
+        assert_eq!(
+            (c.max, c.max_per_client),
+            (100, 100),
+            "a client never gets more than everybody"
+        );
+        assert_eq!(
+            (c.header_timeout, c.idle_timeout),
+            (Duration::from_secs(3), Duration::from_secs(5))
+        );
+        let cli = Cli::try_parse_from(["certstamp", "--body-timeout", "0"]).unwrap();
+        assert!(cli.serve.settings().unwrap_err().to_string().contains("body timeout"));
+        let cli = Cli::try_parse_from(["certstamp", "--max-connections", "0"]).unwrap();
+        assert!(cli.serve.settings().is_err());
+    }
+
+    #[test]
+    fn phones_cannot_reach_loopback_or_unspecified_public_urls() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // Left at its default on the default listen address.
+        let w = public_url_warning("http://127.0.0.1:8080", at("127.0.0.1:8080")).unwrap();
+        assert!(w.contains("http://127.0.0.1:8080") && w.contains("--public-url"), "{w}");
+        // Listening everywhere: the default URL is 0.0.0.0, a loopback URL is explicit.
+        assert!(public_url_warning("http://0.0.0.0:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://localhost:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://[::1]:8080/", at("[::]:8080")).is_some());
+        assert!(public_url_warning("https://127.0.0.2", at("192.0.2.10:8080")).is_some());
+        // Reachable: a LAN address (set, or the default of a LAN listen address), a name,
+        // or loopback on purpose while listening on loopback (a laptop demo, the tests).
+        assert_eq!(public_url_warning("http://192.0.2.10:8080", at("0.0.0.0:8080")), None);
+        assert_eq!(
+            public_url_warning("http://192.0.2.10:8080", at("192.0.2.10:8080")),
             None
         );
         assert_eq!(
-            settings(&["--listen", "0.0.0.0:8080", "--public-url", "https://booth.example.org"]).public_url_warning(),
+            public_url_warning("https://booth.example.org", at("0.0.0.0:8080")),
             None
         );
-        assert_eq!(
-            url_host("https://user@Booth.Example.org:8443/x"),
-            Some("booth.example.org".into())
-        );
+        assert_eq!(public_url_warning("http://localhost:9000", at("127.0.0.1:8080")), None);
+        assert_eq!(url_host("https://user@[fe80::1]:8443/x"), Some("[fe80::1]"));
     }
 
     #[test]

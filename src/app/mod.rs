@@ -12,6 +12,7 @@ use crate::config::{IssuerKind, Settings};
 use crate::error::Result;
 use crate::events::Events;
 use crate::guestbook::Guestbook;
+use crate::handoff::Handoffs;
 use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, Outcomes, Report};
@@ -29,6 +30,8 @@ mod derived;
 mod guestbook;
 /// Submitting visitors, recording what the issuer reports, resuming, retention.
 mod issuance;
+/// The booth screen's handoff pages.
+mod kiosk;
 /// Readiness checks and metrics, for the probes and Prometheus.
 mod operations;
 /// Asking for a ticket.
@@ -80,6 +83,8 @@ pub struct Parts {
     pub events: Events,
     /// Counters and gauges for `/metrics`.
     pub metrics: Metrics,
+    /// Live handoffs on the booth screen (in memory only).
+    pub handoffs: Handoffs,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
     /// What pages derive from a row, computed once (bounded, in memory only).
@@ -91,7 +96,7 @@ pub struct Parts {
 impl App {
     /// Open the data dir, database and issuer for `settings`. Starts nothing.
     pub async fn open(settings: Settings) -> Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)?;
+        crate::files::tighten_tree(&settings.data_dir)?;
         let store = Store::open(&settings.data_dir.join("certstamp.db"))?;
         let (outcomes, reports) = Outcomes::channel();
         let issuer: Arc<dyn Issuer> = match settings.issuer {
@@ -128,6 +133,7 @@ impl App {
             queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
             metrics,
+            handoffs: Handoffs::new(std::time::Duration::from_secs(settings.kiosk_handoff_seconds)),
             form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
             access: access::Access::open(settings.staff_password_hash.as_deref(), settings.data_dir.clone())?,
             crls: revocation::Crls::default(),

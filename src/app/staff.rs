@@ -98,7 +98,8 @@ impl App {
             self.after_void(visitor_id, &voided).await;
         }
         let email_lc = email.to_ascii_lowercase();
-        let (id, token) = self.register(v.name.clone(), email, email_lc).await?;
+        // A reissue keeps the visitor's choice about the wall.
+        let (id, token) = self.register(v.name.clone(), email, email_lc, v.show_on_wall).await?;
         self.store
             .put_kept_link(&id, self.queue.seal_url(&self.page_url(&token)))
             .await?;

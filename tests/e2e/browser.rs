@@ -12,9 +12,11 @@ mod flows;
 mod session;
 
 pub(crate) use driver::{HEADLESS, chromium};
+pub(crate) use session::{Browser, Window};
 
 mod every_page;
 mod form_errors;
 mod guestbook_mtls;
+mod screens;
 mod staff_console;
 mod visitor_phone;

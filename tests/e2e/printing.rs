@@ -93,7 +93,8 @@ async fn spool_prints_a_preview_that_scans_and_double_taps_print_once() {
     // The public wall shows counts and seals, never names or emails.
     let wall = c.get(k.at("/wall")).send().await.unwrap().text().await.unwrap();
     assert!(
-        wall.contains("<strong>1</strong> certificates issued") && wall.contains("<strong>1</strong> tickets printed")
+        wall.contains("<strong>1</strong> certificate issued") && wall.contains("<strong>1</strong> ticket printed"),
+        "{wall}"
     );
     assert!(
         wall.contains("<svg") && !wall.contains("Ada") && !wall.contains("example.org"),
@@ -126,13 +127,13 @@ async fn auto_print_queues_a_ticket_at_issuance() {
 }
 
 /// How the fake network printer answers DLE EOT.
-const READY: u8 = 0;
+pub(crate) const READY: u8 = 0;
 const PAPER_OUT: u8 = 1;
 
 /// A raw TCP (port 9100) printer on loopback that answers real-time status queries and
 /// records every job it receives. It can be taken down and brought back on its port.
-struct FakePrinter {
-    port: u16,
+pub(crate) struct FakePrinter {
+    pub(crate) port: u16,
     mode: Arc<AtomicU8>,
     jobs: Arc<Mutex<Vec<Vec<u8>>>>,
     stop: Arc<AtomicBool>,
@@ -140,7 +141,7 @@ struct FakePrinter {
 }
 
 impl FakePrinter {
-    fn new(mode: u8) -> Self {
+    pub(crate) fn new(mode: u8) -> Self {
         let mut p = FakePrinter {
             port: free_port(),
             mode: Arc::new(AtomicU8::new(mode)),
@@ -152,7 +153,7 @@ impl FakePrinter {
         p
     }
 
-    fn up(&mut self) {
+    pub(crate) fn up(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
         self.stop.store(false, Ordering::SeqCst);
         let (mode, jobs, stop) = (self.mode.clone(), self.jobs.clone(), self.stop.clone());
@@ -168,7 +169,7 @@ impl FakePrinter {
         }));
     }
 
-    fn down(&mut self) {
+    pub(crate) fn down(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(t) = self.thread.take() {
@@ -176,7 +177,7 @@ impl FakePrinter {
         }
     }
 
-    fn jobs(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn jobs(&self) -> Vec<Vec<u8>> {
         self.jobs.lock().unwrap().clone()
     }
 }

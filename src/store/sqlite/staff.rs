@@ -325,6 +325,7 @@ mod tests {
             issuer_kind: "local".into(),
             backend_ref: None,
             retention_until: now_ts() + 3600,
+            show_on_wall: false,
         };
         db.insert_visitor(v, &Token::generate()).await.unwrap();
     }

@@ -24,6 +24,7 @@ fn new(id: &str, email: &str) -> NewVisitor {
         issuer_kind: "local".into(),
         backend_ref: None,
         retention_until: now_ts() + 3600,
+        show_on_wall: false,
     }
 }
 
@@ -67,9 +68,13 @@ async fn insert_complete_purge() {
     assert_eq!(store.issued_count("c").await.unwrap(), 1);
     assert_eq!(store.visitor_count("c").await.unwrap(), 1);
     let purged = store.purge_expired(now_ts() + 7200).await.unwrap();
-    assert_eq!(purged.len(), 1);
+    assert_eq!(purged.visitors.len(), 1);
     let v = store.visitor_by_token(&t).await.unwrap().unwrap();
-    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_some());
+    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_none() && v.name.is_empty());
+    assert!(v.serial.is_some() && v.fingerprint.is_some() && v.not_after.is_some());
+    assert_eq!(v.state, IssueState::Issued);
+    assert_eq!(store.issued_count("c").await.unwrap(), 1, "counts stay");
+    assert!(store.purge_expired(now_ts() + 7200).await.unwrap().visitors.is_empty());
     // Voiding frees the email for a reissue.
     store
         .insert_visitor(new("v3", "b@x.io"), &Token::generate())
@@ -91,7 +96,6 @@ fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
         issuer: "CN=int".into(),
         serial: serial.into(),
         name: "Ada".into(),
-        email_masked: "a***@x.io".into(),
         message: message.into(),
         star,
     }
@@ -173,6 +177,27 @@ async fn keyset_pages_walk_every_row_once_newest_first() {
     assert_eq!(total, 7);
     assert_eq!([p1.items, p2.items].concat(), by_offset);
     assert!(p2.next.is_none());
+}
+
+#[tokio::test]
+async fn seals_carry_a_name_only_for_visitors_who_agreed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_memory().unwrap();
+    let ca = ca(dir.path());
+    for (id, show) in [("a", true), ("b", false)] {
+        let v = NewVisitor {
+            name: format!("Visitor {id}"),
+            show_on_wall: show,
+            ..new(id, &format!("{id}@x.io"))
+        };
+        store.insert_visitor(v, &Token::generate()).await.unwrap();
+        store.complete_issuance(id, ca.sign(&leaf(id)).unwrap()).await.unwrap();
+    }
+    let seals = store.seals_page("c", None, 10).await.unwrap().items;
+    let names: Vec<(&str, Option<&str>)> = seals.iter().map(|s| (s.id.as_str(), s.name.as_deref())).collect();
+    assert_eq!(names, [("b", None), ("a", Some("Visitor a"))]);
+    assert!(store.visitor_by_id("a").await.unwrap().unwrap().show_on_wall);
+    assert!(!store.visitor_by_id("b").await.unwrap().unwrap().show_on_wall);
 }
 
 #[tokio::test]
@@ -459,6 +484,11 @@ const QUERIES: &[(&str, &str, bool)] = &[
     ("access::FAILURES", access::FAILURES, false),
     ("access::COUNT_FAILURE", access::COUNT_FAILURE, false),
     ("access::DROP_OLD_FAILURES", access::DROP_OLD_FAILURES, false),
+    ("visitors::DUE", visitors::DUE, false),
+    ("visitors::DUE_JOBS", visitors::DUE_JOBS, false),
+    ("visitors::PURGE_GUESTBOOK", visitors::PURGE_GUESTBOOK, false),
+    ("visitors::CANCEL_DUE_JOBS", visitors::CANCEL_DUE_JOBS, false),
+    ("visitors::DROP_DUE_PAYLOADS", visitors::DROP_DUE_PAYLOADS, false),
     ("visitors::PURGE", visitors::PURGE, false),
     ("jobs::OPEN_FOR_VISITOR", jobs::OPEN_FOR_VISITOR, false),
     ("jobs::INSERT", jobs::INSERT, false),
@@ -475,8 +505,6 @@ const QUERIES: &[(&str, &str, bool)] = &[
     ("jobs::BY_ID", jobs::BY_ID, false),
     ("jobs::LATEST_FOR", jobs::LATEST_FOR, false),
     ("jobs::PAGE", jobs::PAGE, false),
-    // Walks the partial index of jobs that still hold a payload, not all jobs.
-    ("jobs::PURGE_PAYLOADS", jobs::PURGE_PAYLOADS, true),
     ("guestbook::UPSERT", guestbook::UPSERT, false),
     ("guestbook::AFTER", guestbook::AFTER, false),
     ("guestbook::BY_OFFSET", guestbook::BY_OFFSET, true),
@@ -529,4 +557,23 @@ fn no_query_scans_a_table_or_sorts() {
         "query plans that walk a whole table:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn a_read_only_or_full_disk_is_a_storage_fault_not_a_bug() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("ro.db");
+    drop(Sqlite::open(&path).unwrap());
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let e = conn.execute("INSERT INTO counters VALUES ('x', 1)", []).unwrap_err();
+    assert!(matches!(Error::from(e), Error::Storage(_)));
+    let e = conn.execute("INSERT INTO nope VALUES (1)", []).unwrap_err();
+    assert!(matches!(Error::from(e), Error::Db(_)), "a bad query stays a bug");
+    for kind in [std::io::ErrorKind::StorageFull, std::io::ErrorKind::ReadOnlyFilesystem] {
+        assert!(matches!(Error::from(std::io::Error::from(kind)), Error::Storage(_)));
+    }
+    assert!(matches!(
+        Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        Error::Io(_)
+    ));
 }

@@ -72,3 +72,15 @@ pub async fn staff_console(b: &Browser, k: &Kiosk) {
     assert_eq!(b.url().await, k.at("/staff"));
     b.find("h1").await;
 }
+
+/// Make this browser the booth screen as staff do: they create a one-time link in the
+/// console on their own device, and the booth screen opens it without logging in.
+pub async fn make_booth_screen(b: &Browser, k: &Kiosk) {
+    let staff = crate::support::client();
+    let res = crate::support::staff_post(&staff, k, "/staff/kiosk/enrol").await;
+    assert_eq!(res.status(), 303);
+    let console = crate::support::staff_page(&staff, k).await;
+    let code = crate::support::between(&console, "/kiosk/enrol/", "\"");
+    b.goto(&k.at(&format!("/kiosk/enrol/{code}"))).await;
+    assert_eq!(b.url().await, k.at("/"));
+}
