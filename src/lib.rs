@@ -76,7 +76,8 @@ pub mod events;
 pub mod files;
 /// The guestbook's rules: the mTLS trust settings, client certificate checks, signing.
 pub mod guestbook;
-/// Kiosk handoffs: the booth screen shows a short-lived page, never a visitor's permanent link.
+/// Kiosk handoffs: the booth screen shows a short-lived page, never a visitor's permanent link;
+/// ids, digests and the session key a token is sealed to (the store keeps the handoffs).
 pub mod handoff;
 /// The `Issuer` trait, its outcome channel, and two backends: `local` (rcgen) and `cert_manager` (kube).
 pub mod issuer;

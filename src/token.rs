@@ -51,6 +51,19 @@ impl Token {
         Token(B64.encode(bytes))
     }
 
+    /// A token derived from another secret (a browser session, say), so what is sealed
+    /// to it opens only with that secret; `purpose` keeps derivations apart.
+    pub fn derived(purpose: &str, secret: &str) -> Self {
+        let mut raw = Zeroizing::new([0u8; 32]);
+        hkdf(
+            b"certstamp derived token",
+            secret.as_bytes(),
+            purpose.as_bytes(),
+            &mut raw[..],
+        );
+        Token(B64.encode(*raw))
+    }
+
     /// Accept only strings that look exactly like a token (43 base64url characters).
     pub fn parse(s: &str) -> Option<Self> {
         let ok = s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

@@ -12,7 +12,6 @@ use crate::config::{IssuerKind, Settings};
 use crate::error::Result;
 use crate::events::Events;
 use crate::guestbook::Guestbook;
-use crate::handoff::Handoffs;
 use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, Outcomes, Report};
@@ -83,8 +82,6 @@ pub struct Parts {
     pub events: Events,
     /// Counters and gauges for `/metrics`.
     pub metrics: Metrics,
-    /// Live handoffs on the booth screen (in memory only).
-    pub handoffs: Handoffs,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
     /// What pages derive from a row, computed once (bounded, in memory only).
@@ -133,7 +130,6 @@ impl App {
             queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
             metrics,
-            handoffs: Handoffs::new(std::time::Duration::from_secs(settings.kiosk_handoff_seconds)),
             form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
             access: access::Access::open(settings.staff_password_hash.as_deref(), settings.data_dir.clone())?,
             crls: revocation::Crls::default(),

@@ -18,6 +18,8 @@ pub mod access;
 pub mod archive;
 /// Guestbook entries, one per signing certificate.
 pub mod guestbook;
+/// The booth screen's handoffs, shared by every replica.
+pub mod handoffs;
 /// Print jobs: the durable queue behind the print worker.
 pub mod jobs;
 /// Keyset pagination shared by every list.
@@ -265,6 +267,25 @@ pub trait Backend: Send + Sync + 'static {
     /// Count a failed attempt from `client`: a window older than `since` starts over at
     /// `now`. Returns the failures in the current window.
     async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32>;
+
+    // ---- the booth screen's handoffs ----
+
+    /// Start a handoff (id and browser session as digests, the token sealed to that
+    /// session) that lives until `expires_at`; expired ones go.
+    async fn create_handoff(
+        &self,
+        id: Vec<u8>,
+        session: Vec<u8>,
+        sealed_token: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()>;
+
+    /// A handoff still live at `now`.
+    async fn handoff(&self, id: Vec<u8>, now: i64) -> Result<Option<handoffs::StoredHandoff>>;
+
+    /// End a handoff ("Done"); `true` when there was one.
+    async fn end_handoff(&self, id: Vec<u8>) -> Result<bool>;
 
     // ---- guestbook ----
 

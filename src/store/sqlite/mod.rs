@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 mod access;
 mod archive;
 mod guestbook;
+mod handoffs;
 mod jobs;
 mod readers;
 mod staff;
@@ -60,7 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_health.sql"),
     include_str!("../migrations/0007_purge_guestbook.sql"),
     include_str!("../migrations/0008_wall_names_guestbook_display_names.sql"),
-    include_str!("../migrations/0009_staff_console.sql"),
+    include_str!("../migrations/0009_staff_console_and_booth_screen.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.
@@ -578,6 +579,26 @@ impl Backend for Sqlite {
 
     async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32> {
         self.write(move |c| access::count_failure(c, &client, now, since)).await
+    }
+
+    async fn create_handoff(
+        &self,
+        id: Vec<u8>,
+        session: Vec<u8>,
+        sealed_token: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        self.write(move |c| handoffs::create(c, &id, &session, &sealed_token, expires_at, now))
+            .await
+    }
+
+    async fn handoff(&self, id: Vec<u8>, now: i64) -> Result<Option<super::handoffs::StoredHandoff>> {
+        self.read(move |c| handoffs::live(c, &id, now)).await
+    }
+
+    async fn end_handoff(&self, id: Vec<u8>) -> Result<bool> {
+        self.write(move |c| handoffs::end(c, &id)).await
     }
 
     async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {

@@ -2,7 +2,8 @@
 -- within a second), the filters on their own indexes, each conference's voided serials
 -- (its CRL), the links staff show again after a reissue until the visitor opens them,
 -- and who may use the console: sessions and booth-screen enrolment codes (digests only,
--- never the cookie or code) and failed passphrase attempts, shared by every replica.
+-- never the cookie or code) and failed passphrase attempts, and the booth screen's
+-- handoffs (digests, the token sealed to the browser session), shared by every replica.
 CREATE INDEX visitors_console ON visitors (created_at);
 CREATE INDEX visitors_console_state ON visitors (state, created_at);
 CREATE INDEX visitors_console_voided ON visitors (created_at) WHERE voided_at IS NOT NULL;
@@ -35,3 +36,10 @@ CREATE TABLE staff_login_failures (
     failures     INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX staff_login_failures_window ON staff_login_failures (window_start);
+CREATE TABLE kiosk_handoffs (
+    id_digest      BLOB PRIMARY KEY,
+    session_digest BLOB NOT NULL,
+    sealed_token   BLOB NOT NULL,     -- sealed to the booth browser's session
+    expires_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX kiosk_handoffs_expiry ON kiosk_handoffs (expires_at);
