@@ -522,7 +522,10 @@ async fn staff_actions_redirect_void_gone_reissue_shown_until_opened_forget_eras
     // The reissued row is issued, the old one voided.
     assert!(console.matches("bo@example.org").count() == 2);
 
-    // Forget: email, key and certificate leave the database file (and its log).
+    // Forget: email, key, certificate and guestbook entry leave the database file (and its log).
+    let res = sign_at_kiosk(&visitor, &k.at(&c_page), "Cy was here, then not").await;
+    assert_eq!(res.status(), 303);
+    assert!(get(&visitor, &k, "/guestbook").await.1.contains("Cy was here"));
     let sealed = db_blob(data.path(), "SELECT sealed_key FROM visitors WHERE id = ?1", &idc).unwrap();
     assert!(contains(&file_bytes(data.path()), b"cy.forget@example.org"));
     let res = confirm(&staff, &k, &idc, "forget").await;
@@ -532,6 +535,11 @@ async fn staff_actions_redirect_void_gone_reissue_shown_until_opened_forget_eras
         !contains(&bytes, b"cy.forget@example.org"),
         "email still in the database file"
     );
+    assert!(
+        !contains(&bytes, b"Cy was here"),
+        "guestbook entry still in the database file"
+    );
+    assert!(!get(&visitor, &k, "/guestbook").await.1.contains("Cy was here"));
     assert!(
         !contains(&bytes, &sealed[sealed.len() - 48..]),
         "sealed key still in the file"

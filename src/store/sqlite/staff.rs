@@ -77,6 +77,9 @@ pub(super) const VOID_ROW: &str =
     "UPDATE visitors SET voided_at = ?2, sealed_key = NULL WHERE id = ?1 AND voided_at IS NULL";
 pub(super) const FORGET_ROW: &str = "UPDATE visitors SET email = NULL, email_lc = NULL, sealed_key = NULL, \
     cert_pem = NULL, purged_at = ?2, voided_at = COALESCE(voided_at, ?2) WHERE id = ?1 AND purged_at IS NULL";
+/// A forgotten visitor's guestbook entries go with their email (their certificate signed them).
+pub(super) const FORGET_ENTRIES: &str =
+    "DELETE FROM guestbook WHERE serial = (SELECT serial FROM visitors WHERE id = ?1 AND serial IS NOT NULL)";
 pub(super) const CANCEL_OPEN_JOBS: &str = concat!(
     "UPDATE print_jobs SET state = 'cancelled', last_error = ?2, updated_at = ?3 \
      WHERE visitor_id = ?1 AND state IN ('queued', 'failed', 'interrupted') RETURNING ",
@@ -255,6 +258,7 @@ pub(super) fn forget(c: &Connection, id: &str) -> Result<Option<Voided>> {
     if c.prepare_cached(FORGET_ROW)?.execute(params![id, now])? == 0 {
         return Ok(None);
     }
+    c.prepare_cached(FORGET_ENTRIES)?.execute([id])?;
     retire(c, id, "The visitor's data was deleted.", now).map(Some)
 }
 

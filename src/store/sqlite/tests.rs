@@ -460,6 +460,7 @@ const QUERIES: &[(&str, &str, bool)] = &[
     ("staff::JOBS_IN_STATE", staff::JOBS_IN_STATE, false),
     ("staff::VOID_ROW", staff::VOID_ROW, false),
     ("staff::FORGET_ROW", staff::FORGET_ROW, false),
+    ("staff::FORGET_ENTRIES", staff::FORGET_ENTRIES, false),
     ("staff::CANCEL_OPEN_JOBS", staff::CANCEL_OPEN_JOBS, false),
     ("staff::DROP_PAYLOADS", staff::DROP_PAYLOADS, false),
     ("staff::CONFERENCE_OF", staff::CONFERENCE_OF, false),

@@ -114,7 +114,7 @@ pub async fn confirm(
         VisitorAction::Forget => (
             format!("Delete {}’s email and key now?", v.name),
             vec![
-                "The email, the private key and the certificate (it contains the email) are deleted from the kiosk.",
+                "The email, the private key, the certificate (it contains the email) and the visitor's guestbook entries are deleted from the kiosk.",
                 "The certificate is voided and listed in the CRL; copies kept by cert-manager are deleted.",
                 "The name and serial stay in the console. This cannot be undone.",
             ],
