@@ -221,6 +221,19 @@ async fn the_booth_screen_keeps_nothing_of_a_visitor_after_done() {
         "{text}"
     );
     b.shot("left-by-the-header-then-back").await;
+
+    // The booth screen refuses the staff pages; staff switch it back with the passphrase.
+    b.allow_in_log("the server responded with a status of 403");
+    b.goto(&k.at("/staff/login")).await;
+    assert!(b.text("main").await.contains("kiosk mode"));
+    b.goto(&k.at("/kiosk/leave")).await;
+    b.shot("leave-kiosk-mode").await;
+    b.assert_accessible("leave-kiosk-mode").await;
+    b.type_into("#password", crate::support::STAFF_PASSPHRASE).await;
+    b.click_and_wait("form[action='/kiosk/leave'] button[type=submit]")
+        .await;
+    assert_eq!(b.url().await, k.at("/staff/login"));
+    b.find("#password").await;
     b.finish().await;
 }
 
