@@ -178,6 +178,8 @@ pub struct LocalIssuer {
     slug: String,
     root: KeyedCert,
     intermediate: KeyedCert,
+    /// The intermediate, parsed once for signing.
+    signer: pki::CaSigner,
     intermediate_not_after: OffsetDateTime,
     leaf_validity: Duration,
 }
@@ -192,6 +194,7 @@ impl LocalIssuer {
         Ok(LocalIssuer {
             paths,
             slug: conf.slug.clone(),
+            signer: pki::CaSigner::new(&intermediate)?,
             root,
             intermediate,
             intermediate_not_after,
@@ -213,7 +216,7 @@ impl LocalIssuer {
 
     fn sign_params(&self, params: rcgen::CertificateParams) -> Result<IssuedCert> {
         Ok(IssuedCert {
-            leaf: pki::sign_with_new_key(&params, &self.intermediate)?,
+            leaf: self.signer.sign_with_new_key(&params)?,
             intermediates_pem: self.intermediate.cert_pem.clone(),
             root_pem: self.root.cert_pem.clone(),
         })
@@ -224,6 +227,10 @@ impl LocalIssuer {
 impl Issuer for LocalIssuer {
     fn kind(&self) -> &'static str {
         "local"
+    }
+
+    fn signs_on_the_spot(&self) -> bool {
+        true
     }
 
     async fn submit(&self, req: &LeafRequest) -> Result<Submitted> {

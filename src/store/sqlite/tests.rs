@@ -91,6 +91,49 @@ async fn insert_complete_purge() {
     ));
 }
 
+#[tokio::test]
+async fn a_visitor_signed_on_the_spot_is_stored_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_memory().unwrap();
+    let ca = ca(dir.path());
+    let t = Token::generate();
+    let issued = ca.sign(&leaf("v1")).unwrap();
+    let key = issued.leaf.key_pem.clone();
+    let row = IssuedRow::seal(&t.public_key(), &issued).unwrap();
+    let queued = store
+        .insert_issued_visitor(new("v1", "ada@x.io"), &t, row, Some(b"sealed link".to_vec()))
+        .await
+        .unwrap();
+    let Some(Enqueued::New(job)) = queued else {
+        panic!("{queued:?}")
+    };
+    assert_eq!((job.visitor_id.as_str(), job.state), ("v1", JobState::Queued));
+    let v = store.visitor_by_token(&t).await.unwrap().unwrap();
+    assert_eq!(v.state, IssueState::Issued);
+    assert_eq!(&t.open(v.sealed_key.as_ref().unwrap()).unwrap()[..], key.as_bytes());
+    assert_eq!(store.issued_count("c").await.unwrap(), 1);
+
+    // The same email again: a 409, and neither a second row nor a second ticket.
+    let t2 = Token::generate();
+    let row = IssuedRow::seal(&t2.public_key(), &ca.sign(&leaf("v2")).unwrap()).unwrap();
+    let dup = store
+        .insert_issued_visitor(new("v2", "ADA@x.io"), &t2, row, Some(b"x".to_vec()))
+        .await;
+    assert!(matches!(dup, Err(Error::AlreadyIssued)), "{dup:?}");
+    assert!(store.visitor_by_id("v2").await.unwrap().is_none());
+    assert!(store.latest_job_for("v2").await.unwrap().is_none());
+    assert_eq!(store.visitor_count("c").await.unwrap(), 1);
+
+    // Without automatic printing there is no ticket.
+    let t3 = Token::generate();
+    let row = IssuedRow::seal(&t3.public_key(), &ca.sign(&leaf("v3")).unwrap()).unwrap();
+    let none = store
+        .insert_issued_visitor(new("v3", "b@x.io"), &t3, row, None)
+        .await
+        .unwrap();
+    assert!(none.is_none() && store.latest_job_for("v3").await.unwrap().is_none());
+}
+
 fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
     NewEntry {
         issuer: "CN=int".into(),
