@@ -20,3 +20,4 @@ mod guestbook_mtls;
 mod screens;
 mod staff_console;
 mod visitor_phone;
+mod wall_live;
