@@ -102,6 +102,15 @@ impl App {
         }
     }
 
+    /// Drop ended sessions, codes, handoffs and failure counts (with their client
+    /// addresses) from the store; part of the hourly upkeep.
+    pub(super) async fn prune_access(&self) -> Result<()> {
+        let now = now_ts();
+        self.store
+            .prune_access(now, now - session::IDLE, now - FAILURE_WINDOW)
+            .await
+    }
+
     /// Whether the console can be opened at all (a passphrase is set and readable).
     pub fn staff_console_open(&self) -> Result<()> {
         self.access.hash().map(|_| ())

@@ -311,6 +311,9 @@ impl App {
                 if let Err(e) = app.purge_expired().await {
                     tracing::error!(error = %e, "retention purge failed");
                 }
+                if let Err(e) = app.prune_access().await {
+                    tracing::error!(error = %e, "dropping ended staff sessions failed");
+                }
             }
         });
     }

@@ -144,10 +144,12 @@ impl App {
         })))
     }
 
-    /// Before serving: purge what retention says, resume interrupted issuances, and start
-    /// the workers (outcome recorder, print queue, hourly upkeep).
+    /// Before serving: purge what retention says, drop ended staff sessions and codes, resume
+    /// interrupted issuances, and start the workers (outcome recorder, print queue, hourly
+    /// upkeep).
     pub async fn start(&self) -> Result<()> {
         self.purge_expired().await?;
+        self.prune_access().await?;
         self.resume_pending().await?;
         self.spawn_recorder();
         self.queue.start(self.store.clone(), self.settings.clone()).await?;

@@ -268,6 +268,11 @@ pub trait Backend: Send + Sync + 'static {
     /// `now`. Returns the failures in the current window.
     async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32>;
 
+    /// Drop what has ended: sessions idle since `idle_before`, enrolment codes and booth
+    /// screen handoffs expired at `now`, failed-login windows started before `failures_before`
+    /// (their client addresses go with them).
+    async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()>;
+
     // ---- the booth screen's handoffs ----
 
     /// Start a handoff (id and browser session as digests, the token sealed to that

@@ -144,6 +144,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pruning_drops_only_what_has_ended() {
+        let db = Sqlite::temporary().unwrap();
+        db.create_staff_session(vec![1], vec![0], 100, 0).await.unwrap();
+        db.create_staff_session(vec![2], vec![0], 500, 0).await.unwrap();
+        db.create_enrolment_code(vec![1], 200, 100).await.unwrap();
+        db.create_enrolment_code(vec![2], 900, 100).await.unwrap();
+        db.create_handoff(vec![1], vec![0], vec![0], 200, 100).await.unwrap();
+        db.create_handoff(vec![2], vec![0], vec![0], 900, 100).await.unwrap();
+        db.count_login_failure("192.0.2.1".into(), 100, 40).await.unwrap();
+        db.count_login_failure("192.0.2.2".into(), 500, 440).await.unwrap();
+        db.prune_access(600, 300, 540 - 60).await.unwrap();
+        assert!(db.staff_session(vec![1]).await.unwrap().is_none());
+        assert!(db.staff_session(vec![2]).await.unwrap().is_some());
+        // Expired rows are gone from the table, not only filtered by the reads.
+        let rows = db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT (SELECT COUNT(*) FROM kiosk_enrolments) || ' ' || (SELECT COUNT(*) FROM kiosk_handoffs) \
+                     || ' ' || (SELECT group_concat(client) FROM staff_login_failures)",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, "1 1 192.0.2.2");
+    }
+
+    #[tokio::test]
     async fn failures_count_per_client_in_one_minute_windows() {
         let db = Sqlite::temporary().unwrap();
         let a = || "192.0.2.1".to_string();

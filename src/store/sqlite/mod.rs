@@ -601,6 +601,16 @@ impl Backend for Sqlite {
         self.write(move |c| access::count_failure(c, &client, now, since)).await
     }
 
+    async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()> {
+        self.write(move |c| {
+            access::execute(c, access::DROP_IDLE_SESSIONS, [idle_before])?;
+            access::execute(c, access::DROP_EXPIRED_CODES, [now])?;
+            access::execute(c, handoffs::DROP_EXPIRED, [now])?;
+            access::execute(c, access::DROP_OLD_FAILURES, [failures_before])
+        })
+        .await
+    }
+
     async fn create_handoff(
         &self,
         id: Vec<u8>,
