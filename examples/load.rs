@@ -170,7 +170,7 @@ async fn start(bin: &Path, dir: &Path) -> (Kiosk, Duration) {
         .args(["serve", "--listen", "127.0.0.1:0", "--guestbook-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir)
-        .args(["--issue-rate-per-minute", "100000000", "--staff-password", "load"])
+        .args(["--issue-rate-per-minute", "100000000"])
         // Every client comes from 127.0.0.1: lift the per-address connection bound too.
         .args(["--max-connections", "1000", "--max-connections-per-client", "1000"])
         .env("RUST_LOG", "warn")

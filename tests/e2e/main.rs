@@ -17,4 +17,5 @@ mod operations;
 mod printing;
 mod retention;
 mod screens;
+mod staff;
 mod storage;
