@@ -42,6 +42,8 @@ pub(super) struct Derived {
     shared: Mutex<HashMap<&'static str, Rendered>>,
     /// One render at a time, so a rush of viewers after a change renders once.
     rendering: tokio::sync::Mutex<()>,
+    /// Zips and PKCS#12 files built at once: one per core.
+    builders: tokio::sync::Semaphore,
 }
 
 /// A shared render and what it was made from.
@@ -60,7 +62,13 @@ impl Derived {
             seals: TtlCache::new(PAGES, PAGE_TTL),
             shared: Mutex::default(),
             rendering: tokio::sync::Mutex::const_new(()),
+            builders: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         }
+    }
+
+    /// Wait for a core to build a zip or PKCS#12 on.
+    pub(super) async fn builder(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.builders.acquire().await.map_err(crate::error::Error::internal)
     }
 
     fn fresh(&self, key: &str, changes: u64, max_age: Duration) -> Option<Arc<String>> {

@@ -72,7 +72,9 @@ impl App {
         let key = self.open_key(token, v)?;
         let (name, cert, ints, root) = (v.name.clone(), cert.clone(), ints.clone(), root.clone());
         let (password, sign_url) = (token.p12_password(), self.guestbook_sign_url());
-        // PKCS#12 key derivation is CPU work: keep it off the async workers.
+        // PKCS#12 key derivation is CPU work: keep it off the async workers, and run no
+        // more at once than there are cores (more only adds threads and memory).
+        let _core = self.derived.builder().await?;
         let bytes = tokio::task::spawn_blocking(move || {
             make(&BundleInput {
                 name: &name,
