@@ -124,8 +124,9 @@ pub fn printer(cmd: PrinterCommand) -> anyhow::Result<()> {
 }
 
 pub async fn archive(args: &ArchiveArgs) -> anyhow::Result<()> {
-    let (data_dir, _, _) = args.common.load()?;
+    let (data_dir, _, file) = args.common.load()?;
     let opts = certstamp::archive::Options {
+        database: Some(args.common.database(&data_dir, &file)),
         data_dir,
         out: args.out.clone(),
         before_retention: args.before_retention,
@@ -177,7 +178,7 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let (root_der, store) = match &args.root {
         Some(root) => (certs_in(root)?.remove(0), None),
         None => {
-            let (data_dir, _, _) = args.common.load()?;
+            let (data_dir, _, file) = args.common.load()?;
             let paths = CaPaths::new(&data_dir);
             let root = local::load_root_cert(&paths)?.with_context(|| {
                 format!(
@@ -188,8 +189,13 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             for pem in local::load_intermediate_certs(&paths)? {
                 candidates.extend(pki::pem_certs(&pem)?);
             }
-            let db = data_dir.join("certstamp.db");
-            let store = if db.is_file() { Some(Store::open(&db)?) } else { None };
+            let db = args.common.database(&data_dir, &file);
+            let shared = certstamp::store::postgres::is_url(&db);
+            let store = if shared || Path::new(&db).is_file() {
+                Some(Store::connect(&db).await?)
+            } else {
+                None
+            };
             (pki::pem_certs(&root)?.remove(0), store)
         }
     };

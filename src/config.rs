@@ -130,6 +130,11 @@ pub struct CommonArgs {
     /// Data directory: CA keys, SQLite database, print spool [default: ./data].
     #[arg(long, env = "CERTSTAMP_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Database: a `postgres://user:pw@host/db` URL shared by several kiosks and print
+    /// agents (`?sslmode=verify-full&sslrootcert=ca.pem` for TLS), or a SQLite file path
+    /// [default: <data-dir>/certstamp.db].
+    #[arg(long, env = "CERTSTAMP_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// Conference display name [default: certstamp demo conference].
     #[arg(long, env = "CERTSTAMP_CONFERENCE_NAME")]
     pub conference_name: Option<String>,
@@ -309,6 +314,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Database: a PostgreSQL URL or a SQLite file path.
+    pub database: String,
     /// Public base URL without a trailing slash.
     pub public_url: String,
     /// The conference.
@@ -335,6 +342,7 @@ pub struct Settings {
 pub struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database: Option<String>,
     public_url: Option<String>,
     issuer: Option<IssuerKind>,
     staff_password: Option<String>,
@@ -497,6 +505,16 @@ impl CommonArgs {
     }
 
     /// Load the file named by `--config` (if any) and resolve.
+    /// The database setting: flag or environment, then the file, then SQLite in the data dir.
+    pub fn database(&self, data_dir: &Path, file: &FileConfig) -> String {
+        self.database
+            .clone()
+            .or(file.database.clone())
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| data_dir.join("certstamp.db").display().to_string())
+    }
+
+    /// Read the TOML file and resolve the data dir and conference.
     pub fn load(&self) -> Result<(PathBuf, Conference, FileConfig)> {
         let file = load_file(self.config.as_deref())?;
         let (d, c) = self.resolve(&file)?;
@@ -588,6 +606,7 @@ impl ServeArgs {
             staff_password: self.staff_password.clone().or(file.staff_password.clone()),
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            database: self.common.database(&data_dir, &file),
             data_dir,
             conference,
         })

@@ -228,7 +228,9 @@ mod tests {
                 ("axum::", &["web/", "server.rs"][..]),
                 ("axum_server::", &["web/", "server.rs"][..]),
                 ("kube::", &["issuer/cert_manager/"][..]),
-                ("rusqlite::", &["store/"][..]),
+                ("rusqlite::", &["store/sqlite/"][..]),
+                ("tokio_postgres", &["store/postgres/"][..]),
+                ("deadpool_postgres", &["store/postgres/"][..]),
             ] {
                 if c.contains(krate) && outside(allowed) {
                     wrong.push(format!("{rel} names {krate} (allowed only in {allowed:?})"));

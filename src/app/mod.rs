@@ -108,9 +108,13 @@ impl App {
     /// Open the data dir, database and issuer for `settings`. Starts nothing.
     pub async fn open(settings: Settings) -> Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
-        let store = Store::open(&settings.data_dir.join("certstamp.db"))?;
+        let store = Store::connect(&settings.database).await?;
         let (outcomes, reports) = Outcomes::channel();
         let issuer: Arc<dyn Issuer> = match settings.issuer {
+            // Kiosks sharing a database share one CA: none may make its own.
+            IssuerKind::Local if store.is_shared() => {
+                Arc::new(LocalIssuer::open_shared(&settings.data_dir, &settings.conference)?)
+            }
             IssuerKind::Local => Arc::new(LocalIssuer::open(&settings.data_dir, &settings.conference)?),
             // An unreachable API only means not ready: the kiosk serves and retries.
             IssuerKind::CertManager => Arc::new(CertManagerIssuer::open(&settings, outcomes.clone()).await?),

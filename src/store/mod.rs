@@ -1,7 +1,7 @@
 //! The database, behind one small typed interface: [`Backend`] lists every query the
 //! kiosk makes, [`Store`] is the cheap handle the rest of the code holds, and
-//! [`sqlite`] is the one module that talks to SQLite. No database type leaves this
-//! module, so a second backend can implement [`Backend`] without touching callers.
+//! [`sqlite`] and [`postgres`] are the only modules that talk to a database. No
+//! database type leaves this module, so callers never know which one they hold.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,8 +20,12 @@ pub mod guestbook;
 pub mod jobs;
 /// Keyset pagination shared by every list.
 pub mod page;
+/// PostgreSQL: a connection pool shared by several kiosks and print agents.
+pub mod postgres;
 /// SQLite: a pool of readers and one group-committing writer.
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 /// Visitors and their certificates.
 pub mod visitors;
 
@@ -46,6 +50,20 @@ impl Store {
     /// Open (or create) the SQLite database file and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Store(Arc::new(sqlite::Sqlite::open(path)?)))
+    }
+
+    /// Open the database a setting names: a `postgres://` URL, or else a SQLite file path.
+    pub async fn connect(database: &str) -> Result<Self> {
+        if postgres::is_url(database) {
+            Ok(Store(Arc::new(postgres::Postgres::connect(database).await?)))
+        } else {
+            Self::open(Path::new(database))
+        }
+    }
+
+    /// Whether this store is shared with other kiosks (PostgreSQL), not a file of one Pi.
+    pub fn is_shared(&self) -> bool {
+        self.0.shared()
     }
 
     /// A throwaway database for tests: a real SQLite file in WAL mode (WAL needs a
@@ -194,6 +212,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn unpurged(&self) -> Result<archive::Unpurged>;
 
     // ---- conveniences every backend gets for free ----
+
+    /// Whether other kiosks may share this database (only PostgreSQL says yes).
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Record a submission (state `pending`), durably: see [`Backend::insert_visitor_row`].
     async fn insert_visitor(&self, v: NewVisitor, token: &Token) -> Result<()> {

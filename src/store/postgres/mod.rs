@@ -1,0 +1,328 @@
+//! PostgreSQL, the only code that talks to a PostgreSQL server: a pool of connections
+//! (deadpool) shared by every request, TLS through rustls where the URL asks for it.
+//! Several kiosks share one database; everything that must hold across them is a
+//! constraint or a row lock in the database, never a check in one process.
+//!
+//! Durability: every session runs with `synchronous_commit = on`, so a commit (and the
+//! visitor's 303 after it) means the row is flushed on the server.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+
+use super::Backend;
+use super::guestbook::{Entry, NewEntry};
+use super::jobs::{Enqueued, Job, JobState, Origin};
+use super::page::{Cursor, Page};
+use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
+use crate::error::{Error, Result};
+
+mod archive;
+mod guestbook;
+mod jobs;
+mod tls;
+mod visitors;
+
+/// Schema migrations, applied in order under an advisory lock (two kiosks starting at
+/// once migrate once); `schema_migrations` remembers the applied ones.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
+
+/// Connections per kiosk. PostgreSQL's default `max_connections` (100) leaves room for
+/// several kiosks and print agents.
+const POOL_SIZE: usize = 16;
+/// How long a request waits for a connection (or a new one) before it gets a 503.
+const WAIT: Duration = Duration::from_secs(5);
+/// Any fixed key for the migration lock (pg_advisory_xact_lock takes a bigint).
+const MIGRATION_LOCK: i64 = 0x6365_7274_7374_616d; // "certstam"
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        let code = e.code();
+        // Lost or refused connections and a server shutting down: try again shortly.
+        let gone = e.is_closed()
+            || code.is_none()
+            || code.is_some_and(|c| {
+                c.code().starts_with("08")
+                    || [
+                        SqlState::ADMIN_SHUTDOWN,
+                        SqlState::CRASH_SHUTDOWN,
+                        SqlState::CANNOT_CONNECT_NOW,
+                    ]
+                    .contains(c)
+            });
+        if gone {
+            Error::Unavailable(format!("the database is not reachable right now ({e})"))
+        } else {
+            Error::Db(e.to_string())
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Error::Unavailable(format!("the database is not reachable right now ({other})")),
+        }
+    }
+}
+
+/// Is this setting a PostgreSQL URL (rather than a SQLite path)?
+pub fn is_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// The PostgreSQL backend.
+pub struct Postgres {
+    pool: Pool,
+}
+
+impl Postgres {
+    /// Connect to `url` and bring the schema up to date. A server that is down gives
+    /// [`Error::Unavailable`] here; once running, the pool reconnects by itself.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let (mut config, tls) = tls::parse(url)?;
+        let options = config.get_options().unwrap_or_default().to_string();
+        config.options(format!("{options} -c synchronous_commit=on").trim());
+        config.connect_timeout(WAIT);
+        config.application_name("certstamp");
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(WAIT))
+            .create_timeout(Some(WAIT))
+            .recycle_timeout(Some(WAIT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Internal(format!("database pool: {e}")))?;
+        let pg = Postgres { pool };
+        pg.migrate().await?;
+        Ok(pg)
+    }
+
+    async fn conn(&self) -> Result<deadpool_postgres::Client> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let applied: i64 = tx
+            .query_one("SELECT COUNT(*) FROM schema_migrations", &[])
+            .await?
+            .get(0);
+        let applied = applied.max(0) as usize;
+        if applied > MIGRATIONS.len() {
+            return Err(Error::Internal(format!(
+                "database schema version {applied} is newer than this certstamp ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[&((i + 1) as i32), &crate::clock::now_ts()],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Counters kept by triggers (see the migration), summed over their shards.
+const COUNTER: &str = "SELECT COALESCE(SUM(n), 0)::BIGINT FROM counters WHERE key = $1";
+
+async fn counter<C: GenericClient>(c: &C, key: &str) -> Result<u64> {
+    let stmt = c.prepare_cached(COUNTER).await?;
+    let n: i64 = c.query_one(&stmt, &[&key]).await?.get(0);
+    Ok(n.max(0) as u64)
+}
+
+#[async_trait]
+impl Backend for Postgres {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn insert_visitor_row(&self, v: NewVisitor, token_hash: Vec<u8>, token_pub: [u8; 32]) -> Result<()> {
+        visitors::insert(&self.conn().await?, &v, &token_hash, &token_pub).await
+    }
+
+    async fn token_pub(&self, id: &str) -> Result<Option<[u8; 32]>> {
+        visitors::token_pub(&self.conn().await?, id).await
+    }
+
+    async fn store_issued(&self, id: &str, row: IssuedRow) -> Result<()> {
+        visitors::store_issued(&self.conn().await?, id, &row).await
+    }
+
+    async fn note_issuance_problem(&self, id: &str, message: &str, still_pending: bool) -> Result<()> {
+        visitors::note_problem(&self.conn().await?, id, message, still_pending).await
+    }
+
+    async fn set_backend_ref(&self, id: &str, reference: &str) -> Result<()> {
+        visitors::set_backend_ref(&self.conn().await?, id, reference).await
+    }
+
+    async fn visitor_by_token_hash(&self, hash: Vec<u8>) -> Result<Option<Visitor>> {
+        visitors::by_token_hash(&self.conn().await?, &hash).await
+    }
+
+    async fn visitor_by_id(&self, id: &str) -> Result<Option<Visitor>> {
+        visitors::by_id(&self.conn().await?, id).await
+    }
+
+    async fn visitor_by_serial(&self, serial: &str) -> Result<Option<Visitor>> {
+        visitors::by_serial(&self.conn().await?, serial).await
+    }
+
+    async fn pending_visitors(&self, issuer_kind: &str) -> Result<Vec<Visitor>> {
+        visitors::pending(&self.conn().await?, issuer_kind).await
+    }
+
+    async fn visitors_page(&self, filter: VisitorFilter, after: Option<Cursor>, limit: u32) -> Result<Page<Visitor>> {
+        visitors::page(&self.conn().await?, filter, after.as_ref(), limit).await
+    }
+
+    async fn seals_page(&self, conference: &str, after: Option<Cursor>, limit: u32) -> Result<Page<SealTile>> {
+        visitors::seals(&self.conn().await?, conference, after.as_ref(), limit).await
+    }
+
+    async fn visitor_count(&self, conference: &str) -> Result<u64> {
+        counter(&self.conn().await?, &format!("visitors:{conference}")).await
+    }
+
+    async fn issued_count(&self, conference: &str) -> Result<u64> {
+        counter(&self.conn().await?, &format!("issued:{conference}")).await
+    }
+
+    async fn void_visitor(&self, id: &str) -> Result<bool> {
+        visitors::void(&self.conn().await?, id).await
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<Vec<(String, Option<String>)>> {
+        visitors::purge_expired(&self.conn().await?, now).await
+    }
+
+    async fn enqueue_job(
+        &self,
+        visitor_id: &str,
+        origin: Origin,
+        payload: Vec<u8>,
+        dedupe_secs: i64,
+    ) -> Result<Enqueued> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let res = jobs::enqueue(&tx, visitor_id, origin, &payload, dedupe_secs).await?;
+        tx.commit().await?;
+        Ok(res)
+    }
+
+    async fn interrupt_in_flight_jobs(&self) -> Result<usize> {
+        jobs::interrupt_in_flight(&self.conn().await?).await
+    }
+
+    async fn next_job(&self) -> Result<Option<Job>> {
+        jobs::next(&self.conn().await?).await
+    }
+
+    async fn start_job(&self, id: i64) -> Result<bool> {
+        jobs::start(&self.conn().await?, id).await
+    }
+
+    async fn finish_job(&self, id: i64) -> Result<()> {
+        jobs::finish(&self.conn().await?, id).await
+    }
+
+    async fn fail_job(&self, id: i64, error: &str, next_attempt_at: i64, counts: bool) -> Result<()> {
+        jobs::fail(&self.conn().await?, id, error, next_attempt_at, counts).await
+    }
+
+    async fn interrupt_job(&self, id: i64, reason: &str) -> Result<()> {
+        jobs::set_state_with_reason(&self.conn().await?, id, JobState::Interrupted, reason).await
+    }
+
+    async fn cancel_job(&self, id: i64, reason: &str) -> Result<()> {
+        jobs::set_state_with_reason(&self.conn().await?, id, JobState::Cancelled, reason).await
+    }
+
+    async fn staff_resolve_job(&self, id: i64, to: JobState) -> Result<bool> {
+        jobs::staff_resolve(&self.conn().await?, id, to).await
+    }
+
+    async fn job(&self, id: i64) -> Result<Option<Job>> {
+        jobs::by_id(&self.conn().await?, id).await
+    }
+
+    async fn latest_job_for(&self, visitor_id: &str) -> Result<Option<Job>> {
+        jobs::latest_for(&self.conn().await?, visitor_id).await
+    }
+
+    async fn jobs_page(&self, after: Option<Cursor>, limit: u32) -> Result<Page<Job>> {
+        jobs::page(&self.conn().await?, after.as_ref(), limit).await
+    }
+
+    async fn printed_count(&self) -> Result<u64> {
+        counter(&self.conn().await?, "printed").await
+    }
+
+    async fn purge_job_payloads(&self) -> Result<usize> {
+        jobs::purge_payloads(&self.conn().await?).await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
+        jobs::counts(&self.conn().await?).await
+    }
+
+    async fn check_writable(&self) -> Result<()> {
+        let c = self.conn().await?;
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO health (id, checked_at) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
+            )
+            .await?;
+        c.execute(&stmt, &[&crate::clock::now_ts()]).await?;
+        Ok(())
+    }
+
+    async fn issued_certificates(&self) -> Result<Vec<crate::store::archive::IssuedRow>> {
+        archive::issued_certificates(&self.conn().await?).await
+    }
+
+    async fn issued_intermediates(&self) -> Result<Vec<String>> {
+        archive::issued_intermediates(&self.conn().await?).await
+    }
+
+    async fn unpurged(&self) -> Result<crate::store::archive::Unpurged> {
+        archive::unpurged(&self.conn().await?).await
+    }
+
+    async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {
+        guestbook::upsert(&self.conn().await?, &e).await
+    }
+
+    async fn entries_after(&self, after: Option<Cursor>, limit: u32) -> Result<Page<Entry>> {
+        guestbook::after(&self.conn().await?, after.as_ref(), limit).await
+    }
+
+    async fn entries_page(&self, limit: u32, offset: u64) -> Result<(Vec<Entry>, u64)> {
+        guestbook::page(&self.conn().await?, limit, offset).await
+    }
+}

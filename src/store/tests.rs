@@ -1,0 +1,404 @@
+//! The store's one test suite, run against both backends: SQLite in a temporary file
+//! and PostgreSQL in a private server started for the test process
+//! ([`testserver`](super::postgres)). Each test gets two handles: for PostgreSQL they
+//! are two separate pools on one database, i.e. two kiosks; for SQLite (one Pi) the
+//! second is a clone of the first.
+
+use std::path::Path;
+
+use super::guestbook::NewEntry;
+use super::jobs::{Enqueued, JobState, Origin};
+use super::visitors::{IssueState, NewVisitor, VisitorFilter};
+use super::{Store, now_ts};
+use crate::error::Error;
+use crate::issuer::LeafRequest;
+use crate::token::Token;
+
+#[path = "postgres/testserver.rs"]
+pub(crate) mod testserver;
+
+/// A fresh SQLite store, twice.
+async fn sqlite() -> (Store, Store) {
+    let s = Store::in_memory().unwrap();
+    (s.clone(), s)
+}
+
+/// A fresh PostgreSQL database, opened by two kiosks.
+async fn postgres() -> (Store, Store) {
+    let url = testserver::shared().fresh_database();
+    let a = Store::connect(&url).await.unwrap();
+    let b = Store::connect(&url).await.unwrap();
+    assert!(a.is_shared() && b.is_shared());
+    (a, b)
+}
+
+/// Each test, once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (a, b) = super::sqlite().await;
+                    super::$name(a, b).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (a, b) = super::postgres().await;
+                    super::$name(a, b).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    insert_complete_purge,
+    upsert_keeps_one_entry_per_certificate_and_the_star,
+    keyset_pages_walk_every_row_once_newest_first,
+    jobs_page_and_printed_counter,
+    duplicate_email_in_a_rush_gets_its_409_while_the_rest_commit,
+    readers_see_each_acknowledged_write_and_never_wait_for_the_writer,
+    the_same_email_at_two_kiosks_at_once_gives_one_certificate,
+    a_double_tap_on_two_kiosks_queues_one_ticket,
+    guestbook_signatures_from_two_kiosks_each_get_their_own_place,
+    the_health_row_takes_a_write_and_job_counts_list_every_state,
+);
+
+fn new(id: &str, email: &str) -> NewVisitor {
+    NewVisitor {
+        id: id.into(),
+        conference: "c".into(),
+        name: "Ada".into(),
+        email: email.into(),
+        email_lc: email.to_lowercase(),
+        issuer_kind: "local".into(),
+        backend_ref: None,
+        retention_until: now_ts() + 3600,
+    }
+}
+
+fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
+    let conf = crate::config::Conference {
+        name: "C".into(),
+        slug: "c".into(),
+        city: "X".into(),
+        start: time::OffsetDateTime::now_utc().date(),
+        end: time::OffsetDateTime::now_utc().date(),
+        leaf_validity_days: 1,
+        retention_days: 1,
+    };
+    crate::issuer::local::LocalIssuer::open(dir, &conf).unwrap()
+}
+
+fn leaf(id: &str) -> LeafRequest {
+    LeafRequest {
+        visitor_id: id.into(),
+        name: "Ada".into(),
+        email: format!("{id}@x.io"),
+    }
+}
+
+async fn insert_complete_purge(store: Store, _other: Store) {
+    let dir = tempfile::tempdir().unwrap();
+
+    let ca = ca(dir.path());
+    let t = Token::generate();
+    store.insert_visitor(new("v1", "Ada@x.io"), &t).await.unwrap();
+    let dup = store.insert_visitor(new("v2", "ada@X.IO"), &Token::generate()).await;
+    assert!(matches!(dup, Err(Error::AlreadyIssued)));
+    let issued = ca.sign(&leaf("v1")).unwrap();
+    let key = issued.leaf.key_pem.clone();
+    store.complete_issuance("v1", issued).await.unwrap();
+    let v = store.visitor_by_token(&t).await.unwrap().unwrap();
+    assert_eq!(v.state, IssueState::Issued);
+    assert_eq!(&t.open(v.sealed_key.as_ref().unwrap()).unwrap()[..], key.as_bytes());
+    assert!(store.visitor_by_token(&Token::generate()).await.unwrap().is_none());
+    assert_eq!(store.issued_count("c").await.unwrap(), 1);
+    assert_eq!(store.visitor_count("c").await.unwrap(), 1);
+    let purged = store.purge_expired(now_ts() + 7200).await.unwrap();
+    assert_eq!(purged.len(), 1);
+    let v = store.visitor_by_token(&t).await.unwrap().unwrap();
+    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_some());
+    // Voiding frees the email for a reissue.
+    store
+        .insert_visitor(new("v3", "b@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    assert!(store.void_visitor("v3").await.unwrap());
+    store
+        .insert_visitor(new("v4", "b@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.complete_issuance("nobody", ca.sign(&leaf("x")).unwrap()).await,
+        Err(Error::NotFound)
+    ));
+}
+
+fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
+    NewEntry {
+        issuer: "CN=int".into(),
+        serial: serial.into(),
+        name: "Ada".into(),
+        email_masked: "a***@x.io".into(),
+        message: message.into(),
+        star,
+    }
+}
+
+async fn upsert_keeps_one_entry_per_certificate_and_the_star(store: Store, _other: Store) {
+    let first = store.upsert_entry(entry("01", "hello", true)).await.unwrap();
+    let again = store.upsert_entry(entry("01", "again", false)).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(again.message, "again");
+    assert!(again.star, "a star once earned stays");
+    store.upsert_entry(entry("02", "other", false)).await.unwrap();
+    store.upsert_entry(entry("01", "newest", true)).await.unwrap();
+    let (page, total) = store.entries_page(10, 0).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(page[0].message, "newest", "a new signature moves the entry to the top");
+    let (page, _) = store.entries_page(1, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+}
+
+async fn keyset_pages_walk_every_row_once_newest_first(store: Store, _other: Store) {
+    let dir = tempfile::tempdir().unwrap();
+
+    let ca = ca(dir.path());
+    for i in 0..7 {
+        let id = format!("v{i}");
+        store
+            .insert_visitor(new(&id, &format!("{id}@x.io")), &Token::generate())
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            store
+                .complete_issuance(&id, ca.sign(&leaf(&id)).unwrap())
+                .await
+                .unwrap();
+        }
+        store
+            .upsert_entry(entry(&format!("{i:02}"), "hi", false))
+            .await
+            .unwrap();
+    }
+    store.void_visitor("v6").await.unwrap();
+    // Same-second rows: the id breaks the tie, so nothing repeats or goes missing.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.visitors_page(VisitorFilter::default(), after, 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|v| v.id.clone()));
+        match page.next {
+            Some(c) => after = Some(c.to_string().parse().unwrap()),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first (equal times: id descending)");
+    assert_eq!(seen.len(), 7);
+    let issued = VisitorFilter {
+        state: Some(IssueState::Issued),
+    };
+    let page = store.visitors_page(issued, None, 10).await.unwrap();
+    assert_eq!(page.items.len(), 4);
+    assert!(page.next.is_none());
+    // The wall: issued and not voided only.
+    let first = store.seals_page("c", None, 2).await.unwrap();
+    let rest = store.seals_page("c", first.next.clone(), 2).await.unwrap();
+    let ids: Vec<_> = first.items.iter().chain(&rest.items).map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(!ids.contains(&"v6") && rest.next.is_none());
+    assert!(first.items.iter().all(|s| s.fingerprint.len() == 95));
+    // Guestbook keyset pages agree with the offset pages.
+    let (by_offset, total) = store.entries_page(10, 0).await.unwrap();
+    let p1 = store.entries_after(None, 4).await.unwrap();
+    let p2 = store.entries_after(p1.next.clone(), 4).await.unwrap();
+    assert_eq!(total, 7);
+    assert_eq!([p1.items, p2.items].concat(), by_offset);
+    assert!(p2.next.is_none());
+}
+
+async fn jobs_page_and_printed_counter(store: Store, _other: Store) {
+    store
+        .insert_visitor(new("v1", "a@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        store.enqueue_job("v1", Origin::Staff, vec![1], 0).await.unwrap();
+    }
+    let p1 = store.jobs_page(None, 3).await.unwrap();
+    let p2 = store.jobs_page(p1.next.clone(), 3).await.unwrap();
+    let ids: Vec<i64> = p1.items.iter().chain(&p2.items).map(|j| j.id).collect();
+    assert_eq!(ids, vec![5, 4, 3, 2, 1]);
+    assert!(store.start_job(2).await.unwrap());
+    store.finish_job(2).await.unwrap();
+    store.interrupt_job(3, "cut off").await.unwrap();
+    assert!(store.staff_resolve_job(3, JobState::Printed).await.unwrap());
+    assert_eq!(store.printed_count().await.unwrap(), 2);
+}
+
+async fn duplicate_email_in_a_rush_gets_its_409_while_the_rest_commit(store: Store, _other: Store) {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        // Half of them arrive through the other kiosk.
+        let store = if i % 2 == 0 { store.clone() } else { _other.clone() };
+        // Every tenth submission reuses the email of the one before it.
+        let email = format!("p{}@x.io", if i % 10 == 9 { i - 1 } else { i });
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_visitor(new(&format!("v{i}"), &email), &Token::generate())
+                .await
+        }));
+    }
+    let results: Vec<_> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let dups = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::AlreadyIssued)))
+        .count();
+    assert_eq!(dups, 4);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(Error::AlreadyIssued)))
+    );
+    assert_eq!(store.visitor_count("c").await.unwrap(), 36);
+}
+
+async fn readers_see_each_acknowledged_write_and_never_wait_for_the_writer(store: Store, _other: Store) {
+    let writes = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..200 {
+                let t = Token::generate();
+                store
+                    .insert_visitor(new(&format!("w{i}"), &format!("w{i}@x.io")), &t)
+                    .await
+                    .unwrap();
+                // Acknowledged means committed: any reader sees it right away.
+                assert!(store.visitor_by_token(&t).await.unwrap().is_some());
+            }
+        })
+    };
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        readers.push(tokio::spawn(async move {
+            let mut last = 0;
+            for _ in 0..200 {
+                let n = store.visitor_count("c").await.unwrap();
+                assert!(n >= last, "counts never go back");
+                last = n;
+            }
+        }));
+    }
+    writes.await.unwrap();
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert_eq!(store.visitor_count("c").await.unwrap(), 200);
+}
+
+async fn the_same_email_at_two_kiosks_at_once_gives_one_certificate(store: Store, other: Store) {
+    for round in 0..5 {
+        let email = format!("race{round}@x.io");
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+                let (id, email) = (format!("r{round}k{i}"), email.clone());
+                tokio::spawn(async move { s.insert_visitor(new(&id, &email), &Token::generate()).await })
+            })
+            .collect();
+        let results: Vec<_> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| r.is_ok() || matches!(r, Err(Error::AlreadyIssued)))
+        );
+    }
+    assert_eq!(other.visitor_count("c").await.unwrap(), 5);
+}
+
+async fn a_double_tap_on_two_kiosks_queues_one_ticket(store: Store, other: Store) {
+    store
+        .insert_visitor(new("v1", "a@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+            tokio::spawn(async move { s.enqueue_job("v1", Origin::Visitor, vec![1], 30).await.unwrap() })
+        })
+        .collect();
+    let results = futures::future::join_all(tasks).await;
+    let new = results.iter().filter(|r| matches!(r, Ok(Enqueued::New(_)))).count();
+    assert_eq!(new, 1, "one tap queues, the others find its job");
+    // Staff reprints are never folded into the visitor's job.
+    assert!(matches!(
+        other.enqueue_job("v1", Origin::Staff, vec![2], 30).await.unwrap(),
+        Enqueued::New(_)
+    ));
+    assert_eq!(store.jobs_page(None, 10).await.unwrap().items.len(), 2);
+}
+
+async fn guestbook_signatures_from_two_kiosks_each_get_their_own_place(store: Store, other: Store) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+            tokio::spawn(async move {
+                s.upsert_entry(entry(&format!("{:02}", i % 10), "hi", i % 3 == 0))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    futures::future::join_all(tasks).await;
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = other.entries_after(after, 3).await.unwrap();
+        seen.extend(page.items.iter().map(|e| e.id));
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 10, "one entry per certificate, each listed once");
+    assert_eq!(store.entries_page(100, 0).await.unwrap().1, 10);
+}
+
+async fn the_health_row_takes_a_write_and_job_counts_list_every_state(store: Store, other: Store) {
+    store.check_writable().await.unwrap();
+    other.check_writable().await.unwrap();
+    store
+        .insert_visitor(new("v1", "a@x.io"), &Token::generate())
+        .await
+        .unwrap();
+    store.enqueue_job("v1", Origin::Staff, vec![1], 0).await.unwrap();
+    let counts = other.job_counts().await.unwrap();
+    assert_eq!(counts.len(), JobState::ALL.len());
+    assert_eq!(counts[0], (JobState::Queued, 1));
+    assert_eq!(store.interrupt_in_flight_jobs().await.unwrap(), 0);
+    assert!(store.start_job(1).await.unwrap());
+    assert!(!other.start_job(1).await.unwrap(), "a job starts once, whoever asks");
+    assert_eq!(other.interrupt_in_flight_jobs().await.unwrap(), 1);
+    assert_eq!(store.job(1).await.unwrap().unwrap().state, JobState::Interrupted);
+}
