@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use certstamp::config::{ArchiveArgs, CommonArgs, K8sManifestArgs, PrinterCommand, VerifyArgs};
+use certstamp::config::{ArchiveArgs, CommonArgs, K8sManifestArgs, MigrateArgs, PrinterCommand, VerifyArgs};
 use certstamp::issuer::cert_manager::manifests;
 use certstamp::issuer::local::{self, CaPaths};
 use certstamp::pki::{self, CertSummary};
@@ -235,5 +235,25 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     println!("  sha256:      {}", v.leaf.fingerprint_hex());
     println!("  valid until: {}", certstamp::clock::human_time(v.leaf.not_after));
     println!("  booth root:  {}", v.root_fingerprint);
+    Ok(())
+}
+
+pub async fn store_migrate(args: &MigrateArgs) -> anyhow::Result<()> {
+    let is_file = |s: &str| !certstamp::store::postgres::is_url(s);
+    if is_file(&args.from) && !Path::new(&args.from).is_file() {
+        bail!("no database at {}", args.from);
+    }
+    if is_file(&args.to) && Path::new(&args.to).exists() {
+        bail!("{} exists; migrate into a new file", args.to);
+    }
+    let from = Store::connect(&args.from).await?;
+    let to = Store::connect(&args.to).await?;
+    let d = certstamp::store::dump::copy(&from, &to).await?;
+    println!(
+        "copied {} visitors, {} print jobs and {} guestbook entries; the copy reads back identical",
+        d.visitors.len(),
+        d.jobs.len(),
+        d.guestbook.len()
+    );
     Ok(())
 }

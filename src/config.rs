@@ -53,6 +53,9 @@ pub enum Command {
     Archive(ArchiveArgs),
     /// Check that a certificate was issued by this booth and is valid now (exit 0 only then).
     Verify(VerifyArgs),
+    /// The database itself.
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 /// `certstamp archive`
@@ -66,6 +69,25 @@ pub struct ArchiveArgs {
     /// Archive before the retention purge has removed every email and key (neither goes into the site).
     #[arg(long)]
     pub before_retention: bool,
+}
+
+/// `certstamp store …`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every visitor, print job and guestbook entry into an empty database (SQLite to
+    /// PostgreSQL or back), then read the copy back and compare. Stop the kiosks first.
+    Migrate(MigrateArgs),
+}
+
+/// `certstamp store migrate`
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Source: a SQLite file path or a postgres:// URL.
+    #[arg(long)]
+    pub from: String,
+    /// Target (empty; its schema is created): a SQLite file path or a postgres:// URL.
+    #[arg(long)]
+    pub to: String,
 }
 
 /// `certstamp verify`

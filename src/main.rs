@@ -3,7 +3,7 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use certstamp::config::{CaCommand, Cli, Command, LogFormat};
+use certstamp::config::{CaCommand, Cli, Command, LogFormat, StoreCommand};
 
 mod cli;
 
@@ -33,5 +33,6 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Printer(cmd)) => cli::printer(cmd),
         Some(Command::Archive(args)) => runtime.block_on(cli::archive(&args)),
         Some(Command::Verify(args)) => runtime.block_on(cli::verify(&args)),
+        Some(Command::Store(StoreCommand::Migrate(args))) => runtime.block_on(cli::store_migrate(&args)),
     }
 }

@@ -14,6 +14,8 @@ use crate::token::Token;
 
 /// What the static archive and `certstamp verify` read.
 pub mod archive;
+/// Every row, for moving a booth between backends.
+pub mod dump;
 /// Guestbook entries, one per signing certificate.
 pub mod guestbook;
 /// Print jobs: the durable queue behind the print worker.
@@ -210,6 +212,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Visitors whose email or key the retention purge has not removed yet.
     async fn unpurged(&self) -> Result<archive::Unpurged>;
+
+    // ---- moving a booth between backends ----
+
+    /// Every row of every table (`certstamp store migrate`).
+    async fn export(&self) -> Result<dump::Dump>;
+
+    /// Write every row of `dump` into this database, in one transaction. Refuses a
+    /// database that already has visitors, jobs or guestbook entries.
+    async fn import(&self, dump: dump::Dump) -> Result<()>;
 
     // ---- conveniences every backend gets for free ----
 

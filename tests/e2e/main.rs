@@ -13,3 +13,4 @@ mod issuance;
 mod kube_standin;
 mod operations;
 mod printing;
+mod replicas;

@@ -19,6 +19,7 @@ use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
 
 mod archive;
+mod dump;
 mod guestbook;
 mod jobs;
 mod tls;
@@ -312,6 +313,28 @@ impl Backend for Postgres {
 
     async fn unpurged(&self) -> Result<crate::store::archive::Unpurged> {
         archive::unpurged(&self.conn().await?).await
+    }
+
+    async fn export(&self) -> Result<crate::store::dump::Dump> {
+        let mut c = self.conn().await?;
+        // One snapshot: rows written meanwhile are either all in or all out.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let d = dump::export(&tx).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    async fn import(&self, d: crate::store::dump::Dump) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        dump::import(&tx, &d).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {

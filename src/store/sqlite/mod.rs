@@ -21,6 +21,7 @@ use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
 
 mod archive;
+mod dump;
 mod guestbook;
 mod jobs;
 mod readers;
@@ -386,6 +387,14 @@ impl Backend for Sqlite {
 
     async fn unpurged(&self) -> Result<crate::store::archive::Unpurged> {
         self.read(archive::unpurged).await
+    }
+
+    async fn export(&self) -> Result<crate::store::dump::Dump> {
+        self.read(dump::export).await
+    }
+
+    async fn import(&self, d: crate::store::dump::Dump) -> Result<()> {
+        self.write(move |c| dump::import(c, &d)).await
     }
 
     async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {
