@@ -223,6 +223,22 @@ pub struct ServeArgs {
     /// Printer: spool:DIR, file:/dev/usb/lp0 or tcp://HOST:9100 [default: spool:<data-dir>/spool].
     #[arg(long, env = "CERTSTAMP_PRINTER")]
     pub printer: Option<String>,
+    /// This printer's name: jobs name their printer, and each printer's worker (this
+    /// kiosk's, or a `print-agent`'s) takes only its own [default: default].
+    #[arg(long, env = "CERTSTAMP_PRINTER_NAME")]
+    pub printer_name: Option<String>,
+    /// Where this kiosk's tickets go when it has no printer of its own (`--printer none`):
+    /// the `--printer-name` of a print agent [default: this kiosk's --printer-name].
+    #[arg(long, env = "CERTSTAMP_PRINT_TO")]
+    pub print_to: Option<String>,
+    /// Key that seals ticket links in the queue, shared by every kiosk and print agent of
+    /// one booth (e.g. mounted from one Secret) [default: <data-dir>/queue.key, made if missing].
+    #[arg(long, env = "CERTSTAMP_QUEUE_KEY_FILE")]
+    pub queue_key_file: Option<PathBuf>,
+    /// Key that signs form tokens (CSRF), shared by every kiosk of one booth
+    /// [default: <data-dir>/form.key, made if missing].
+    #[arg(long, env = "CERTSTAMP_FORM_KEY_FILE")]
+    pub form_key_file: Option<PathBuf>,
     /// Printer profile: 80mm or 58mm [default: 80mm].
     #[arg(long, env = "CERTSTAMP_PRINTER_PROFILE")]
     pub printer_profile: Option<String>,
@@ -297,6 +313,19 @@ pub struct PrinterSettings {
     pub auto_print: bool,
     /// Ticket footer.
     pub footer: String,
+    /// This printer's name (the worker serves its jobs).
+    pub name: String,
+    /// The printer this kiosk's tickets go to.
+    pub print_to: String,
+    /// Shared queue key file, if configured.
+    pub queue_key_file: Option<PathBuf>,
+}
+
+impl PrinterSettings {
+    /// `--printer none`: no printer here; tickets go to a print agent.
+    pub fn has_local_printer(&self) -> bool {
+        self.uri != "none"
+    }
 }
 
 /// cert-manager settings, resolved.
@@ -350,6 +379,8 @@ pub struct Settings {
     pub printer: PrinterSettings,
     /// Guestbook.
     pub guestbook: GuestbookSettings,
+    /// Shared form key file, if configured.
+    pub form_key_file: Option<PathBuf>,
     /// Staff password if configured (else one is generated in the data dir).
     pub staff_password: Option<String>,
     /// Per-client issuance rate limit.
@@ -365,6 +396,7 @@ pub struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database: Option<String>,
+    form_key_file: Option<PathBuf>,
     public_url: Option<String>,
     issuer: Option<IssuerKind>,
     staff_password: Option<String>,
@@ -406,6 +438,9 @@ struct FileCertManager {
 #[serde(deny_unknown_fields)]
 struct FilePrinter {
     uri: Option<String>,
+    name: Option<String>,
+    print_to: Option<String>,
+    queue_key_file: Option<PathBuf>,
     profile: Option<String>,
     auto_print: Option<bool>,
     footer: Option<String>,
@@ -595,6 +630,19 @@ impl ServeArgs {
                 root_ca_file: self.root_ca_file.clone().or(cm.root_ca_file.clone()),
             },
             printer: PrinterSettings {
+                name: self
+                    .printer_name
+                    .clone()
+                    .or(p.name.clone())
+                    .unwrap_or_else(|| crate::store::jobs::DEFAULT_PRINTER.into()),
+                print_to: self
+                    .print_to
+                    .clone()
+                    .or(p.print_to.clone())
+                    .or(self.printer_name.clone())
+                    .or(p.name.clone())
+                    .unwrap_or_else(|| crate::store::jobs::DEFAULT_PRINTER.into()),
+                queue_key_file: self.queue_key_file.clone().or(p.queue_key_file.clone()),
                 uri: printer_uri,
                 profile: self
                     .printer_profile
@@ -629,6 +677,7 @@ impl ServeArgs {
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
             database: self.common.database(&data_dir, &file),
+            form_key_file: self.form_key_file.clone().or(file.form_key_file.clone()),
             data_dir,
             conference,
         })

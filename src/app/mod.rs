@@ -148,7 +148,10 @@ impl App {
             queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
             metrics,
-            form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
+            form_key: match &settings.form_key_file {
+                Some(shared) => FormKey::load_shared(shared)?,
+                None => FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
+            },
             staff_password: staff_password(&settings)?,
             guestbook,
             issue_limiter: RateLimiter::new(settings.issue_rate_per_minute),

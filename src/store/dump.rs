@@ -71,6 +71,7 @@ pub struct JobRow {
     pub updated_at: i64,
     pub next_attempt_at: i64,
     pub printed_at: Option<i64>,
+    pub printer: String,
 }
 
 /// A `guestbook` row.
@@ -95,7 +96,7 @@ pub(crate) const VISITOR_COLUMNS: &str = "id, conference, token_hash, token_pub,
     not_before, not_after, created_at, issued_at, retention_until, purged_at, voided_at";
 /// Job columns in table order.
 pub(crate) const JOB_COLUMNS: &str = "id, visitor_id, origin, state, payload, attempts, last_error, created_at, \
-    updated_at, next_attempt_at, printed_at";
+    updated_at, next_attempt_at, printed_at, printer";
 /// Guestbook columns in table order.
 pub(crate) const ENTRY_COLUMNS: &str =
     "id, issuer, serial, name, email_masked, message, star, created_at, signed_at, rev";

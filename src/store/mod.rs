@@ -32,7 +32,7 @@ mod tests;
 pub mod visitors;
 
 use guestbook::{Entry, NewEntry};
-use jobs::{Enqueued, Job, JobState, Origin};
+use jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use page::{Cursor, Page};
 use visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 
@@ -132,20 +132,34 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Queue a ticket. Visitor requests within `dedupe_secs` of an open or just-printed
     /// visitor job for the same visitor return that job instead: a double tap prints once.
+    /// The ticket goes to `printer`.
     async fn enqueue_job(
         &self,
         visitor_id: &str,
         origin: Origin,
         payload: Vec<u8>,
         dedupe_secs: i64,
+        printer: &str,
     ) -> Result<Enqueued>;
 
-    /// At start: jobs left in `printing` may have printed. Mark them `interrupted`.
-    async fn interrupt_in_flight_jobs(&self) -> Result<usize>;
+    /// When a worker takes a printer over: that printer's jobs left in `printing` may
+    /// have printed. Mark them `interrupted`.
+    async fn interrupt_in_flight_jobs(&self, printer: &str) -> Result<usize>;
 
-    /// The next job to print: the oldest open job whose certificate is issued. Jobs of
-    /// certificates that failed to issue are cancelled on the way.
-    async fn next_job(&self) -> Result<Option<Job>>;
+    /// The next job for `printer`: its oldest open job whose certificate is issued. Jobs
+    /// of certificates that failed to issue are cancelled on the way.
+    async fn next_job(&self, printer: &str) -> Result<Option<Job>>;
+
+    /// Take or renew the lease on `printer` for `holder` until `until`: true while this
+    /// holder has it. Only the holder prints on it, so jobs go out in order and once,
+    /// however many workers are started for one printer.
+    async fn lease_printer(&self, printer: &str, holder: &str, until: i64) -> Result<bool>;
+
+    /// Record a printer's status for staff on every kiosk.
+    async fn report_printer(&self, printer: &str, status: &str) -> Result<()>;
+
+    /// Every printer any worker has reported, by name.
+    async fn printers(&self) -> Result<Vec<PrinterRow>>;
 
     /// Move a job to `printing` (durably, before any byte is sent).
     async fn start_job(&self, id: i64) -> Result<bool>;

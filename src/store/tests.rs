@@ -67,6 +67,7 @@ on_both_backends!(
     a_double_tap_on_two_kiosks_queues_one_ticket,
     guestbook_signatures_from_two_kiosks_each_get_their_own_place,
     the_health_row_takes_a_write_and_job_counts_list_every_state,
+    each_printer_has_its_own_queue_and_one_worker_at_a_time,
 );
 
 fn new(id: &str, email: &str) -> NewVisitor {
@@ -232,7 +233,10 @@ async fn jobs_page_and_printed_counter(store: Store, _other: Store) {
         .await
         .unwrap();
     for _ in 0..5 {
-        store.enqueue_job("v1", Origin::Staff, vec![1], 0).await.unwrap();
+        store
+            .enqueue_job("v1", Origin::Staff, vec![1], 0, "default")
+            .await
+            .unwrap();
     }
     let p1 = store.jobs_page(None, 3).await.unwrap();
     let p2 = store.jobs_page(p1.next.clone(), 3).await.unwrap();
@@ -343,7 +347,11 @@ async fn a_double_tap_on_two_kiosks_queues_one_ticket(store: Store, other: Store
     let tasks: Vec<_> = (0..6)
         .map(|i| {
             let s = if i % 2 == 0 { store.clone() } else { other.clone() };
-            tokio::spawn(async move { s.enqueue_job("v1", Origin::Visitor, vec![1], 30).await.unwrap() })
+            tokio::spawn(async move {
+                s.enqueue_job("v1", Origin::Visitor, vec![1], 30, "default")
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let results = futures::future::join_all(tasks).await;
@@ -351,7 +359,10 @@ async fn a_double_tap_on_two_kiosks_queues_one_ticket(store: Store, other: Store
     assert_eq!(new, 1, "one tap queues, the others find its job");
     // Staff reprints are never folded into the visitor's job.
     assert!(matches!(
-        other.enqueue_job("v1", Origin::Staff, vec![2], 30).await.unwrap(),
+        other
+            .enqueue_job("v1", Origin::Staff, vec![2], 30, "default")
+            .await
+            .unwrap(),
         Enqueued::New(_)
     ));
     assert_eq!(store.jobs_page(None, 10).await.unwrap().items.len(), 2);
@@ -392,14 +403,17 @@ async fn the_health_row_takes_a_write_and_job_counts_list_every_state(store: Sto
         .insert_visitor(new("v1", "a@x.io"), &Token::generate())
         .await
         .unwrap();
-    store.enqueue_job("v1", Origin::Staff, vec![1], 0).await.unwrap();
+    store
+        .enqueue_job("v1", Origin::Staff, vec![1], 0, "default")
+        .await
+        .unwrap();
     let counts = other.job_counts().await.unwrap();
     assert_eq!(counts.len(), JobState::ALL.len());
     assert_eq!(counts[0], (JobState::Queued, 1));
-    assert_eq!(store.interrupt_in_flight_jobs().await.unwrap(), 0);
+    assert_eq!(store.interrupt_in_flight_jobs("default").await.unwrap(), 0);
     assert!(store.start_job(1).await.unwrap());
     assert!(!other.start_job(1).await.unwrap(), "a job starts once, whoever asks");
-    assert_eq!(other.interrupt_in_flight_jobs().await.unwrap(), 1);
+    assert_eq!(other.interrupt_in_flight_jobs("default").await.unwrap(), 1);
     assert_eq!(store.job(1).await.unwrap().unwrap().state, JobState::Interrupted);
 }
 
@@ -422,7 +436,16 @@ async fn busy_booth(store: &Store) {
             2 => store.note_issuance_problem(&id, "refused", false).await.unwrap(),
             _ => store.set_backend_ref(&id, "cert-x").await.unwrap(),
         }
-        store.enqueue_job(&id, Origin::Auto, vec![i as u8; 8], 0).await.unwrap();
+        store
+            .enqueue_job(
+                &id,
+                Origin::Auto,
+                vec![i as u8; 8],
+                0,
+                if i % 2 == 0 { "front" } else { "back" },
+            )
+            .await
+            .unwrap();
         store
             .upsert_entry(entry(&format!("{i:02}"), "hello", i % 3 == 0))
             .await
@@ -492,7 +515,11 @@ async fn migrate_sqlite_to_postgres_and_back_leaves_identical_data() {
     // Both carry on where the source stopped: new ids after the copied ones, the email
     // rule intact, a new signature on top.
     for s in [&pg, &back] {
-        let Enqueued::New(job) = s.enqueue_job("m00", Origin::Staff, vec![1], 0).await.unwrap() else {
+        let Enqueued::New(job) = s
+            .enqueue_job("m00", Origin::Staff, vec![1], 0, "default")
+            .await
+            .unwrap()
+        else {
             panic!("a staff reprint is a new job")
         };
         assert_eq!(job.id, 13);
@@ -507,4 +534,54 @@ async fn migrate_sqlite_to_postgres_and_back_leaves_identical_data() {
     // A database that already has rows is never merged into.
     let err = super::dump::copy(&source, &pg).await.unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
+}
+
+async fn each_printer_has_its_own_queue_and_one_worker_at_a_time(store: Store, other: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca(dir.path());
+    for (i, printer) in ["front", "back", "front"].iter().enumerate() {
+        let id = format!("p{i}");
+        store
+            .insert_visitor(new(&id, &format!("{id}@x.io")), &Token::generate())
+            .await
+            .unwrap();
+        store
+            .complete_issuance(&id, ca.sign(&leaf(&id)).unwrap())
+            .await
+            .unwrap();
+        store
+            .enqueue_job(&id, Origin::Visitor, vec![1], 30, printer)
+            .await
+            .unwrap();
+    }
+    let front = other.next_job("front").await.unwrap().unwrap();
+    assert_eq!((front.id, front.printer.as_str()), (1, "front"));
+    assert_eq!(store.next_job("back").await.unwrap().unwrap().id, 2);
+    assert!(store.next_job("nowhere").await.unwrap().is_none());
+    // One holder at a time; the holder renews; a lapsed lease can be taken over.
+    let now = now_ts();
+    assert!(store.lease_printer("front", "agent-a", now + 10).await.unwrap());
+    assert!(!other.lease_printer("front", "agent-b", now + 10).await.unwrap());
+    assert!(store.lease_printer("front", "agent-a", now + 20).await.unwrap());
+    assert!(other.lease_printer("back", "agent-b", now + 10).await.unwrap());
+    assert!(store.lease_printer("back", "agent-b", now - 1).await.unwrap());
+    assert!(
+        other.lease_printer("back", "agent-c", now + 10).await.unwrap(),
+        "lapsed: taken over"
+    );
+    // Taking a printer over interrupts only that printer's in-flight job.
+    assert!(store.start_job(1).await.unwrap());
+    assert!(store.start_job(2).await.unwrap());
+    assert_eq!(other.interrupt_in_flight_jobs("back").await.unwrap(), 1);
+    assert_eq!(store.job(1).await.unwrap().unwrap().state, JobState::Printing);
+    assert_eq!(store.job(2).await.unwrap().unwrap().state, JobState::Interrupted);
+    // Status reports are seen from every kiosk.
+    store.report_printer("front", "ready").await.unwrap();
+    other.report_printer("back", "out of paper").await.unwrap();
+    let printers = other.printers().await.unwrap();
+    let seen: Vec<_> = printers
+        .iter()
+        .map(|p| (p.name.as_str(), p.status.as_str(), p.served))
+        .collect();
+    assert_eq!(seen, [("back", "out of paper", true), ("front", "ready", true)]);
 }

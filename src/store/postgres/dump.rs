@@ -59,6 +59,7 @@ pub(super) async fn export<C: GenericClient>(c: &C) -> Result<Dump> {
             updated_at: r.get(8),
             next_attempt_at: r.get(9),
             printed_at: r.get(10),
+            printer: r.get(11),
         })
         .collect();
     let guestbook = c
@@ -145,7 +146,7 @@ pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
         .prepare(&format!(
             "INSERT INTO print_jobs ({}) VALUES ({})",
             dump::JOB_COLUMNS,
-            dump::placeholders(11, '$')
+            dump::placeholders(12, '$')
         ))
         .await?;
     for j in &d.jobs {
@@ -164,6 +165,7 @@ pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
                 &j.updated_at,
                 &j.next_attempt_at,
                 &j.printed_at,
+                &j.printer,
             ],
         )
         .await?;

@@ -4,13 +4,13 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use crate::error::{Error, Result};
-use crate::store::jobs::{Enqueued, Job, JobState, Origin};
+use crate::store::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use crate::store::now_ts;
 use crate::store::page::{Cursor, Page};
 
 macro_rules! columns {
     () => {
-        "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at"
+        "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at, printer"
     };
 }
 
@@ -25,13 +25,13 @@ const OPEN_FOR_VISITOR: &str = concat!(
      ORDER BY id DESC LIMIT 1"
 );
 const INSERT: &str = concat!(
-    "INSERT INTO print_jobs (visitor_id, origin, state, payload, created_at, updated_at, next_attempt_at) \
-     VALUES ($1, $2, 'queued', $3, $4, $4, $4) RETURNING ",
+    "INSERT INTO print_jobs (visitor_id, origin, state, payload, created_at, updated_at, next_attempt_at, printer) \
+     VALUES ($1, $2, 'queued', $3, $4, $4, $4, $5) RETURNING ",
     columns!()
 );
 const INTERRUPT_IN_FLIGHT: &str = "UPDATE print_jobs SET state = 'interrupted', updated_at = $1, \
     last_error = 'The kiosk stopped while this ticket was printing; it may or may not have printed.' \
-    WHERE state = 'printing'";
+    WHERE state = 'printing' AND printer = $2";
 const CANCEL_UNISSUABLE: &str = "UPDATE print_jobs SET state = 'cancelled', updated_at = $1, \
     last_error = 'The certificate could not be issued.' \
     WHERE state IN ('queued', 'failed') AND EXISTS \
@@ -39,7 +39,7 @@ const CANCEL_UNISSUABLE: &str = "UPDATE print_jobs SET state = 'cancelled', upda
 const NEXT: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM print_jobs WHERE state IN ('queued', 'failed') AND EXISTS \
+    " FROM print_jobs WHERE printer = $1 AND state IN ('queued', 'failed') AND EXISTS \
      (SELECT 1 FROM visitors v WHERE v.id = print_jobs.visitor_id AND v.state = 'issued') ORDER BY id LIMIT 1"
 );
 const START: &str = "UPDATE print_jobs SET state = 'printing', attempts = attempts + 1, updated_at = $2 \
@@ -66,6 +66,14 @@ const PAGE: &str = concat!(
 );
 const PURGE_PAYLOADS: &str = "UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL AND \
     EXISTS (SELECT 1 FROM visitors v WHERE v.id = print_jobs.visitor_id AND v.purged_at IS NOT NULL)";
+/// Taken when free, expired or already ours; `RETURNING` yields a row only then.
+const LEASE: &str = "INSERT INTO printers (name, status, seen_at, holder, lease_until) \
+    VALUES ($1, 'starting', $4, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+    lease_until = excluded.lease_until WHERE printers.holder IS NULL OR printers.holder = excluded.holder \
+    OR printers.lease_until < $4 RETURNING holder";
+const REPORT: &str = "INSERT INTO printers (name, status, seen_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (name) DO UPDATE SET status = excluded.status, seen_at = excluded.seen_at";
+const PRINTERS: &str = "SELECT name, status, seen_at, lease_until >= $1 FROM printers ORDER BY name";
 const COUNTS: &str = "SELECT state, COUNT(*) FROM print_jobs GROUP BY state";
 
 fn from_row(r: &Row) -> Job {
@@ -79,6 +87,7 @@ fn from_row(r: &Row) -> Job {
         last_error: r.get(6),
         created_at: r.get(7),
         next_attempt_at: r.get(8),
+        printer: r.get(9),
     }
 }
 
@@ -103,6 +112,7 @@ pub(super) async fn enqueue<C: GenericClient>(
     origin: Origin,
     payload: &[u8],
     dedupe: i64,
+    printer: &str,
 ) -> Result<Enqueued> {
     let now = now_ts();
     exec(c, LOCK_VISITOR, &[&visitor_id]).await?;
@@ -111,19 +121,45 @@ pub(super) async fn enqueue<C: GenericClient>(
     {
         return Ok(Enqueued::Existing(job));
     }
-    let job = one(c, INSERT, &[&visitor_id, &origin.as_str(), &payload, &now])
+    let job = one(c, INSERT, &[&visitor_id, &origin.as_str(), &payload, &now, &printer])
         .await?
         .ok_or_else(|| Error::Internal("insert returned no job".into()))?;
     Ok(Enqueued::New(job))
 }
 
-pub(super) async fn interrupt_in_flight<C: GenericClient>(c: &C) -> Result<usize> {
-    Ok(exec(c, INTERRUPT_IN_FLIGHT, &[&now_ts()]).await? as usize)
+pub(super) async fn interrupt_in_flight<C: GenericClient>(c: &C, printer: &str) -> Result<usize> {
+    Ok(exec(c, INTERRUPT_IN_FLIGHT, &[&now_ts(), &printer]).await? as usize)
 }
 
-pub(super) async fn next<C: GenericClient>(c: &C) -> Result<Option<Job>> {
+pub(super) async fn next<C: GenericClient>(c: &C, printer: &str) -> Result<Option<Job>> {
     exec(c, CANCEL_UNISSUABLE, &[&now_ts()]).await?;
-    one(c, NEXT, &[]).await
+    one(c, NEXT, &[&printer]).await
+}
+
+pub(super) async fn lease<C: GenericClient>(c: &C, printer: &str, holder: &str, until: i64) -> Result<bool> {
+    let stmt = c.prepare_cached(LEASE).await?;
+    Ok(c.query_opt(&stmt, &[&printer, &holder, &until, &now_ts()])
+        .await?
+        .is_some())
+}
+
+pub(super) async fn report<C: GenericClient>(c: &C, printer: &str, status: &str) -> Result<()> {
+    exec(c, REPORT, &[&printer, &status, &now_ts()]).await?;
+    Ok(())
+}
+
+pub(super) async fn printers<C: GenericClient>(c: &C) -> Result<Vec<PrinterRow>> {
+    let stmt = c.prepare_cached(PRINTERS).await?;
+    Ok(c.query(&stmt, &[&now_ts()])
+        .await?
+        .iter()
+        .map(|r| PrinterRow {
+            name: r.get(0),
+            status: r.get(1),
+            seen_at: r.get(2),
+            served: r.get(3),
+        })
+        .collect())
 }
 
 pub(super) async fn start<C: GenericClient>(c: &C, id: i64) -> Result<bool> {

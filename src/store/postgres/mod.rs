@@ -13,7 +13,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 
 use super::Backend;
 use super::guestbook::{Entry, NewEntry};
-use super::jobs::{Enqueued, Job, JobState, Origin};
+use super::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use super::page::{Cursor, Page};
 use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
@@ -27,7 +27,10 @@ mod visitors;
 
 /// Schema migrations, applied in order under an advisory lock (two kiosks starting at
 /// once migrate once); `schema_migrations` remembers the applied ones.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_schema.sql"),
+    include_str!("migrations/0002_printers.sql"),
+];
 
 /// Connections per kiosk. PostgreSQL's default `max_connections` (100) leaves room for
 /// several kiosks and print agents.
@@ -227,20 +230,33 @@ impl Backend for Postgres {
         origin: Origin,
         payload: Vec<u8>,
         dedupe_secs: i64,
+        printer: &str,
     ) -> Result<Enqueued> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        let res = jobs::enqueue(&tx, visitor_id, origin, &payload, dedupe_secs).await?;
+        let res = jobs::enqueue(&tx, visitor_id, origin, &payload, dedupe_secs, printer).await?;
         tx.commit().await?;
         Ok(res)
     }
 
-    async fn interrupt_in_flight_jobs(&self) -> Result<usize> {
-        jobs::interrupt_in_flight(&self.conn().await?).await
+    async fn interrupt_in_flight_jobs(&self, printer: &str) -> Result<usize> {
+        jobs::interrupt_in_flight(&self.conn().await?, printer).await
     }
 
-    async fn next_job(&self) -> Result<Option<Job>> {
-        jobs::next(&self.conn().await?).await
+    async fn next_job(&self, printer: &str) -> Result<Option<Job>> {
+        jobs::next(&self.conn().await?, printer).await
+    }
+
+    async fn lease_printer(&self, printer: &str, holder: &str, until: i64) -> Result<bool> {
+        jobs::lease(&self.conn().await?, printer, holder, until).await
+    }
+
+    async fn report_printer(&self, printer: &str, status: &str) -> Result<()> {
+        jobs::report(&self.conn().await?, printer, status).await
+    }
+
+    async fn printers(&self) -> Result<Vec<PrinterRow>> {
+        jobs::printers(&self.conn().await?).await
     }
 
     async fn start_job(&self, id: i64) -> Result<bool> {

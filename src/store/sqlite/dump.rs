@@ -52,6 +52,7 @@ pub(super) fn export(c: &Connection) -> Result<Dump> {
                 updated_at: r.get(8)?,
                 next_attempt_at: r.get(9)?,
                 printed_at: r.get(10)?,
+                printer: r.get(11)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -127,7 +128,7 @@ pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
     let sql = format!(
         "INSERT INTO print_jobs ({}) VALUES ({})",
         dump::JOB_COLUMNS,
-        dump::placeholders(11, '?')
+        dump::placeholders(12, '?')
     );
     let mut stmt = c.prepare(&sql)?;
     for j in &d.jobs {
@@ -142,7 +143,8 @@ pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
             j.created_at,
             j.updated_at,
             j.next_attempt_at,
-            j.printed_at
+            j.printed_at,
+            j.printer
         ])?;
     }
     let sql = format!(

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::Backend;
 use super::guestbook::{Entry, NewEntry};
-use super::jobs::{Enqueued, Job, JobState, Origin};
+use super::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use super::page::{Cursor, Page};
 use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_failed_frees_email.sql"),
     include_str!("../migrations/0005_indexes_and_counters.sql"),
     include_str!("../migrations/0006_health.sql"),
+    include_str!("../migrations/0007_printers.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.
@@ -296,18 +297,35 @@ impl Backend for Sqlite {
         origin: Origin,
         payload: Vec<u8>,
         dedupe_secs: i64,
+        printer: &str,
     ) -> Result<Enqueued> {
-        let visitor_id = visitor_id.to_string();
-        self.write(move |c| jobs::enqueue(c, &visitor_id, origin, &payload, dedupe_secs))
+        let (visitor_id, printer) = (visitor_id.to_string(), printer.to_string());
+        self.write(move |c| jobs::enqueue(c, &visitor_id, origin, &payload, dedupe_secs, &printer))
             .await
     }
 
-    async fn interrupt_in_flight_jobs(&self) -> Result<usize> {
-        self.write(jobs::interrupt_in_flight).await
+    async fn interrupt_in_flight_jobs(&self, printer: &str) -> Result<usize> {
+        let printer = printer.to_string();
+        self.write(move |c| jobs::interrupt_in_flight(c, &printer)).await
     }
 
-    async fn next_job(&self) -> Result<Option<Job>> {
-        self.write(jobs::next).await
+    async fn next_job(&self, printer: &str) -> Result<Option<Job>> {
+        let printer = printer.to_string();
+        self.write(move |c| jobs::next(c, &printer)).await
+    }
+
+    async fn lease_printer(&self, printer: &str, holder: &str, until: i64) -> Result<bool> {
+        let (printer, holder) = (printer.to_string(), holder.to_string());
+        self.write(move |c| jobs::lease(c, &printer, &holder, until)).await
+    }
+
+    async fn report_printer(&self, printer: &str, status: &str) -> Result<()> {
+        let (printer, status) = (printer.to_string(), status.to_string());
+        self.write(move |c| jobs::report(c, &printer, &status)).await
+    }
+
+    async fn printers(&self) -> Result<Vec<PrinterRow>> {
+        self.read(jobs::printers).await
     }
 
     async fn start_job(&self, id: i64) -> Result<bool> {
