@@ -56,6 +56,9 @@ pub enum Command {
     /// The database itself.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Run only the print worker beside one printer, taking its jobs from the shared
+    /// database: `print-agent --printer tcp://HOST:9100 --printer-name front-desk --database postgres://…`.
+    PrintAgent(ServeArgs),
 }
 
 /// `certstamp archive`

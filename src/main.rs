@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Printer(cmd)) => cli::printer(cmd),
         Some(Command::Archive(args)) => runtime.block_on(cli::archive(&args)),
         Some(Command::Verify(args)) => runtime.block_on(cli::verify(&args)),
+        Some(Command::PrintAgent(args)) => runtime.block_on(certstamp::server::print_agent(args.settings()?)),
         Some(Command::Store(StoreCommand::Migrate(args))) => runtime.block_on(cli::store_migrate(&args)),
     }
 }

@@ -67,6 +67,12 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `certstamp print-agent`: serve one printer until SIGTERM or Ctrl-C.
+pub async fn print_agent(settings: Settings) -> anyhow::Result<()> {
+    crate::app::agent::run(settings, shutdown_signal()).await?;
+    Ok(())
+}
+
 /// Keep trying to start the guestbook (5 s doubling to 5 min), then serve it.
 async fn retry_guestbook(app: App, handle: axum_server::Handle<SocketAddr>) {
     let mut delay = Duration::from_secs(5);

@@ -21,6 +21,8 @@ use crate::queue::Queue;
 use crate::store::Store;
 use crate::token::{FormKey, Token};
 
+/// The print agent: the print worker alone, beside its printer.
+pub mod agent;
 /// Page parts and zips, computed once and cached in memory.
 mod derived;
 /// Signing the guestbook, through the kiosk or over mutual TLS.

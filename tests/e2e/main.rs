@@ -12,5 +12,5 @@ mod image;
 mod issuance;
 mod kube_standin;
 mod operations;
-mod printing;
+pub(crate) mod printing;
 mod replicas;

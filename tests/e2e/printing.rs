@@ -126,13 +126,13 @@ async fn auto_print_queues_a_ticket_at_issuance() {
 }
 
 /// How the fake network printer answers DLE EOT.
-const READY: u8 = 0;
+pub(crate) const READY: u8 = 0;
 const PAPER_OUT: u8 = 1;
 
 /// A raw TCP (port 9100) printer on loopback that answers real-time status queries and
 /// records every job it receives. It can be taken down and brought back on its port.
-struct FakePrinter {
-    port: u16,
+pub(crate) struct FakePrinter {
+    pub(crate) port: u16,
     mode: Arc<AtomicU8>,
     jobs: Arc<Mutex<Vec<Vec<u8>>>>,
     stop: Arc<AtomicBool>,
@@ -140,7 +140,7 @@ struct FakePrinter {
 }
 
 impl FakePrinter {
-    fn new(mode: u8) -> Self {
+    pub(crate) fn new(mode: u8) -> Self {
         let mut p = FakePrinter {
             port: free_port(),
             mode: Arc::new(AtomicU8::new(mode)),
@@ -176,7 +176,7 @@ impl FakePrinter {
         }
     }
 
-    fn jobs(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn jobs(&self) -> Vec<Vec<u8>> {
         self.jobs.lock().unwrap().clone()
     }
 }
@@ -215,7 +215,7 @@ fn serve_printer_conn(mut s: TcpStream, mode: u8, jobs: &Mutex<Vec<Vec<u8>>>) {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
