@@ -65,8 +65,18 @@ pub struct StaffPage {
     reissued: Option<Reissued>,
     printer: String,
     printer_health: String,
+    /// Every printer a worker reported to the database (several with print agents).
+    printers: Vec<StaffPrinter>,
     jobs: Vec<StaffJob>,
     kiosk: bool,
+}
+
+/// One printer as its worker last reported it.
+pub struct StaffPrinter {
+    name: String,
+    status: String,
+    seen: String,
+    served: bool,
 }
 
 /// One print job row.
@@ -91,6 +101,18 @@ async fn render(
 ) -> Result<Response, Error> {
     let rows = app.store.recent_visitors(500).await?;
     let jobs = app.store.recent_jobs(200).await?;
+    let printers = app
+        .store
+        .printers()
+        .await?
+        .into_iter()
+        .map(|p| StaffPrinter {
+            seen: human_ts(p.seen_at),
+            name: p.name,
+            status: p.status,
+            served: p.served,
+        })
+        .collect();
     let name_of = |id: &str| {
         rows.iter()
             .find(|v| v.id == id)
@@ -142,6 +164,7 @@ async fn render(
         reissued,
         printer: app.settings.printer.uri.clone(),
         printer_health: app.queue.health(),
+        printers,
         jobs,
         kiosk: super::forms::is_kiosk(headers),
     };

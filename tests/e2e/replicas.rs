@@ -405,5 +405,10 @@ async fn two_print_agents_print_each_ticket_once_on_its_printer() {
     let printers = store.printers().await.unwrap();
     let names: Vec<_> = printers.iter().map(|p| (p.name.as_str(), p.served)).collect();
     assert_eq!(names, [("back", true), ("front", true)]);
+    let staff = crate::support::staff_page(&client(), &b).await;
+    assert!(
+        staff.contains("<td>front</td>") && staff.contains("<td>back</td>"),
+        "{staff}"
+    );
     drop(front_agent);
 }
