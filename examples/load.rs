@@ -113,6 +113,7 @@ async fn seed(dir: &Path, n: usize) -> Vec<Token> {
                     issuer_kind: "local".into(),
                     backend_ref: None,
                     retention_until: certstamp::store::now_ts() + 86_400 * 30,
+                    show_on_wall: i.is_multiple_of(2),
                 };
                 store.insert_visitor(v, &token).await.expect("insert");
                 store

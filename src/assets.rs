@@ -17,6 +17,27 @@ pub const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         crate::verify::BROWSER_JS.as_bytes(),
     ),
+    // The live screens' own scripts (the CSP allows only scripts from here).
+    (
+        "form.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/form.js"),
+    ),
+    (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/live.js"),
+    ),
+    (
+        "kiosk.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/kiosk.js"),
+    ),
+    (
+        "wall.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/wall.js"),
+    ),
 ];
 
 /// A short hash of every asset, for cache-busting links (`?v=`).

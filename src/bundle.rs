@@ -108,6 +108,8 @@ Sign the booth guestbook with it over mutual TLS (earns a star):
     curl --cacert ca.pem --cert chain.pem --key key.pem -d message=hello {guestbook}
 
 or import certificate.p12 into your browser and open {guestbook_page}
+Entries are public: they show your message and your first name, never your
+email. To show another name, add  -d name=Ada  to the command.
 ",
         name = input.name,
         root_fingerprint = pem_certs(input.root_pem)

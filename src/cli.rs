@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 pub fn ca_init(args: &CommonArgs) -> anyhow::Result<()> {
     let (data_dir, conf, _) = args.load()?;
-    std::fs::create_dir_all(&data_dir)?;
+    certstamp::files::private_dir(&data_dir)?;
     let paths = CaPaths::new(&data_dir);
     let root = local::load_or_create_root(&paths)?;
     local::load_or_create_intermediate(&paths, &root, &conf)?;

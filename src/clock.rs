@@ -18,8 +18,35 @@ pub fn human_ts(ts: i64) -> String {
         .unwrap_or_default()
 }
 
+/// How long ago, for screens people glance at: `just now`, `1 min ago`, `3 h ago`,
+/// `2 days ago`. `assets/wall.js` keeps the same words up to date in the browser.
+pub fn ago(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        86_400..172_800 => "1 day ago".into(),
+        _ => format!("{} days ago", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ago_in_words() {
+        use super::ago;
+        assert_eq!(ago(-5), "just now");
+        assert_eq!(ago(59), "just now");
+        assert_eq!(ago(60), "1 min ago");
+        assert_eq!(ago(150), "2 min ago");
+        assert_eq!(ago(3599), "59 min ago");
+        assert_eq!(ago(3600), "1 h ago");
+        assert_eq!(ago(86_399), "23 h ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(3 * 86_400), "3 days ago");
+    }
+
     #[test]
     fn human_times_are_utc_minutes() {
         assert_eq!(super::human_ts(0), "1970-01-01 00:00 UTC");

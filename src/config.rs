@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -276,6 +277,29 @@ pub struct ServeArgs {
     /// X-Forwarded-For, which the proxy appends. Only enable it when a proxy is in front [default: false].
     #[arg(long, env = "CERTSTAMP_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: Option<bool>,
+    /// Open connections allowed on both listeners together; capped by the open-file limit [default: 512].
+    #[arg(long, env = "CERTSTAMP_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections allowed per client address (not applied to the web listener behind a
+    /// trusted proxy, where every connection comes from the proxy) [default: 128].
+    #[arg(long, env = "CERTSTAMP_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
+    /// Seconds a client has to send a request's headers, counted from the moment the kiosk waits
+    /// for them (a new connection, or a kept-alive one after its last answer); also bounds the
+    /// TLS handshake [default: 10].
+    #[arg(long, env = "CERTSTAMP_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a request body may take to arrive in full [default: 20].
+    #[arg(long, env = "CERTSTAMP_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Seconds a connection may wait on its socket with no byte moving either way (a stalled
+    /// upload, an answer nobody reads) before it is closed [default: 60].
+    #[arg(long, env = "CERTSTAMP_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+    /// Seconds the booth screen shows a visitor's handoff page (QR code to their phone,
+    /// print button) before it returns to the form by itself [default: 300].
+    #[arg(long, env = "CERTSTAMP_KIOSK_HANDOFF_SECONDS")]
+    pub kiosk_handoff_seconds: Option<u64>,
 }
 
 /// The `[conference]` table, resolved.
@@ -361,6 +385,21 @@ pub struct GuestbookSettings {
     pub this_conference_only: bool,
 }
 
+/// Limits on client connections, for both listeners, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Open connections on both listeners together.
+    pub max: usize,
+    /// Open connections per client address.
+    pub max_per_client: usize,
+    /// Time to send a request's headers (and to finish a TLS handshake).
+    pub header_timeout: Duration,
+    /// Time to send a whole request body.
+    pub body_timeout: Duration,
+    /// Time a connection may wait with no byte moving.
+    pub idle_timeout: Duration,
+}
+
 /// Everything the kiosk needs, resolved from flags, environment, file and defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -390,6 +429,58 @@ pub struct Settings {
     pub issue_rate_per_minute: u32,
     /// Take the client address from X-Forwarded-For (set by a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Connection limits and timeouts of both listeners.
+    pub connections: ConnectionSettings,
+    /// How long a handoff page on the booth screen lives, in seconds.
+    pub kiosk_handoff_seconds: u64,
+}
+
+impl Settings {
+    /// A warning for the log and the staff console when phones cannot open the address
+    /// the QR codes carry: `--public-url` left at its loopback default, a loopback address
+    /// while the kiosk listens on another interface, or an unspecified one (`0.0.0.0`).
+    pub fn public_url_warning(&self) -> Option<String> {
+        public_url_warning(&self.public_url, self.listen)
+    }
+}
+
+/// See [`Settings::public_url_warning`]; pure, for tests.
+pub fn public_url_warning(public_url: &str, listen: SocketAddr) -> Option<String> {
+    let defaulted = public_url == format!("http://{listen}");
+    let host = url_host(public_url)?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
+    let unspecified = ip.is_some_and(|ip| ip.is_unspecified());
+    let why = if unspecified {
+        "an address no phone can open"
+    } else if loopback && defaulted {
+        "the default, a loopback address that only this machine can open"
+    } else if loopback && !listen.ip().is_loopback() {
+        "a loopback address, while the kiosk listens on another interface"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "QR codes and printed tickets point at {public_url}, {why}: phones cannot reach them. \
+         Set --public-url (CERTSTAMP_PUBLIC_URL) to an address phones can open, such as \
+         http://192.0.2.10:{} or https://booth.example.org.",
+        listen.port()
+    ))
+}
+
+/// The host of an `http(s)://host[:port][/path]` URL (IPv6 keeps its brackets).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.starts_with('[') {
+        return authority.find(']').map(|i| &authority[..=i]);
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
 }
 
 /// The TOML file. Every key is optional.
@@ -405,6 +496,7 @@ pub struct FileConfig {
     staff_password: Option<String>,
     issue_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
+    kiosk_handoff_seconds: Option<u64>,
     #[serde(default)]
     conference: FileConference,
     #[serde(default)]
@@ -413,6 +505,18 @@ pub struct FileConfig {
     printer: FilePrinter,
     #[serde(default)]
     guestbook: FileGuestbook,
+    #[serde(default)]
+    connections: FileConnections,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConnections {
+    max: Option<usize>,
+    max_per_client: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -601,9 +705,14 @@ impl ServeArgs {
                 "public URL must start with http:// or https://, got {public_url:?}"
             )));
         }
+        let kiosk_handoff_seconds = self.kiosk_handoff_seconds.or(file.kiosk_handoff_seconds).unwrap_or(300);
+        if kiosk_handoff_seconds == 0 {
+            return Err(Error::Invalid("kiosk handoff seconds must be at least 1".into()));
+        }
         let cm = &file.cert_manager;
         let p = &file.printer;
         let g = &file.guestbook;
+        let connections = self.connections(&file.connections)?;
         let printer_uri = self
             .printer
             .clone()
@@ -681,8 +790,37 @@ impl ServeArgs {
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
             database: self.common.database(&data_dir, &file),
             form_key_file: self.form_key_file.clone().or(file.form_key_file.clone()),
+            connections,
+            kiosk_handoff_seconds,
             data_dir,
             conference,
+        })
+    }
+}
+
+impl ServeArgs {
+    fn connections(&self, f: &FileConnections) -> Result<ConnectionSettings> {
+        let secs = |what: &str, v: u64| {
+            if (1..=3600).contains(&v) {
+                Ok(Duration::from_secs(v))
+            } else {
+                Err(Error::Invalid(format!("{what} must be 1-3600 seconds, got {v}")))
+            }
+        };
+        let max = self.max_connections.or(f.max).unwrap_or(512);
+        let max_per_client = self.max_connections_per_client.or(f.max_per_client).unwrap_or(128);
+        if max == 0 || max_per_client == 0 {
+            return Err(Error::Invalid("connection limits must be at least 1".into()));
+        }
+        Ok(ConnectionSettings {
+            max,
+            max_per_client: max_per_client.min(max),
+            header_timeout: secs(
+                "header timeout",
+                self.header_timeout.or(f.header_timeout_secs).unwrap_or(10),
+            )?,
+            body_timeout: secs("body timeout", self.body_timeout.or(f.body_timeout_secs).unwrap_or(20))?,
+            idle_timeout: secs("idle timeout", self.idle_timeout.or(f.idle_timeout_secs).unwrap_or(60))?,
         })
     }
 }
@@ -714,6 +852,70 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.public_url, "http://127.0.0.1:9000");
         assert_eq!(s.conference.retention_until().date().to_string(), "2026-04-26");
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_flags_and_a_table() {
+        let s = Cli::try_parse_from(["certstamp"]).unwrap().serve.settings().unwrap();
+        assert_eq!(
+            s.connections,
+            ConnectionSettings {
+                max: 512,
+                max_per_client: 128,
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(20),
+                idle_timeout: Duration::from_secs(60),
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[connections]\nmax = 100\nmax_per_client = 500\nidle_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["certstamp", "--config", path.to_str().unwrap(), "--header-timeout", "3"]).unwrap();
+        let c = cli.serve.settings().unwrap().connections;
+        assert_eq!(
+            (c.max, c.max_per_client),
+            (100, 100),
+            "a client never gets more than everybody"
+        );
+        assert_eq!(
+            (c.header_timeout, c.idle_timeout),
+            (Duration::from_secs(3), Duration::from_secs(5))
+        );
+        let cli = Cli::try_parse_from(["certstamp", "--body-timeout", "0"]).unwrap();
+        assert!(cli.serve.settings().unwrap_err().to_string().contains("body timeout"));
+        let cli = Cli::try_parse_from(["certstamp", "--max-connections", "0"]).unwrap();
+        assert!(cli.serve.settings().is_err());
+    }
+
+    #[test]
+    fn phones_cannot_reach_loopback_or_unspecified_public_urls() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // Left at its default on the default listen address.
+        let w = public_url_warning("http://127.0.0.1:8080", at("127.0.0.1:8080")).unwrap();
+        assert!(w.contains("http://127.0.0.1:8080") && w.contains("--public-url"), "{w}");
+        // Listening everywhere: the default URL is 0.0.0.0, a loopback URL is explicit.
+        assert!(public_url_warning("http://0.0.0.0:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://localhost:8080", at("0.0.0.0:8080")).is_some());
+        assert!(public_url_warning("http://[::1]:8080/", at("[::]:8080")).is_some());
+        assert!(public_url_warning("https://127.0.0.2", at("192.0.2.10:8080")).is_some());
+        // Reachable: a LAN address (set, or the default of a LAN listen address), a name,
+        // or loopback on purpose while listening on loopback (a laptop demo, the tests).
+        assert_eq!(public_url_warning("http://192.0.2.10:8080", at("0.0.0.0:8080")), None);
+        assert_eq!(
+            public_url_warning("http://192.0.2.10:8080", at("192.0.2.10:8080")),
+            None
+        );
+        assert_eq!(
+            public_url_warning("https://booth.example.org", at("0.0.0.0:8080")),
+            None
+        );
+        assert_eq!(public_url_warning("http://localhost:9000", at("127.0.0.1:8080")), None);
+        assert_eq!(url_host("https://user@[fe80::1]:8443/x"), Some("[fe80::1]"));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum Error {
     /// The request body is larger than allowed (413).
     #[error("the form sent more data than the kiosk accepts")]
     TooLarge,
+    /// The request body did not arrive in time (408).
+    #[error("the request took too long to arrive; please try again")]
+    TooSlow,
     /// Too many requests from one client or certificate (429).
     #[error("too many requests; please wait a minute and try again")]
     RateLimited,
@@ -55,10 +58,26 @@ pub enum Error {
     Db(String),
     /// Files in the data dir (500).
     #[error("io: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// The data dir cannot be written: full or read-only (503). Nothing was saved; the
+    /// kiosk carries on once space returns. The detail goes to the log.
+    #[error(
+        "the kiosk cannot save anything right now (its storage is full or read-only), so nothing was saved; please try again in a few minutes"
+    )]
+    Storage(String),
     /// Anything else internal (500); details go to the log, never to the page.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind::{QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+        match e.kind() {
+            StorageFull | ReadOnlyFilesystem | QuotaExceeded => Error::Storage(e.to_string()),
+            _ => Error::Io(e),
+        }
+    }
 }
 
 /// Result with [`Error`] as the default error.

@@ -46,6 +46,13 @@ pub struct Signer {
     pub email: Option<String>,
 }
 
+impl Signer {
+    /// What the guestbook shows unless the signer chooses otherwise: their first name.
+    pub fn default_display_name(&self) -> String {
+        validate::first_name(&self.name)
+    }
+}
+
 /// Pure checks on a client chain (leaf first, then what the client sent after it).
 /// Returns a reason a visitor can read when the certificate is not accepted.
 pub fn check_chain(
@@ -172,15 +179,25 @@ impl Guestbook {
         }
     }
 
-    /// Validate the message and write the signer's entry.
-    pub async fn sign(&self, store: &Store, signer: &Signer, raw_message: &str, star: bool) -> Result<Entry> {
-        let message = validate::message(raw_message).map_err(|e| Error::Invalid(e.into()))?;
+    /// Validate the message and the display name (empty: the signer's first name) and
+    /// write the signer's entry. The entry never holds an email.
+    pub async fn sign(
+        &self,
+        store: &Store,
+        signer: &Signer,
+        raw_message: &str,
+        raw_display_name: &str,
+        star: bool,
+    ) -> Result<Entry> {
+        let message = validate::message(raw_message).map_err(Error::Invalid)?;
+        let name = validate::display_name(raw_display_name)
+            .map_err(Error::Invalid)?
+            .unwrap_or_else(|| signer.default_display_name());
         let entry = store
             .upsert_entry(NewEntry {
                 issuer: signer.issuer.clone(),
                 serial: signer.serial.clone(),
-                name: signer.name.clone(),
-                email_masked: signer.email.as_deref().map(validate::mask_email).unwrap_or_default(),
+                name,
                 message,
                 star,
             })
@@ -231,10 +248,8 @@ impl Guestbook {
 /// An entry as the HTML pages show it (`templates/_guestbook_entries.html`); text already
 /// made visible-safe.
 pub struct EntryView {
-    /// Signer's name.
+    /// The display name the signer chose.
     pub name: String,
-    /// Masked email.
-    pub email: String,
     /// Message.
     pub message: String,
     /// Signed over mutual TLS.
@@ -248,7 +263,6 @@ impl EntryView {
     pub fn of(e: &Entry) -> Self {
         EntryView {
             name: visible(&e.name),
-            email: visible(&e.email_masked),
             message: visible(&e.message),
             star: e.star,
             when: human_ts(e.signed_at),
@@ -275,9 +289,8 @@ pub fn render_text(conference: &str, entries: &[Entry], page: u32, pages: u32, t
     for e in entries {
         let star = if e.star { "*" } else { " " };
         out.push_str(&format!(
-            "{star} {} <{}>  {}\n    {}\n\n",
+            "{star} {}  {}\n    {}\n\n",
             visible(&e.name),
-            visible(&e.email_masked),
             human_ts(e.signed_at),
             visible(&e.message)
         ));
@@ -394,7 +407,7 @@ mod tests {
         // A limit of 30 a minute per certificate, then 429.
         for _ in 0..SIGN_RATE_PER_MINUTE {
             gb.allow(&signer).unwrap();
-            gb.sign(&store, &signer, "hi", true).await.unwrap();
+            gb.sign(&store, &signer, "hi", "", true).await.unwrap();
         }
         assert!(matches!(gb.allow(&signer), Err(Error::RateLimited)));
         assert_eq!(store.entries_page(10, 0).await.unwrap().1, 1);
@@ -405,7 +418,6 @@ mod tests {
         let e = Entry {
             id: 1,
             name: "Eve\u{1b}[2J".into(),
-            email_masked: "e***@x.io".into(),
             message: "hi \u{1b}[31mred\u{7} \u{202e}gnp.exe".into(),
             star: true,
             signed_at: 0,
@@ -414,7 +426,33 @@ mod tests {
         assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
         assert!(!t.contains('\u{202e}'));
         assert!(t.contains("hi \\u{1b}[31mred\\u{7} \\u{202e}gnp.exe"), "{t}");
-        assert!(t.contains("* Eve\\u{1b}[2J <e***@x.io>  1970-01-01 00:00 UTC"), "{t}");
+        assert!(t.contains("* Eve\\u{1b}[2J  1970-01-01 00:00 UTC"), "{t}");
         assert!(t.contains("?page=2"));
+    }
+
+    #[tokio::test]
+    async fn entries_carry_the_chosen_display_name_and_never_an_email() {
+        let c = ca("a");
+        let int_pem = c.int.cert_pem.clone();
+        let gb = Guestbook::new(&c.root.cert_pem, move || int_pem.clone(), false).unwrap();
+        let store = Store::in_memory().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let p = leaf_params("Ada Lovelace", "ada@example.org", now, D::days(30), now + D::days(3650)).unwrap();
+        let ada = sign_with_new_key(&p, &c.int).unwrap();
+        let signer = gb
+            .authorize(&store, &ders(&[&ada.cert_pem, &c.int.cert_pem]))
+            .await
+            .unwrap();
+        let e = gb.sign(&store, &signer, "hi", "  ", false).await.unwrap();
+        assert_eq!(e.name, "Ada", "the first name by default");
+        let e = gb.sign(&store, &signer, "hi", " Countess A. ", false).await.unwrap();
+        assert_eq!(e.name, "Countess A.");
+        let err = gb
+            .sign(&store, &signer, "hi", "ada@example.org", false)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        let json = serde_json::to_string(&store.entries_page(10, 0).await.unwrap().0).unwrap();
+        assert!(!json.contains('@') && !json.contains("example.org"), "{json}");
     }
 }

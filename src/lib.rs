@@ -12,7 +12,7 @@
 //!     web           the only axum code: routes, extractors, pages, errors -> statuses
 //!       app         use cases: submit, record outcomes, void, reissue, print, sign
 //!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
-//!                   validate, qr, cache, limit, events, metrics, clock, config, error,
+//!                   validate, qr, cache, limit, events, handoff, metrics, clock, config, error,
 //!                   assets, verify, archive
 //!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
 //! ```
@@ -72,8 +72,12 @@ pub mod config;
 pub mod error;
 /// What just happened, broadcast to screens that update live.
 pub mod events;
+/// The data dir's files and directories, private whatever the umask.
+pub mod files;
 /// The guestbook's rules: the mTLS trust settings, client certificate checks, signing.
 pub mod guestbook;
+/// Kiosk handoffs: the booth screen shows a short-lived page, never a visitor's permanent link.
+pub mod handoff;
 /// The `Issuer` trait, its outcome channel, and two backends: `local` (rcgen) and `cert_manager` (kube).
 pub mod issuer;
 /// Fixed-window rate limits per client address or certificate.

@@ -36,6 +36,27 @@ fn may_have_printed(uri: &PrinterUri, e: &PrintError) -> bool {
         && matches!(e, PrintError::Io { .. } | PrintError::Timeout { during: "writing", .. })
 }
 
+/// Record what became of a send. Bytes went (or did not) to the printer already, so the
+/// record must land: a disk that is full or read-only is retried (1 s doubling to 30 s)
+/// until it takes the write, rather than leaving the job in `printing`.
+async fn settle<F, Fut>(job: &Job, mut record: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match record().await {
+            Err(Error::Storage(e)) => {
+                tracing::warn!(job = %job.key(), error = %e, "cannot record the print job's state yet (storage); retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Handle to the queue: enqueue, wake the worker, read the printer's health.
 #[derive(Clone)]
 pub struct Queue {
@@ -144,6 +165,26 @@ impl Queue {
     /// is kept for the next wait, so none is lost.
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// Delete what the printer keeps of these jobs (the `spool:` printer's files; other
+    /// printers keep nothing). Returns how many files went; failures are logged.
+    pub async fn forget(&self, jobs: &[i64]) -> usize {
+        let driver = self.driver.clone();
+        let keys: Vec<String> = jobs.iter().map(|id| crate::store::jobs::key_of(*id)).collect();
+        let removed = tokio::task::spawn_blocking(move || {
+            keys.iter()
+                .map(|k| match driver.forget(k) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::error!(job = %k, error = %e, "could not delete a spooled ticket");
+                        0
+                    }
+                })
+                .sum()
+        })
+        .await;
+        removed.unwrap_or_default()
     }
 
     /// The last printer status the worker saw, for staff.
@@ -263,6 +304,8 @@ impl Queue {
             Some(Err(e)) => tracing::warn!(error = %e, "printer check at start"),
             Some(Ok(())) => {}
         }
+        // A full or read-only disk: wait longer each time (1 s doubling to 30 s), not a hot loop.
+        let mut storage_wait = Duration::from_secs(1);
         loop {
             // Renew the hold (or wait for a dead holder's to run out) before every job.
             let renewed = if held {
@@ -293,7 +336,8 @@ impl Queue {
                 Ok(j) => j,
                 Err(e) => {
                     tracing::error!(error = %e, "print queue: cannot read jobs; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(storage_wait).await;
+                    storage_wait = (storage_wait * 2).min(Duration::from_secs(30));
                     continue;
                 }
             };
@@ -316,9 +360,13 @@ impl Queue {
                 continue;
             }
             let _busy = self.busy.lock().await;
-            if let Err(e) = self.attempt(&store, &settings, &driver, &job).await {
-                tracing::error!(job = %job.key(), error = %e, "print queue: cannot record job state");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            match self.attempt(&store, &settings, &driver, &job).await {
+                Ok(()) => storage_wait = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::error!(job = %job.key(), error = %e, "print queue: cannot record job state");
+                    tokio::time::sleep(storage_wait).await;
+                    storage_wait = (storage_wait * 2).min(Duration::from_secs(30));
+                }
             }
         }
     }
@@ -374,7 +422,7 @@ impl Queue {
             Ok(()) => {
                 self.set_health("ready");
                 tracing::info!(job = %job.key(), "printed ticket");
-                store.finish_job(job.id).await?;
+                settle(job, || store.finish_job(job.id)).await?;
                 self.metrics.print_attempt("printed");
                 self.told(job, JobState::Printed);
                 Ok(())
@@ -384,7 +432,7 @@ impl Queue {
                 let msg = format!("Printing broke off part-way ({e}); the ticket may be half printed.");
                 self.set_health(msg.clone());
                 tracing::warn!(job = %job.key(), error = %e, "print job broke off part-way; staff decide");
-                store.interrupt_job(job.id, &msg).await?;
+                settle(job, || store.interrupt_job(job.id, &msg)).await?;
                 self.metrics.print_attempt("interrupted");
                 self.told(job, JobState::Interrupted);
                 Ok(())
@@ -399,7 +447,7 @@ impl Queue {
                 } else {
                     MAX_BACKOFF_SECS
                 };
-                store.fail_job(job.id, &msg, now_ts() + delay, false).await?;
+                settle(job, || store.fail_job(job.id, &msg, now_ts() + delay, false)).await?;
                 self.metrics.print_attempt("failed");
                 self.told(job, JobState::Failed);
                 Ok(())
@@ -448,6 +496,7 @@ mod tests {
             issuer_kind: "local".into(),
             backend_ref: None,
             retention_until: now_ts() + 3600,
+            show_on_wall: false,
         };
         store.insert_visitor(new, &token).await.unwrap();
         let ca = LocalIssuer::open(dir.path(), &settings.conference).unwrap();

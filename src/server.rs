@@ -2,37 +2,47 @@
 //! SIGINT/SIGTERM, then let a ticket being sent finish. The only place that knows both
 //! the web layer and the app.
 
-use std::net::SocketAddr;
 use std::time::Duration;
+
+use axum_server::{Control, Handle};
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::web;
+
+/// Both listeners: connection limits, header, body and idle timeouts.
+pub mod listen;
 
 /// How long start-up waits for the guestbook before going on without it.
 const GUESTBOOK_FIRST_TRY: Duration = Duration::from_secs(10);
-/// How long the guestbook listener waits for open connections at shutdown.
-const GUESTBOOK_GRACE: Duration = Duration::from_secs(5);
+/// How long the listeners wait for open connections at shutdown.
+const GRACE: Duration = Duration::from_secs(5);
 /// How long a stop waits for the ticket being sent.
 const DRAIN: Duration = Duration::from_secs(15);
 
 /// Run the kiosk (web pages and the mTLS guestbook) until SIGINT/SIGTERM.
 pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        std::net::TcpListener::bind(listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
+    if let Some(warning) = settings.public_url_warning() {
+        tracing::warn!("{warning}");
+    }
     if settings.public_url == format!("http://{listen}") {
         // The default public URL follows the real port when asked for port 0.
         settings.public_url = format!("http://{addr}");
     }
     let app = App::open(settings).await?;
     app.start().await?;
-    let handle = axum_server::Handle::new();
+    let limits = listen::Limits::new(&app.settings.connections);
+    let control = Control::new();
     // Without its server certificate (say cert-manager cannot sign it yet) the guestbook
     // comes up later from a background retry; the kiosk still issues and prints meanwhile.
-    let first = tokio::time::timeout(GUESTBOOK_FIRST_TRY, web::mtls::bind(app.clone(), handle.clone())).await;
+    let first = tokio::time::timeout(
+        GUESTBOOK_FIRST_TRY,
+        listen::guestbook(app.clone(), Handle::with_control(control.clone()), &limits),
+    )
+    .await;
     let guestbook = match first {
         Ok(Ok((guestbook_addr, server))) => {
             println!("certstamp guestbook listening on https://{guestbook_addr}");
@@ -41,26 +51,27 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "guestbook listener not started; retrying in the background");
-            tokio::spawn(retry_guestbook(app.clone(), handle.clone()));
+            tokio::spawn(retry_guestbook(app.clone(), control.clone(), limits.clone()));
             None
         }
         Err(_) => {
             tracing::error!("guestbook server certificate is slow to arrive; retrying in the background");
-            tokio::spawn(retry_guestbook(app.clone(), handle.clone()));
+            tokio::spawn(retry_guestbook(app.clone(), control.clone(), limits.clone()));
             None
         }
     };
+    let web = listen::web(listener, app.clone(), Handle::with_control(control.clone()), &limits)?;
     // Tests and humans read this line to find the port; it comes after the guestbook's.
     println!("certstamp listening on http://{addr}");
     tracing::info!(%addr, issuer = app.issuer.kind(), "kiosk ready");
-    let service = web::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let web = axum::serve(listener, service).with_graceful_shutdown(async move {
+    let stop = control.clone();
+    tokio::spawn(async move {
         shutdown_signal().await;
-        handle.graceful_shutdown(Some(GUESTBOOK_GRACE));
+        stop.graceful_shutdown(Some(GRACE));
     });
     match guestbook {
         // Either listener failing stops the kiosk rather than leaving half of it up.
-        Some(guestbook) => drop(tokio::try_join!(web.into_future(), guestbook)?),
+        Some(guestbook) => drop(tokio::try_join!(web, guestbook)?),
         None => web.await?,
     }
     app.drain(DRAIN).await;
@@ -74,11 +85,11 @@ pub async fn print_agent(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Keep trying to start the guestbook (5 s doubling to 5 min), then serve it.
-async fn retry_guestbook(app: App, handle: axum_server::Handle<SocketAddr>) {
+async fn retry_guestbook(app: App, control: Control, limits: listen::Limits) {
     let mut delay = Duration::from_secs(5);
     loop {
         tokio::time::sleep(delay).await;
-        match web::mtls::bind(app.clone(), handle.clone()).await {
+        match listen::guestbook(app.clone(), Handle::with_control(control.clone()), &limits).await {
             Ok((guestbook_addr, server)) => {
                 tracing::info!(%guestbook_addr, "guestbook ready");
                 if let Err(e) = server.await {
@@ -231,8 +242,8 @@ mod tests {
             }
             let outside = |allowed: &[&str]| !allowed.iter().any(|a| rel.starts_with(a));
             for (krate, allowed) in [
-                ("axum::", &["web/", "server.rs"][..]),
-                ("axum_server::", &["web/", "server.rs"][..]),
+                ("axum::", &["web/", "server.rs", "server/"][..]),
+                ("axum_server::", &["web/", "server.rs", "server/"][..]),
                 ("kube::", &["issuer/cert_manager/"][..]),
                 ("rusqlite::", &["store/sqlite/"][..]),
                 ("tokio_postgres", &["store/postgres/"][..]),

@@ -159,16 +159,11 @@ fn load_shared_secret(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
 /// Read a 32-byte secret from `path`, or create it (mode 0600) when missing.
 fn load_or_create_secret(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     match std::fs::read(path) {
         Ok(b) => Ok(Zeroizing::new(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let b = Zeroizing::new(rand::random::<[u8; 32]>().to_vec());
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)?;
+            let mut f = crate::files::create_private(path)?;
             f.write_all(&b)?;
             f.sync_all()?;
             Ok(b)

@@ -388,7 +388,7 @@ impl Driver {
         let target = self.uri.to_string();
         match &self.uri {
             PrinterUri::Spool(dir) => {
-                fs::create_dir_all(dir).map_err(|e| PrintError::from_io(&target, "creating", e))?;
+                private_dir(dir).map_err(|e| PrintError::from_io(&target, "creating", e))?;
                 // The PNG first: whoever watches for .bin finds its preview already there.
                 write_atomic(dir, &format!("{job_id}.png"), &job.preview_png())
                     .map_err(|e| PrintError::from_io(&target, "writing", e))?;
@@ -421,6 +421,27 @@ impl Driver {
                 Ok(())
             }
         }
+    }
+
+    /// Deletes what the printer keeps of a job: a `spool:` printer's `.bin` and `.png` (and
+    /// any half-written temporary); other printers keep nothing. Returns how many files went.
+    pub fn forget(&self, job_id: &str) -> Result<usize, PrintError> {
+        check_job_id(job_id)?;
+        let PrinterUri::Spool(dir) = &self.uri else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for name in [".png", ".bin"].iter().flat_map(|ext| {
+            let file = format!("{job_id}{ext}");
+            [format!(".{file}.tmp"), file]
+        }) {
+            match fs::remove_file(dir.join(&name)) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(PrintError::from_io(&self.uri.to_string(), "deleting", e)),
+            }
+        }
+        Ok(removed)
     }
 
     fn connect(&self, host: &str, port: u16, target: &str) -> Result<TcpStream, PrintError> {
@@ -530,12 +551,29 @@ fn read_byte_with_deadline(f: &mut File, limit: Duration) -> io::Result<Option<u
     }
 }
 
-/// Writes `dir/name` via a hidden temporary file, fsync and rename, so readers never see a
-/// partial file.
+/// A spool directory holds tickets with the visitors' links: 0700, whatever the umask.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    if fs::metadata(dir)?.permissions().mode() & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Writes `dir/name` (mode 0600) via a hidden temporary file, fsync and rename, so readers
+/// never see a partial file.
 fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, dir.join(name))?;
@@ -551,6 +589,28 @@ fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spool_files_are_private_and_forgotten_on_request() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = std::env::temp_dir().join(format!("certstamp-spool-test-{}", std::process::id()));
+        let dir = tmp.join("spool");
+        let driver = Driver::open(&PrinterUri::Spool(dir.clone()));
+        let profile = crate::Profile::by_name("58mm").unwrap();
+        let job = crate::render(&crate::sample_ticket("https://example.org/c/x"), &profile).unwrap();
+        driver.send("job-000007", &job).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("job-000007.bin")), 0o600);
+        assert_eq!(mode(&dir.join("job-000007.png")), 0o600);
+        assert_eq!(driver.forget("job-000007").unwrap(), 2);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(driver.forget("job-000007").unwrap(), 0, "forgetting twice is fine");
+        assert!(driver.forget("../etc/passwd").is_err());
+        let tcp = Driver::open(&"tcp://127.0.0.1:9".parse().unwrap());
+        assert_eq!(tcp.forget("job-000007").unwrap(), 0, "a real printer keeps nothing");
+        fs::remove_dir_all(&tmp).unwrap();
+    }
 
     #[test]
     fn uris_parse() {

@@ -26,8 +26,12 @@ impl App {
     }
 
     /// Sign as a [`App::tls_signer`]: the visitor's own client did TLS, so it earns a star.
-    pub async fn sign_over_tls(&self, signer: &Signer, message: &str) -> Result<Entry> {
-        let entry = self.guestbook.sign(&self.store, signer, message, true).await?;
+    /// `display_name` is what the entry shows; empty means the signer's first name.
+    pub async fn sign_over_tls(&self, signer: &Signer, message: &str, display_name: &str) -> Result<Entry> {
+        let entry = self
+            .guestbook
+            .sign(&self.store, signer, message, display_name, true)
+            .await?;
         self.metrics.guestbook_entry(true);
         self.events.emit(Event::Guestbook { id: entry.id });
         Ok(entry)
@@ -36,7 +40,7 @@ impl App {
     /// Sign through the kiosk: the token unlocks the key (proof that this is the
     /// certificate's holder), then the chain goes through the very checks the TLS
     /// listener applies. No star: the visitor's own client did not do TLS.
-    pub async fn sign_here(&self, token: &Token, v: &Visitor, message: &str) -> Result<Entry> {
+    pub async fn sign_here(&self, token: &Token, v: &Visitor, message: &str, display_name: &str) -> Result<Entry> {
         let (Some(cert), Some(ints)) = (&v.cert_pem, &v.intermediates_pem) else {
             return Err(Error::NotReady);
         };
@@ -47,7 +51,10 @@ impl App {
         let chain: Vec<Vec<u8>> = pem_certs(cert)?.into_iter().chain(pem_certs(ints)?).collect();
         let signer = self.authorize(&chain).await?;
         self.guestbook.allow(&signer)?;
-        let entry = self.guestbook.sign(&self.store, &signer, message, false).await?;
+        let entry = self
+            .guestbook
+            .sign(&self.store, &signer, message, display_name, false)
+            .await?;
         self.metrics.guestbook_entry(false);
         self.events.emit(Event::Guestbook { id: entry.id });
         Ok(entry)

@@ -23,6 +23,8 @@ pub struct Submission {
     pub email: String,
     /// The consent box was ticked.
     pub consent: bool,
+    /// "Show my name on the booth wall" was ticked (off unless ticked).
+    pub show_on_wall: bool,
 }
 
 /// A submission that passed every rule.
@@ -31,6 +33,7 @@ pub struct Valid {
     name: String,
     email: String,
     email_lc: String,
+    show_on_wall: bool,
 }
 
 /// Why a submission was refused, per field, in words for the visitor.
@@ -48,14 +51,19 @@ impl App {
     /// Check a submission against the form's rules and the issuer's own.
     pub fn check(&self, s: &Submission) -> std::result::Result<Valid, FieldErrors> {
         let name = validate::name(&s.name).and_then(|n| match self.issuer.name_rule(&n) {
-            Some(rule) => Err(rule),
+            Some(rule) => Err(rule.to_string()),
             None => Ok(n),
         });
         let email = validate::email(&s.email);
         match (name, email, s.consent) {
-            (Ok(name), Ok((email, email_lc)), true) => Ok(Valid { name, email, email_lc }),
+            (Ok(name), Ok((email, email_lc)), true) => Ok(Valid {
+                name,
+                email,
+                email_lc,
+                show_on_wall: s.show_on_wall,
+            }),
             (name, email, consent) => Err(FieldErrors {
-                name: name.err().map(String::from),
+                name: name.err(),
                 email: email.err().map(String::from),
                 consent: (!consent).then(|| {
                     "Please agree, so we may keep your details long enough to deliver the certificate.".into()
@@ -70,12 +78,18 @@ impl App {
         if !self.issue_limiter.allow(&client) {
             return Err(Error::RateLimited);
         }
-        self.register(v.name, v.email, v.email_lc).await
+        self.register(v.name, v.email, v.email_lc, v.show_on_wall).await
     }
 
     /// Store a visitor durably, queue its ticket when printing is automatic, then ask the
     /// issuer. The page shows pending, failed or issued from the store.
-    pub(super) async fn register(&self, name: String, email: String, email_lc: String) -> Result<Token> {
+    pub(super) async fn register(
+        &self,
+        name: String,
+        email: String,
+        email_lc: String,
+        show_on_wall: bool,
+    ) -> Result<Token> {
         let token = Token::generate();
         let id: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
         let new = NewVisitor {
@@ -87,14 +101,21 @@ impl App {
             issuer_kind: self.issuer.kind().to_string(),
             backend_ref: None,
             retention_until: self.settings.conference.retention_until().unix_timestamp(),
+            show_on_wall,
         };
         self.store.insert_visitor(new, &token).await?;
         self.events.emit(Event::Visitor { id: id.clone() });
         if self.settings.printer.auto_print {
             // Queued now, while the token is at hand; it prints once the certificate exists.
-            self.queue
+            // The visitor is stored already: a ticket that cannot be queued (a disk just
+            // filled up) must not cost them their link; the print button still works.
+            let queued = self
+                .queue
                 .enqueue(&self.store, &id, Origin::Auto, &self.page_url(&token))
-                .await?;
+                .await;
+            if let Err(e) = queued {
+                tracing::warn!(visitor = %id, error = %e, "could not queue the automatic ticket");
+            }
         }
         let req = LeafRequest {
             visitor_id: id,
@@ -122,31 +143,56 @@ impl App {
     /// print queue. A failure to store is logged; the visitor stays pending and the next
     /// start resumes it.
     pub(super) async fn record(&self, visitor_id: &str, outcome: Outcome) {
-        let finished = match &outcome {
-            Outcome::Issued(_) => Some("issued"),
-            Outcome::Failed(_) => Some("failed"),
-            Outcome::Delayed(_) | Outcome::Reference(_) => None,
-        };
-        let stored = match outcome {
-            Outcome::Issued(cert) => self.store.complete_issuance(visitor_id, cert).await,
-            Outcome::Failed(why) => self.store.note_issuance_problem(visitor_id, &why, false).await,
-            Outcome::Delayed(why) => self.store.note_issuance_problem(visitor_id, &why, true).await,
-            Outcome::Reference(name) => self.store.set_backend_ref(visitor_id, &name).await,
-        };
-        match stored {
-            Ok(()) => {
-                if let Some(outcome) = finished {
-                    self.metrics.issuance_finished(visitor_id, self.issuer.kind(), outcome);
-                }
-                self.events.emit(Event::Visitor {
-                    id: visitor_id.to_string(),
+        match self.store_outcome(visitor_id, outcome.clone()).await {
+            Ok(()) => self.recorded(visitor_id, &outcome),
+            Err(Error::Storage(e)) => {
+                // A full or read-only disk: keep the outcome in memory and store it once the
+                // disk takes writes again, so the visitor's page completes without a restart.
+                tracing::warn!(visitor = %visitor_id, error = %e, "cannot record issuance yet (storage); retrying");
+                let (app, id) = (self.clone(), visitor_id.to_string());
+                tokio::spawn(async move {
+                    let mut delay = Duration::from_secs(1);
+                    loop {
+                        tokio::time::sleep(delay).await;
+                        match app.store_outcome(&id, outcome.clone()).await {
+                            Ok(()) => return app.recorded(&id, &outcome),
+                            Err(Error::Storage(_)) => delay = (delay * 2).min(Duration::from_secs(30)),
+                            Err(e) => {
+                                tracing::error!(visitor = %id, error = %e, "could not record issuance; will retry at next start");
+                                return;
+                            }
+                        }
+                    }
                 });
-                self.queue.wake();
             }
             Err(e) => {
                 tracing::error!(visitor = %visitor_id, error = %e, "could not record issuance; will retry at next start");
             }
         }
+    }
+
+    async fn store_outcome(&self, visitor_id: &str, outcome: Outcome) -> Result<()> {
+        match outcome {
+            Outcome::Issued(cert) => self.store.complete_issuance(visitor_id, cert).await,
+            Outcome::Failed(why) => self.store.note_issuance_problem(visitor_id, &why, false).await,
+            Outcome::Delayed(why) => self.store.note_issuance_problem(visitor_id, &why, true).await,
+            Outcome::Reference(name) => self.store.set_backend_ref(visitor_id, &name).await,
+        }
+    }
+
+    fn recorded(&self, visitor_id: &str, outcome: &Outcome) {
+        let finished = match outcome {
+            Outcome::Issued(_) => Some("issued"),
+            Outcome::Failed(_) => Some("failed"),
+            Outcome::Delayed(_) | Outcome::Reference(_) => None,
+        };
+        if let Some(outcome) = finished {
+            self.metrics.issuance_finished(visitor_id, self.issuer.kind(), outcome);
+        }
+        self.events.emit(Event::Visitor {
+            id: visitor_id.to_string(),
+        });
+        self.queue.wake();
     }
 
     /// Consume the backends' reports for as long as the kiosk runs.
@@ -184,21 +230,30 @@ impl App {
         Ok(())
     }
 
-    /// Purge emails and keys past retention, and let the backend drop its copies.
+    /// Purge everything personal past retention (see the store's purge), delete those
+    /// visitors' spool files, and let the backend drop its copies. Logs counts only.
     pub async fn purge_expired(&self) -> Result<usize> {
         let purged = self.store.purge_expired(crate::clock::now_ts()).await?;
-        self.store.purge_job_payloads().await?;
-        for (id, reference) in &purged {
+        if purged.visitors.is_empty() {
+            return Ok(0);
+        }
+        let spool_files = self.queue.forget(&purged.jobs).await;
+        for (id, reference) in &purged.visitors {
             if let Some(r) = reference
                 && let Err(e) = self.issuer.forget(r).await
             {
                 tracing::warn!(visitor = %id, error = %e, "could not delete backend objects after retention");
             }
         }
-        if !purged.is_empty() {
-            tracing::info!(count = purged.len(), "purged emails and keys past retention");
-        }
-        Ok(purged.len())
+        tracing::info!(
+            visitors = purged.visitors.len(),
+            guestbook_entries = purged.guestbook_entries,
+            print_jobs = purged.jobs.len(),
+            cancelled_jobs = purged.cancelled_jobs,
+            spool_files,
+            "purged personal data past retention"
+        );
+        Ok(purged.visitors.len())
     }
 
     /// Background upkeep: the retention purge, hourly after the one at start.

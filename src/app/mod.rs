@@ -12,6 +12,7 @@ use crate::config::{IssuerKind, Settings};
 use crate::error::Result;
 use crate::events::Events;
 use crate::guestbook::Guestbook;
+use crate::handoff::Handoffs;
 use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, Outcomes, Report};
@@ -29,6 +30,8 @@ mod derived;
 mod guestbook;
 /// Submitting visitors, recording what the issuer reports, resuming, retention.
 mod issuance;
+/// The booth screen's handoff pages.
+mod kiosk;
 /// Readiness checks and metrics, for the probes and Prometheus.
 mod operations;
 /// Asking for a ticket.
@@ -76,6 +79,8 @@ pub struct Parts {
     pub events: Events,
     /// Counters and gauges for `/metrics`.
     pub metrics: Metrics,
+    /// Live handoffs on the booth screen (in memory only).
+    pub handoffs: Handoffs,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
     /// What pages derive from a row, computed once (bounded, in memory only).
@@ -94,13 +99,8 @@ fn staff_password(settings: &Settings) -> Result<String> {
         return Ok(p.trim().to_string());
     }
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let password: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
+    let mut f = crate::files::create_private(&path)?;
     writeln!(f, "{password}")?;
     tracing::info!(path = %path.display(), "generated a staff password (user `staff`); read it from this file");
     Ok(password)
@@ -109,7 +109,7 @@ fn staff_password(settings: &Settings) -> Result<String> {
 impl App {
     /// Open the data dir, database and issuer for `settings`. Starts nothing.
     pub async fn open(settings: Settings) -> Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)?;
+        crate::files::tighten_tree(&settings.data_dir)?;
         let store = Store::connect(&settings.database).await?;
         let (outcomes, reports) = Outcomes::channel();
         let issuer: Arc<dyn Issuer> = match settings.issuer {
@@ -150,6 +150,7 @@ impl App {
             queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
             metrics,
+            handoffs: Handoffs::new(std::time::Duration::from_secs(settings.kiosk_handoff_seconds)),
             form_key: match &settings.form_key_file {
                 Some(shared) => FormKey::load_shared(shared)?,
                 None => FormKey::load_or_create(&settings.data_dir.join("form.key"))?,

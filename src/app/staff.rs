@@ -64,7 +64,8 @@ impl App {
             id: visitor_id.to_string(),
         });
         let email_lc = email.to_ascii_lowercase();
-        let token = self.register(v.name.clone(), email, email_lc).await?;
+        // A reissue keeps the visitor's choice about the wall.
+        let token = self.register(v.name.clone(), email, email_lc, v.show_on_wall).await?;
         tracing::info!(visitor = %visitor_id, "staff reissued a certificate");
         Ok(Reissued { name: v.name, token })
     }

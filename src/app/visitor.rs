@@ -31,21 +31,42 @@ impl App {
     /// kept briefly in memory (see `derived`); the row is checked on every call first,
     /// so a purged key is never served from the cache.
     pub async fn bundle(&self, token: &Token, v: &Visitor) -> Result<Arc<Zeroizing<Vec<u8>>>> {
+        if v.purged_at.is_none()
+            && v.sealed_key.is_some()
+            && v.cert_pem.is_some()
+            && let Some(zip) = self.derived.zip(&v.id)
+        {
+            return Ok(zip);
+        }
+        let zip = Arc::new(self.build(token, v, bundle::zip).await?);
+        self.derived.keep_zip(&v.id, zip.clone());
+        Ok(zip)
+    }
+
+    /// `certificate.p12` on its own, for a phone that installs it straight from the page
+    /// (rare enough to build each time).
+    pub async fn p12(&self, token: &Token, v: &Visitor) -> Result<Zeroizing<Vec<u8>>> {
+        self.build(token, v, bundle::pkcs12).await
+    }
+
+    async fn build(
+        &self,
+        token: &Token,
+        v: &Visitor,
+        make: fn(&BundleInput<'_>) -> Result<Vec<u8>>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        if v.purged_at.is_some() {
+            return Err(Error::KeyPurged);
+        }
         let (Some(cert), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
             return Err(Error::NotReady);
         };
-        if v.sealed_key.is_none() {
-            return Err(Error::KeyPurged);
-        }
-        if let Some(zip) = self.derived.zip(&v.id) {
-            return Ok(zip);
-        }
         let key = self.open_key(token, v)?;
         let (name, cert, ints, root) = (v.name.clone(), cert.clone(), ints.clone(), root.clone());
         let (password, sign_url) = (token.p12_password(), self.guestbook_sign_url());
         // PKCS#12 key derivation is CPU work: keep it off the async workers.
         let bytes = tokio::task::spawn_blocking(move || {
-            bundle::zip(&BundleInput {
+            make(&BundleInput {
                 name: &name,
                 cert_pem: &cert,
                 intermediates_pem: &ints,
@@ -57,8 +78,6 @@ impl App {
         })
         .await
         .map_err(Error::internal)??;
-        let zip = Arc::new(Zeroizing::new(bytes));
-        self.derived.keep_zip(&v.id, zip.clone());
-        Ok(zip)
+        Ok(Zeroizing::new(bytes))
     }
 }

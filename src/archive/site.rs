@@ -425,7 +425,6 @@ mod tests {
         let entry = |i: i64| Entry {
             id: i,
             name: format!("Signer {i}"),
-            email_masked: "s***@x.io".into(),
             message: format!("<b>message {i}</b>"),
             star: i % 2 == 0,
             signed_at: 1_790_000_000 + i,

@@ -41,19 +41,14 @@ impl CaPaths {
     }
 }
 
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
+fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
     // Write to a temp file and rename, so a crash never leaves half a key behind.
     let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    let mut f = crate::files::create_private(&tmp)?;
     f.write_all(contents)?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;
@@ -76,8 +71,8 @@ fn read_pair(cert: &Path, key: &Path) -> Result<Option<KeyedCert>> {
 }
 
 fn store_pair(cert_path: &Path, key_path: &Path, kc: &KeyedCert) -> Result<()> {
-    write_new(key_path, kc.key_pem.as_bytes(), 0o600)?;
-    write_new(cert_path, kc.cert_pem.as_bytes(), 0o644)
+    write_new(key_path, kc.key_pem.as_bytes())?;
+    write_new(cert_path, kc.cert_pem.as_bytes())
 }
 
 /// Load the root, creating it on first use only.

@@ -44,7 +44,7 @@ pub enum Submitted {
 }
 
 /// What became of a visitor's request after `submit` returned.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// The certificate is ready.
     Issued(IssuedCert),

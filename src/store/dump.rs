@@ -54,6 +54,7 @@ pub struct VisitorRow {
     pub retention_until: i64,
     pub purged_at: Option<i64>,
     pub voided_at: Option<i64>,
+    pub show_on_wall: bool,
 }
 
 /// A `print_jobs` row.
@@ -82,7 +83,6 @@ pub struct EntryRow {
     pub issuer: String,
     pub serial: String,
     pub name: String,
-    pub email_masked: String,
     pub message: String,
     pub star: bool,
     pub created_at: i64,
@@ -93,13 +93,12 @@ pub struct EntryRow {
 /// Visitor columns in table order, shared by both backends' statements.
 pub(crate) const VISITOR_COLUMNS: &str = "id, conference, token_hash, token_pub, name, email, email_lc, state, \
     issuer_kind, backend_ref, error, cert_pem, intermediates_pem, root_pem, sealed_key, serial, fingerprint, \
-    not_before, not_after, created_at, issued_at, retention_until, purged_at, voided_at";
+    not_before, not_after, created_at, issued_at, retention_until, purged_at, voided_at, show_on_wall";
 /// Job columns in table order.
 pub(crate) const JOB_COLUMNS: &str = "id, visitor_id, origin, state, payload, attempts, last_error, created_at, \
     updated_at, next_attempt_at, printed_at, printer";
 /// Guestbook columns in table order.
-pub(crate) const ENTRY_COLUMNS: &str =
-    "id, issuer, serial, name, email_masked, message, star, created_at, signed_at, rev";
+pub(crate) const ENTRY_COLUMNS: &str = "id, issuer, serial, name, message, star, created_at, signed_at, rev";
 
 /// `$1, $2, …` or `?1, ?2, …` for `n` columns.
 pub(crate) fn placeholders(n: usize, sigil: char) -> String {

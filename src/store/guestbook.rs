@@ -7,10 +7,8 @@ pub struct NewEntry {
     pub issuer: String,
     /// Its serial, colon hex.
     pub serial: String,
-    /// Subject CN.
+    /// The display name the signer chose (by default their first name); never an email.
     pub name: String,
-    /// Masked email for display.
-    pub email_masked: String,
     /// The validated message.
     pub message: String,
     /// Signed over mutual TLS by the visitor's own client (not through the kiosk).
@@ -22,11 +20,8 @@ pub struct NewEntry {
 pub struct Entry {
     /// Row id.
     pub id: i64,
-    /// Subject CN.
+    /// The display name the signer chose when signing.
     pub name: String,
-    /// Masked email.
-    #[serde(rename = "email")]
-    pub email_masked: String,
     /// Latest message.
     pub message: String,
     /// Ever signed with the visitor's own client.

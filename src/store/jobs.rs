@@ -128,8 +128,13 @@ pub struct PrinterRow {
 impl Job {
     /// The printer-facing job id: `job-000042`.
     pub fn key(&self) -> String {
-        format!("job-{:06}", self.id)
+        key_of(self.id)
     }
+}
+
+/// The printer-facing id of job `id`: `job-000042`.
+pub fn key_of(id: i64) -> String {
+    format!("job-{id:06}")
 }
 
 /// What enqueueing did.

@@ -125,8 +125,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Void a certificate: the guestbook refuses it and the email may be issued again.
     async fn void_visitor(&self, id: &str) -> Result<bool>;
 
-    /// Purge emails and keys whose retention has passed. Returns (id, backend_ref) of each.
-    async fn purge_expired(&self, now: i64) -> Result<Vec<(String, Option<String>)>>;
+    /// Purge everything personal of visitors whose retention has passed, in one
+    /// transaction: name, email, the certificate (it names both), the sealed key, their
+    /// guestbook entries, and their print jobs' sealed links (open jobs are cancelled).
+    /// Serial, fingerprint and validity stay, so counts and the wall's seals do too.
+    /// Afterwards no byte of the database files keeps what was removed.
+    async fn purge_expired(&self, now: i64) -> Result<visitors::Purged>;
 
     // ---- print jobs ----
 
@@ -191,9 +195,6 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Tickets printed so far (kept as a counter, not counted).
     async fn printed_count(&self) -> Result<u64>;
-
-    /// Drop sealed payloads of jobs whose visitor has been purged.
-    async fn purge_job_payloads(&self) -> Result<usize>;
 
     /// How many jobs are in each state, every state listed (for metrics).
     async fn job_counts(&self) -> Result<Vec<(JobState, u64)>>;

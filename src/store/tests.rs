@@ -68,6 +68,7 @@ on_both_backends!(
     guestbook_signatures_from_two_kiosks_each_get_their_own_place,
     the_health_row_takes_a_write_and_job_counts_list_every_state,
     each_printer_has_its_own_queue_and_one_worker_at_a_time,
+    seals_carry_a_name_only_for_visitors_who_agreed,
 );
 
 fn new(id: &str, email: &str) -> NewVisitor {
@@ -80,6 +81,7 @@ fn new(id: &str, email: &str) -> NewVisitor {
         issuer_kind: "local".into(),
         backend_ref: None,
         retention_until: now_ts() + 3600,
+        show_on_wall: false,
     }
 }
 
@@ -122,9 +124,13 @@ async fn insert_complete_purge(store: Store, _other: Store) {
     assert_eq!(store.issued_count("c").await.unwrap(), 1);
     assert_eq!(store.visitor_count("c").await.unwrap(), 1);
     let purged = store.purge_expired(now_ts() + 7200).await.unwrap();
-    assert_eq!(purged.len(), 1);
+    assert_eq!(purged.visitors.len(), 1);
     let v = store.visitor_by_token(&t).await.unwrap().unwrap();
-    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_some());
+    assert!(v.sealed_key.is_none() && v.email.is_none() && v.cert_pem.is_none() && v.name.is_empty());
+    assert!(v.serial.is_some() && v.fingerprint.is_some() && v.not_after.is_some());
+    assert_eq!(v.state, IssueState::Issued);
+    assert_eq!(store.issued_count("c").await.unwrap(), 1, "counts stay");
+    assert!(store.purge_expired(now_ts() + 7200).await.unwrap().visitors.is_empty());
     // Voiding frees the email for a reissue.
     store
         .insert_visitor(new("v3", "b@x.io"), &Token::generate())
@@ -146,7 +152,6 @@ fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
         issuer: "CN=int".into(),
         serial: serial.into(),
         name: "Ada".into(),
-        email_masked: "a***@x.io".into(),
         message: message.into(),
         star,
     }
@@ -469,7 +474,6 @@ async fn busy_booth(store: &Store) {
         .await
         .unwrap();
     store.purge_expired(now_ts()).await.unwrap();
-    store.purge_job_payloads().await.unwrap();
 }
 
 /// What the kiosk reads, beyond the rows: counters, pages and counts.
@@ -584,4 +588,23 @@ async fn each_printer_has_its_own_queue_and_one_worker_at_a_time(store: Store, o
         .map(|p| (p.name.as_str(), p.status.as_str(), p.served))
         .collect();
     assert_eq!(seen, [("back", "out of paper", true), ("front", "ready", true)]);
+}
+
+async fn seals_carry_a_name_only_for_visitors_who_agreed(store: Store, _other: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca(dir.path());
+    for (id, show) in [("a", true), ("b", false)] {
+        let v = NewVisitor {
+            name: format!("Visitor {id}"),
+            show_on_wall: show,
+            ..new(id, &format!("{id}@x.io"))
+        };
+        store.insert_visitor(v, &Token::generate()).await.unwrap();
+        store.complete_issuance(id, ca.sign(&leaf(id)).unwrap()).await.unwrap();
+    }
+    let seals = store.seals_page("c", None, 10).await.unwrap().items;
+    let names: Vec<(&str, Option<&str>)> = seals.iter().map(|s| (s.id.as_str(), s.name.as_deref())).collect();
+    assert_eq!(names, [("b", None), ("a", Some("Visitor a"))]);
+    assert!(store.visitor_by_id("a").await.unwrap().unwrap().show_on_wall);
+    assert!(!store.visitor_by_id("b").await.unwrap().unwrap().show_on_wall);
 }

@@ -1,5 +1,5 @@
 //! Visitor rows: created at submission, completed when the certificate is issued,
-//! purged of email and key after retention.
+//! purged of everything personal after retention.
 
 use crate::error::Result;
 use crate::pki::{CertSummary, IssuedCert};
@@ -55,6 +55,8 @@ pub struct NewVisitor {
     pub backend_ref: Option<String>,
     /// Unix time when email and key are purged.
     pub retention_until: i64,
+    /// The visitor ticked "show my name on the booth wall".
+    pub show_on_wall: bool,
 }
 
 /// A stored visitor.
@@ -88,6 +90,10 @@ pub struct Visitor {
     pub serial: Option<String>,
     /// SHA-256 fingerprint, colon hex.
     pub fingerprint: Option<String>,
+    /// Start of the certificate's validity, Unix seconds.
+    pub not_before: Option<i64>,
+    /// End of the certificate's validity, Unix seconds.
+    pub not_after: Option<i64>,
     /// Submission time.
     pub created_at: i64,
     /// Purge time.
@@ -96,6 +102,21 @@ pub struct Visitor {
     pub purged_at: Option<i64>,
     /// When voided by staff.
     pub voided_at: Option<i64>,
+    /// The visitor agreed to their first name on the booth wall.
+    pub show_on_wall: bool,
+}
+
+/// What one retention purge removed.
+#[derive(Debug, Default)]
+pub struct Purged {
+    /// (id, backend_ref) of each visitor purged.
+    pub visitors: Vec<(String, Option<String>)>,
+    /// Every print job of those visitors: their spool files go too.
+    pub jobs: Vec<i64>,
+    /// Guestbook entries deleted.
+    pub guestbook_entries: usize,
+    /// Open print jobs cancelled.
+    pub cancelled_jobs: usize,
 }
 
 impl std::fmt::Debug for Visitor {
@@ -154,7 +175,7 @@ pub struct VisitorFilter {
     pub state: Option<IssueState>,
 }
 
-/// One seal on the wall: public data only (no name, no email).
+/// One seal on the wall: public data only (no email; a name only by consent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealTile {
     /// Visitor id (the page cursor's tie-breaker; never shown).
@@ -163,4 +184,6 @@ pub struct SealTile {
     pub fingerprint: String,
     /// When it was issued, Unix seconds.
     pub issued_at: i64,
+    /// The visitor's name, only when they ticked "show my name on the booth wall".
+    pub name: Option<String>,
 }

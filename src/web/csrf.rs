@@ -38,7 +38,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The browser's session id, if it sent a well-formed one.
-fn session(app: &App, headers: &HeaderMap) -> Option<String> {
+pub fn session(app: &App, headers: &HeaderMap) -> Option<String> {
     cookie(headers, cookie_name(app.secure_cookies()))
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -22,9 +22,10 @@ pub fn status(e: &Error) -> StatusCode {
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::AlreadyIssued | Error::NotReady => StatusCode::CONFLICT,
         Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::TooSlow => StatusCode::REQUEST_TIMEOUT,
         Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Error::KeyPurged => StatusCode::GONE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Issuance(_) => StatusCode::BAD_GATEWAY,
         Error::Pki(_) | Error::Printer(_) | Error::Db(_) | Error::Io(_) | Error::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -67,6 +68,7 @@ fn title_for(status: StatusCode) -> &'static str {
         403 => "Not allowed",
         404 => "Page not found",
         405 => "Method not allowed",
+        408 => "Too slow",
         409 => "Already done",
         410 => "No longer available",
         413 => "Too much data",
@@ -116,9 +118,13 @@ pub fn error_page(app: &App, err: &Error) -> Response {
     let (message, reference) = public_message(err);
     let hint = match err {
         Error::AlreadyIssued => Some(
-            "Each email gets one certificate per conference. If you lost your link, booth staff can reissue it.".into(),
+            "Each email gets one certificate per conference. Lost your link? Ask the staff at the booth to reissue it: they void the old certificate and show you a new link to scan.".into(),
         ),
         Error::RateLimited => Some("The kiosk limits how many certificates one device can request a minute.".into()),
+        Error::Storage(detail) => {
+            tracing::error!(%detail, "storage fault: a request could not be saved");
+            Some("Booth staff: free space on the kiosk's data disk (or make it writable); the kiosk carries on by itself.".into())
+        }
         _ => None,
     };
     let page = ErrorPage {
@@ -147,6 +153,11 @@ mod tests {
         assert_eq!(status(&Error::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(status(&Error::KeyPurged), StatusCode::GONE);
         assert_eq!(status(&Error::Unavailable("x".into())), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(&Error::Storage("disk full".into())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(!Error::Storage("/secret/path".into()).to_string().contains("secret"));
         let (msg, reference) = public_message(&Error::Internal("secret detail".into()));
         assert!(!msg.contains("secret") && reference.is_some());
         let (msg, reference) = public_message(&Error::AlreadyIssued);

@@ -7,39 +7,35 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::csrf::cookie;
+use crate::app::App;
 use crate::error::Error;
 
-/// A form-encoded body, read with the router's body limit (413), checked for UTF-8
-/// after percent-decoding (400), then deserialized (400).
+/// A form-encoded body, read with the router's body limit (413) within the body timeout
+/// (408), checked for UTF-8 after percent-decoding (400), then deserialized (400).
 pub struct FormBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+impl<T: DeserializeOwned> FromRequest<App> for FormBody<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::TooLarge
-            } else {
-                Error::Invalid("The form data could not be read.".into())
-            }
-        })?;
+    async fn from_request(req: Request, app: &App) -> Result<Self, Error> {
+        let within = app.settings.connections.body_timeout;
+        let bytes = tokio::time::timeout(within, Bytes::from_request(req, app))
+            .await
+            .map_err(|_| Error::TooSlow)?
+            .map_err(|rej| {
+                if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::TooLarge
+                } else {
+                    Error::Invalid("The form data could not be read.".into())
+                }
+            })?;
         parse_form(&bytes).map(FormBody)
     }
 }
 
-/// Parse `application/x-www-form-urlencoded` strictly: invalid UTF-8 anywhere is an error,
-/// not a silent replacement character.
+/// Parse `application/x-www-form-urlencoded` strictly ([`crate::validate::form`]).
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let bad_utf8 = || Error::Invalid("The form data is not valid UTF-8 text.".into());
-    std::str::from_utf8(bytes).map_err(|_| bad_utf8())?;
-    for pair in bytes.split(|b| *b == b'&') {
-        let plus_fixed: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-        percent_encoding::percent_decode(&plus_fixed)
-            .decode_utf8()
-            .map_err(|_| bad_utf8())?;
-    }
-    serde_urlencoded::from_bytes(bytes).map_err(|_| Error::Invalid("The form data has an unexpected shape.".into()))
+    crate::validate::form(bytes).map_err(|m| Error::Invalid(m.into()))
 }
 
 /// A form that carries nothing but its CSRF field (print, staff actions).
@@ -53,7 +49,7 @@ pub struct CsrfForm {
 const KIOSK_COOKIE: &str = "certstamp_kiosk";
 
 /// Whether this browser is the booth's own screen (staff switched kiosk mode on).
-pub fn is_kiosk(headers: &HeaderMap) -> bool {
+pub fn is_kiosk(_app: &App, headers: &HeaderMap) -> bool {
     cookie(headers, KIOSK_COOKIE).as_deref() == Some("1")
 }
 

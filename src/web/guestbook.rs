@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::csrf::check_csrf;
 use super::extract::Holder;
-use super::forms::FormBody;
+use super::forms::{FormBody, is_kiosk};
 use super::pages::Layout;
-use super::visitor::render_certificate;
+use super::visitor::{SignDraft, render_certificate};
 use crate::app::App;
 use crate::error::Error;
 use crate::guestbook::{EntryView, entries_count, render_text};
@@ -83,6 +83,7 @@ pub struct GuestbookPage {
     pages: u32,
     total: String,
     sign_url: String,
+    sign_page: String,
 }
 
 async fn html(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<GuestbookPage, Error> {
@@ -94,6 +95,7 @@ async fn html(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<Gues
         pages: l.pages,
         total: entries_count(l.total),
         sign_url: app.guestbook_sign_url(),
+        sign_page: app.guestbook_sign_url().trim_end_matches("sign").to_string(),
     })
 }
 
@@ -120,6 +122,7 @@ async fn text(State(app): State<App>, Query(q): Query<PageQuery>) -> Result<Resp
 pub struct SignHereForm {
     csrf: String,
     message: String,
+    name: String,
 }
 
 /// Sign with the visitor's own certificate through the kiosk. A refusal the visitor can
@@ -131,21 +134,23 @@ async fn sign_here(
     FormBody(form): FormBody<SignHereForm>,
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
-    match app.sign_here(&h.token, &h.visitor, &form.message).await {
+    if is_kiosk(&app, &headers) {
+        // The next visitor at the shared screen must not sign as this one.
+        return Err(Error::Forbidden(
+            "Sign the guestbook from your phone: scan the code on the booth screen or your ticket.".into(),
+        ));
+    }
+    match app.sign_here(&h.token, &h.visitor, &form.message, &form.name).await {
         Ok(_) => Ok(Redirect::to("/guestbook").into_response()),
         Err(e) if e.is_public() => {
             let message = super::mtls::public_message(&e);
             let status = super::error::status(&e);
-            render_certificate(
-                &app,
-                &headers,
-                &h.token,
-                &h.visitor,
-                status,
-                Some(message),
-                form.message,
-            )
-            .await
+            let draft = SignDraft {
+                error: Some(message),
+                message: form.message,
+                name: Some(form.name),
+            };
+            render_certificate(&app, &headers, &h.token, &h.visitor, status, draft).await
         }
         Err(e) => Err(e),
     }

@@ -27,6 +27,8 @@ pub mod extract;
 pub mod forms;
 /// The public guestbook pages, and signing through the kiosk.
 pub mod guestbook;
+/// The booth screen's handoff page for the visitor in front of it.
+pub mod handoff;
 /// The guestbook's mTLS listener: routes and answers (the rules are in `crate::guestbook`).
 pub mod mtls;
 /// `/healthz`, `/readyz` and `/metrics`: what probes and Prometheus ask.
@@ -54,6 +56,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(visitor::routes())
         .merge(print::routes())
+        .merge(handoff::routes())
         .merge(staff::routes())
         .merge(guestbook::routes())
         .merge(wall::routes())
@@ -111,7 +114,7 @@ async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
     }
     let h = res.headers_mut();
     security_headers(h);
-    if route.starts_with("/c/") || route.starts_with("/staff") {
+    if route.starts_with("/c/") || route.starts_with("/k/") || route.starts_with("/staff") {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let took = started.elapsed();
@@ -137,6 +140,9 @@ pub(crate) fn security_headers(h: &mut HeaderMap) {
 pub(crate) fn bytes_response(content_type: &'static str, body: impl Into<Body>) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
 }
+
+#[cfg(test)]
+mod prop_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {

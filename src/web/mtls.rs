@@ -2,7 +2,6 @@
 //! HTML. The certificate rules themselves live in [`crate::guestbook`], the signing in
 //! the app.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
@@ -22,35 +21,18 @@ use crate::guestbook::{BODY_LIMIT, SIGN_RATE_PER_MINUTE, Signer};
 use crate::store::guestbook::Entry;
 use crate::validate;
 
-/// Bind the guestbook listener and return its address and the server future, which
-/// stops gracefully when `handle` is told to.
-pub async fn bind(
-    app: App,
-    handle: axum_server::Handle<SocketAddr>,
-) -> anyhow::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
-    let listen = app.settings.guestbook.listen;
-    let config = app
-        .guestbook
-        .tls_config(&app.settings.guestbook, app.issuer.as_ref())
-        .await?;
-    let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (guestbook): {e}"))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
-    let server = axum_server::from_tcp_rustls(listener, rustls)?
-        .handle(handle)
-        .serve(router(app).into_make_service());
-    Ok((addr, server))
-}
-
 /// Routes of the TLS listener.
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/sign", get(home).post(sign))
         .merge(super::assets::routes())
+        .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found; POST a message to /sign\n") })
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            super::REQUEST_TIMEOUT,
+        ))
         .layer(axum::middleware::map_response(|mut res: Response| async move {
             super::security_headers(res.headers_mut());
             res
@@ -92,19 +74,22 @@ fn peer_chain(req: &axum::http::Extensions) -> Vec<Vec<u8>> {
 #[serde(default)]
 struct SignBody {
     message: String,
+    /// The display name; empty means the signer's first name.
+    name: String,
 }
 
-fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<String> {
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<SignBody> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
     let body: SignBody = if is_json {
-        serde_json::from_slice(bytes).map_err(|_| Error::Invalid("Send JSON like {\"message\": \"hello\"}.".into()))?
+        serde_json::from_slice(bytes)
+            .map_err(|_| Error::Invalid("Send JSON like {\"message\": \"hello\", \"name\": \"Ada\"}.".into()))?
     } else {
         super::forms::parse_form(bytes)?
     };
-    Ok(body.message)
+    Ok(body)
 }
 
 async fn sign(State(app): State<App>, req: Request) -> Response {
@@ -126,11 +111,13 @@ async fn sign(State(app): State<App>, req: Request) -> Response {
         if too_big {
             return Err(Error::TooLarge);
         }
-        let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+        let within = app.settings.connections.body_timeout;
+        let bytes = tokio::time::timeout(within, axum::body::to_bytes(body, BODY_LIMIT))
             .await
+            .map_err(|_| Error::TooSlow)?
             .map_err(|_| Error::TooLarge)?;
-        let message = parse_body(&parts.headers, &bytes)?;
-        let entry = app.sign_over_tls(&signer, &message).await?;
+        let body = parse_body(&parts.headers, &bytes)?;
+        let entry = app.sign_over_tls(&signer, &body.message, &body.name).await?;
         Ok((signer, entry))
     }
     .await;
@@ -228,6 +215,8 @@ pub struct SignPage {
     notice: Option<Notice>,
     read_url: String,
     sign_url: String,
+    display_name: String,
+    display_name_max: usize,
 }
 
 async fn home(State(app): State<App>, req: Request) -> Response {
@@ -252,6 +241,8 @@ async fn render_home(
 ) -> Response {
     let page = SignPage {
         layout: Layout::new(app),
+        display_name: signer.as_ref().map(Signer::default_display_name).unwrap_or_default(),
+        display_name_max: validate::DISPLAY_NAME_MAX,
         signer,
         refusal,
         notice,

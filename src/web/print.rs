@@ -1,23 +1,31 @@
-//! `POST /c/{token}/print` queues a ticket; `GET /c/{token}/print` reports its state as
-//! JSON. The certificate page shows the same state next to its print button.
+//! Printing and live status of one visitor: `POST /c/{token}/print` queues a ticket,
+//! `GET /c/{token}/print` reports the ticket's and the certificate's state as JSON, and
+//! `GET /c/{token}/events` tells the page (server-sent events) when either changes, so
+//! it updates without a reload. The handoff pages on the booth screen reuse all three.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Serialize;
 
 use super::csrf::check_csrf;
 use super::extract::Holder;
-use super::forms::{CsrfForm, FormBody};
+use super::forms::{CsrfForm, FormBody, is_kiosk};
+use super::visitor::CertStatus;
 use crate::app::App;
 use crate::error::Error;
+use crate::events::Event;
 use crate::store::jobs::{Job, JobState};
+use crate::store::visitors::Visitor;
 
-/// Routes for printing.
+/// Routes for printing and live status.
 pub fn routes() -> Router<App> {
-    Router::new().route("/c/{token}/print", get(status).post(print))
+    Router::new()
+        .route("/c/{token}/print", get(status).post(print))
+        .route("/c/{token}/events", get(events))
 }
 
 /// What a visitor is told about their ticket.
@@ -54,19 +62,57 @@ impl PrintView {
             last_error: job.last_error.clone(),
         }
     }
+
+    /// The notice's colour class on the page.
+    pub fn tone(&self) -> &'static str {
+        match self.state {
+            JobState::Printed => "ok",
+            JobState::Failed | JobState::Interrupted | JobState::Cancelled => "bad",
+            _ => "",
+        }
+    }
 }
 
+/// `GET …/print`: the ticket's state, and the certificate's, which the page compares
+/// with what it shows.
 #[derive(Serialize)]
-struct StatusJson {
+pub struct StatusJson {
     job: Option<PrintView>,
+    certificate: &'static str,
+}
+
+/// The status of one visitor, as JSON.
+pub(super) async fn status_of(app: &App, v: &Visitor) -> Result<Response, Error> {
+    let job = app.latest_job(v).await?;
+    Ok(axum::Json(StatusJson {
+        job: job.as_ref().map(PrintView::of),
+        certificate: CertStatus::of(v).as_str(),
+    })
+    .into_response())
+}
+
+/// Server-sent events about one visitor only: their certificate (`visitor`) and their
+/// tickets (`job`). The data carries states, never a name.
+pub(super) fn events_of(app: &App, visitor_id: &str) -> Response {
+    let id = visitor_id.to_string();
+    super::sse::stream(app, move |e| match e {
+        Event::Visitor { id: v } if *v == id => Some(SseEvent::default().event("visitor").data("{}")),
+        Event::Job { visitor, state, .. } if *visitor == id => Some(
+            SseEvent::default()
+                .event("job")
+                .data(format!("{{\"state\":\"{}\"}}", state.as_str())),
+        ),
+        _ => None,
+    })
+    .into_response()
 }
 
 async fn status(State(app): State<App>, h: Holder) -> Result<Response, Error> {
-    let job = app.latest_job(&h.visitor).await?;
-    Ok(axum::Json(StatusJson {
-        job: job.as_ref().map(PrintView::of),
-    })
-    .into_response())
+    status_of(&app, &h.visitor).await
+}
+
+async fn events(State(app): State<App>, h: Holder) -> Response {
+    events_of(&app, &h.visitor.id)
 }
 
 async fn print(
@@ -76,6 +122,12 @@ async fn print(
     FormBody(form): FormBody<CsrfForm>,
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
+    if is_kiosk(&app, &headers) {
+        // The booth screen prints from its handoff page, never from the permanent link.
+        return Err(Error::Forbidden(
+            "On the booth screen, print from the page the form led to.".into(),
+        ));
+    }
     app.request_print(&h.token, &h.visitor).await?;
     Ok(Redirect::to(&format!("/c/{}#print", h.token.as_str())).into_response())
 }

@@ -166,7 +166,7 @@ async fn render(
         printer_health: app.queue.health(),
         printers,
         jobs,
-        kiosk: super::forms::is_kiosk(headers),
+        kiosk: super::forms::is_kiosk(app, headers),
     };
     let mut res = page.into_response();
     if let Some(c) = set {

@@ -1,4 +1,6 @@
-//! Visitor pages: the form, issuing, the certificate page, the zip and the QR codes.
+//! Visitor pages: the form, issuing, the certificate page, the downloads and the QR codes.
+//! On the booth screen (kiosk mode) a visitor is shown through a handoff page instead
+//! (`handoff.rs`), so the shared screen never holds their permanent link.
 
 use std::net::SocketAddr;
 
@@ -11,19 +13,20 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::csrf::{check_csrf, csrf_for};
+use super::csrf::{check_csrf, csrf_for, session};
 use super::extract::Holder;
 use super::forms::{FormBody, is_kiosk};
 use super::pages::Layout;
 use super::print::PrintView;
 use crate::app::{App, CertParts, Submission};
-use crate::clock::human_time;
+use crate::clock::{human_time, human_ts};
 use crate::error::Error;
+use crate::pki::{CertSummary, pem_certs};
 
 use crate::qr;
-use crate::store::jobs::JobState;
 use crate::store::visitors::{IssueState, Visitor};
 use crate::token::Token;
+use crate::validate::{DISPLAY_NAME_MAX, first_name};
 
 /// Routes for visitors.
 pub fn routes() -> Router<App> {
@@ -32,6 +35,7 @@ pub fn routes() -> Router<App> {
         .route("/issue", post(issue))
         .route("/c/{token}", get(certificate))
         .route("/c/{token}/bundle.zip", get(bundle_zip))
+        .route("/c/{token}/certificate.p12", get(p12))
         .route("/c/{token}/qr.svg", get(qr_svg))
         .route("/c/{token}/qr.png", get(qr_png))
 }
@@ -45,23 +49,30 @@ pub struct IndexPage {
     name: String,
     email: String,
     consent: bool,
+    show_on_wall: bool,
     name_error: Option<String>,
     email_error: Option<String>,
     consent_error: Option<String>,
     form_error: Option<String>,
     retention_date: String,
     issued_count: u64,
+    kiosk: bool,
 }
 
 impl IndexPage {
-    async fn new(app: &App, csrf: String) -> Self {
+    async fn new(app: &App, headers: &HeaderMap, csrf: String) -> Self {
         IndexPage {
             layout: Layout::new(app),
             csrf,
             retention_date: app.settings.conference.retention_until().date().to_string(),
             issued_count: app.store.issued_count(&app.settings.conference.slug).await.unwrap_or(0),
+            kiosk: is_kiosk(app, headers),
             ..Default::default()
         }
+    }
+
+    fn has_field_errors(&self) -> bool {
+        self.name_error.is_some() || self.email_error.is_some() || self.consent_error.is_some()
     }
 }
 
@@ -74,9 +85,20 @@ pub(super) fn with_cookie(status: StatusCode, page: impl IntoResponse, set_cooki
     res
 }
 
+/// The form is never stored: on the booth screen, Back must not bring a visitor's typing back.
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 async fn index(State(app): State<App>, headers: HeaderMap) -> Response {
     let (csrf, set) = csrf_for(&app, &headers);
-    with_cookie(StatusCode::OK, IndexPage::new(&app, csrf).await, set)
+    no_store(with_cookie(
+        StatusCode::OK,
+        IndexPage::new(&app, &headers, csrf).await,
+        set,
+    ))
 }
 
 /// The form's fields; all optional so a missing field gets a message, not a parse error.
@@ -86,6 +108,7 @@ pub struct IssueForm {
     name: String,
     email: String,
     consent: Option<String>,
+    wall: Option<String>,
     csrf: String,
 }
 
@@ -96,18 +119,20 @@ async fn issue(
     FormBody(form): FormBody<IssueForm>,
 ) -> Result<Response, Error> {
     let (csrf, set) = csrf_for(&app, &headers);
-    let mut page = IndexPage::new(&app, csrf).await;
+    let mut page = IndexPage::new(&app, &headers, csrf).await;
     page.name = form.name.clone();
     page.email = form.email.clone();
     page.consent = form.consent.is_some();
+    page.show_on_wall = form.wall.is_some();
     if check_csrf(&app, &headers, &form.csrf).is_err() {
         page.form_error = Some(Error::Csrf.to_string());
-        return Ok(with_cookie(StatusCode::FORBIDDEN, page, set));
+        return Ok(no_store(with_cookie(StatusCode::FORBIDDEN, page, set)));
     }
     let submission = Submission {
         name: form.name,
         email: form.email,
         consent: form.consent.is_some(),
+        show_on_wall: form.wall.is_some(),
     };
     let valid = match app.check(&submission) {
         Ok(v) => v,
@@ -116,12 +141,26 @@ async fn issue(
             page.email_error = errors.email;
             page.consent_error = errors.consent;
             page.form_error = Some("Please fix the fields marked below.".into());
-            return Ok(with_cookie(StatusCode::BAD_REQUEST, page, set));
+            return Ok(no_store(with_cookie(StatusCode::BAD_REQUEST, page, set)));
         }
     };
     let client = super::forms::client_ip(&headers, peer.ip(), app.settings.trust_forwarded_for);
     let token = app.issue(client, valid).await?;
+    if is_kiosk(&app, &headers) {
+        return Ok(handoff_redirect(&app, &headers, token));
+    }
     Ok(Redirect::to(&format!("/c/{}", token.as_str())).into_response())
+}
+
+/// On the booth screen: a handoff page in place of the permanent link, so neither the
+/// address bar nor the history of the shared screen ever holds the token.
+fn handoff_redirect(app: &App, headers: &HeaderMap, token: Token) -> Response {
+    // The CSRF check (or the kiosk cookie) needs a session; without one, start over.
+    let Some(sid) = session(app, headers) else {
+        return Redirect::to("/").into_response();
+    };
+    let id = app.open_handoff(token, &sid);
+    no_store(Redirect::to(&format!("/k/{id}")).into_response())
 }
 
 /// How the certificate page describes issuance.
@@ -134,6 +173,36 @@ pub enum CertStatus {
     Issued,
 }
 
+impl CertStatus {
+    /// The visitor's issuance state as the page shows it.
+    pub fn of(v: &Visitor) -> Self {
+        match v.state {
+            IssueState::Pending => CertStatus::Pending(v.error.clone()),
+            IssueState::Failed => CertStatus::Failed(v.error.clone().unwrap_or_default()),
+            IssueState::Issued => CertStatus::Issued,
+        }
+    }
+
+    /// The certificate exists.
+    pub fn is_issued(&self) -> bool {
+        matches!(self, CertStatus::Issued)
+    }
+
+    /// The issuer refused: nothing to print or download.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, CertStatus::Failed(_))
+    }
+
+    /// `pending`, `issued` or `failed`, as the live script compares it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CertStatus::Pending(_) => "pending",
+            CertStatus::Failed(_) => "failed",
+            CertStatus::Issued => "issued",
+        }
+    }
+}
+
 /// Certificate details for the page.
 pub struct CertView {
     subject: String,
@@ -143,6 +212,17 @@ pub struct CertView {
     not_before: String,
     not_after: String,
     chain: Vec<String>,
+}
+
+/// What a failed guestbook signature gives back to the form: the reason and the typing.
+#[derive(Debug, Default)]
+pub struct SignDraft {
+    /// Why it was refused.
+    pub error: Option<String>,
+    /// The message typed.
+    pub message: String,
+    /// The display name typed.
+    pub name: Option<String>,
 }
 
 /// `templates/certificate.html`.
@@ -158,16 +238,47 @@ pub struct CertificatePage {
     token: String,
     qr_svg: String,
     page_url: String,
-    refresh: bool,
     seal_svg: Option<String>,
     print: Option<PrintView>,
     csrf: String,
     sign_url: String,
+    sign_page: String,
     can_sign: bool,
-    sign_error: Option<String>,
-    sign_message: String,
-    kiosk: bool,
+    sign: SignDraft,
+    display_name_max: usize,
     verify: Option<super::verify_panel::VerifyPanel>,
+    purged_on: Option<String>,
+}
+
+/// What a purged visitor's page still shows: the numbers, not the certificate (it named
+/// them), and the seal drawn from the kept fingerprint.
+fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<String>), Error> {
+    let (Some(serial), Some(fingerprint), Some(ints), Some(root)) =
+        (&v.serial, &v.fingerprint, &v.intermediates_pem, &v.root_pem)
+    else {
+        return Ok((None, None));
+    };
+    let when = |t: Option<i64>| t.map(human_ts).unwrap_or_default();
+    let mut chain = vec!["(you: deleted after the retention period)".to_string()];
+    let mut issuer = String::new();
+    for der in pem_certs(ints)?.iter().chain(pem_certs(root)?.iter()) {
+        let c = CertSummary::from_der(der)?;
+        if issuer.is_empty() {
+            issuer = c.subject.clone();
+        }
+        chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
+    }
+    let seal = super::wall::fingerprint_bytes(fingerprint).map(|fp| app.seal_svg(&fp).to_string());
+    let view = CertView {
+        subject: "(deleted after the retention period)".into(),
+        issuer,
+        serial: serial.clone(),
+        fingerprint: fingerprint.clone(),
+        not_before: when(v.not_before),
+        not_after: when(v.not_after),
+        chain,
+    };
+    Ok((Some(view), seal))
 }
 
 /// Format the cached parts for the page (cheap: the parsing happened once).
@@ -185,44 +296,44 @@ fn cert_view(parts: &CertParts) -> Option<CertView> {
 }
 
 async fn certificate(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
+    if is_kiosk(&app, &headers) {
+        return Ok(handoff_redirect(&app, &headers, h.token));
+    }
     render_certificate(
         &app,
         &headers,
         &h.token,
         &h.visitor,
         StatusCode::OK,
-        None,
-        String::new(),
+        SignDraft::default(),
     )
     .await
 }
 
-/// The certificate page, optionally with a guestbook error and the message typed.
+/// The certificate page, optionally with a refused guestbook signature and its typing.
 pub(super) async fn render_certificate(
     app: &App,
     headers: &HeaderMap,
     token: &Token,
     v: &Visitor,
     status_code: StatusCode,
-    sign_error: Option<String>,
-    sign_message: String,
+    sign: SignDraft,
 ) -> Result<Response, Error> {
     let print = app.latest_job(v).await?.as_ref().map(PrintView::of);
     let (csrf, set_cookie) = csrf_for(app, headers);
     let page_url = app.page_url(token);
-    let status = match v.state {
-        IssueState::Pending => CertStatus::Pending(v.error.clone()),
-        IssueState::Failed => CertStatus::Failed(v.error.clone().unwrap_or_default()),
-        IssueState::Issued => CertStatus::Issued,
-    };
+    let status = CertStatus::of(v);
     let parts = app.certificate_parts(token, v)?;
-    let cert = cert_view(&parts);
-    let seal_svg = parts.seal_svg.clone();
+    let (cert, seal_svg) = if v.purged_at.is_some() && v.cert_pem.is_none() {
+        purged_view(app, v)?
+    } else {
+        (cert_view(&parts), parts.seal_svg.clone())
+    };
+    let purged_on = v.purged_at.map(human_ts);
+    let sign_url = app.guestbook_sign_url();
     let page = CertificatePage {
         layout: Layout::new(app),
         name: v.name.clone(),
-        // Only while issuing: a refresh during printing would wipe a half-typed guestbook message.
-        refresh: matches!(status, CertStatus::Pending(_)),
         can_sign: matches!(status, CertStatus::Issued) && v.sealed_key.is_some() && v.voided_at.is_none(),
         status,
         cert,
@@ -234,28 +345,52 @@ pub(super) async fn render_certificate(
         seal_svg,
         print,
         csrf,
-        sign_url: app.guestbook_sign_url(),
-        sign_error,
-        sign_message,
-        kiosk: is_kiosk(headers),
+        sign_page: sign_url.trim_end_matches("sign").to_string(),
+        sign_url,
+        sign: SignDraft {
+            name: Some(sign.name.unwrap_or_else(|| first_name(&v.name))),
+            ..sign
+        },
+        display_name_max: DISPLAY_NAME_MAX,
         verify: super::verify_panel::VerifyPanel::of(v, &app.issuer.root_pem()),
+        purged_on,
     };
     Ok(with_cookie(status_code, page, set_cookie))
 }
 
-async fn bundle_zip(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
-    if is_kiosk(&headers) {
-        // A key saved on the shared booth screen would be there for the next visitor.
+/// Downloads need the visitor's own device: a key saved on the shared booth screen
+/// would wait there for the next visitor.
+fn refuse_on_kiosk(app: &App, headers: &HeaderMap) -> Result<(), Error> {
+    if is_kiosk(app, headers) {
         return Err(Error::Forbidden(
             "Downloads are off on the booth screen: scan the code with your phone to get your files.".into(),
         ));
     }
+    Ok(())
+}
+
+async fn bundle_zip(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
+    refuse_on_kiosk(&app, &headers)?;
     let zip = app.bundle(&h.token, &h.visitor).await?;
     let bytes = axum::body::Bytes::copy_from_slice(&zip);
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"certificate.zip\""),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn p12(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
+    refuse_on_kiosk(&app, &headers)?;
+    let p12 = app.p12(&h.token, &h.visitor).await?;
+    let bytes = axum::body::Bytes::copy_from_slice(&p12);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pkcs12"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"certificate.p12\""),
         ],
         bytes,
     )

@@ -12,8 +12,10 @@ mod flows;
 mod session;
 
 pub(crate) use driver::{HEADLESS, chromium};
+pub(crate) use session::{Browser, Window};
 
 mod every_page;
 mod form_errors;
 mod guestbook_mtls;
+mod screens;
 mod visitor_phone;

@@ -150,7 +150,7 @@ async fn cert_manager_happy_path_zip_verifies_and_retention_deletes_objects() {
     })
     .await;
     let html = page(&c, &k, &path).await;
-    assert!(html.contains("no longer available"), "{html}");
+    assert!(html.contains("Deleted as promised"), "{html}");
     // Issuing, the guestbook's server certificate, resuming and retention: the Role in deploy/
     // grants exactly the calls this took.
     crate::deploy::assert_role_matches_use(&b.api.requests());
@@ -166,11 +166,36 @@ async fn cert_manager_failure_is_shown_to_visitor_and_staff() {
     let html = page_with(&c, &k, &path, FAILED).await;
     assert!(html.contains("cert-manager could not sign it (Failed)"), "{html}");
     assert!(
-        !html.contains("http-equiv=\"refresh\""),
-        "a failed page stops refreshing"
+        html.contains("data-certificate=\"failed\"") && !html.contains("http-equiv=\"refresh\""),
+        "a failed page says so to its live script and never refreshes itself"
     );
     let staff = staff_page(&client(), &k).await;
     assert!(staff.contains("cert-manager could not sign it (Failed)"), "{staff}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_manager_pending_page_turns_into_the_certificate_by_itself_in_a_browser() {
+    let booth = booth().await;
+    booth.api.set_mode(Mode::Hang);
+    let k = kiosk(&booth, &[]);
+    let path = issue(&client(), &k, "Katherine Johnson", "kj@example.org").await;
+    let b = crate::browser::Browser::open(crate::browser::Window::phone("11-pending-certificate")).await;
+    b.goto(&k.at(&path)).await;
+    assert!(b.text("main").await.contains("Issuing your certificate"));
+    b.shot("pending").await;
+    booth.api.release();
+    // No meta refresh and no hand on the reload button: the event stream says it is issued.
+    // Read in one step, tolerating the moment the page reloads itself.
+    b.wait_for("the issued certificate", async || {
+        let text =
+            b.c.execute("return document.body ? document.body.innerText : ''", vec![])
+                .await;
+        text.ok().and_then(|t| t.as_str().map(|t| t.contains(ISSUED))) == Some(true)
+    })
+    .await;
+    assert!(b.has("a[href$='/bundle.zip']").await && b.has(".seal svg").await);
+    b.shot("issued").await;
+    b.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,8 +229,8 @@ async fn cert_manager_timeout_keeps_watching_until_issued() {
     let path = issue(&c, &k, "Katherine Johnson", "kj@example.org").await;
     let html = page_with(&c, &k, &path, "Issuance is taking longer than usual").await;
     assert!(
-        html.contains("http-equiv=\"refresh\""),
-        "the delayed page keeps refreshing"
+        html.contains("data-certificate=\"pending\"") && html.contains("/assets/live.js"),
+        "the delayed page keeps listening for its certificate"
     );
     assert!(
         staff_page(&client(), &k)

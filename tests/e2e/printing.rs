@@ -93,7 +93,8 @@ async fn spool_prints_a_preview_that_scans_and_double_taps_print_once() {
     // The public wall shows counts and seals, never names or emails.
     let wall = c.get(k.at("/wall")).send().await.unwrap().text().await.unwrap();
     assert!(
-        wall.contains("<strong>1</strong> certificates issued") && wall.contains("<strong>1</strong> tickets printed")
+        wall.contains("<strong>1</strong> certificate issued") && wall.contains("<strong>1</strong> ticket printed"),
+        "{wall}"
     );
     assert!(
         wall.contains("<svg") && !wall.contains("Ada") && !wall.contains("example.org"),
@@ -152,7 +153,7 @@ impl FakePrinter {
         p
     }
 
-    fn up(&mut self) {
+    pub(crate) fn up(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
         self.stop.store(false, Ordering::SeqCst);
         let (mode, jobs, stop) = (self.mode.clone(), self.jobs.clone(), self.stop.clone());
@@ -168,7 +169,7 @@ impl FakePrinter {
         }));
     }
 
-    fn down(&mut self) {
+    pub(crate) fn down(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(t) = self.thread.take() {

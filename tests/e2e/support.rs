@@ -27,7 +27,18 @@ pub struct Kiosk {
     pub args: Vec<String>,
     /// Extra environment variables it was started with (e.g. `KUBECONFIG`).
     pub envs: Vec<(String, String)>,
+    /// Process limits it was started with.
+    pub limits: ChildLimits,
     logs: Arc<Mutex<String>>,
+}
+
+/// What the kiosk's process gets besides arguments: an open-file limit, a umask.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildLimits {
+    /// Soft and hard RLIMIT_NOFILE.
+    pub open_files: Option<u64>,
+    /// The umask it starts under.
+    pub umask: Option<u32>,
 }
 
 /// A free loopback port.
@@ -44,12 +55,17 @@ impl Kiosk {
     /// Start on fresh ports with extra environment variables.
     pub fn start_with_env(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Kiosk {
         let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self::start_full(data_dir, free_port(), free_port(), args, envs)
+        Self::start_full(data_dir, free_port(), free_port(), args, envs, ChildLimits::default())
+    }
+
+    /// Start on fresh ports under process limits.
+    pub fn start_limited(data_dir: &Path, args: &[&str], limits: ChildLimits) -> Kiosk {
+        Self::start_full(data_dir, free_port(), free_port(), args, Vec::new(), limits)
     }
 
     /// Start on `port` (web) and `guestbook_port` (mTLS) and wait until both listen.
     pub fn start_on(data_dir: &Path, port: u16, guestbook_port: u16, args: &[&str]) -> Kiosk {
-        Self::start_full(data_dir, port, guestbook_port, args, Vec::new())
+        Self::start_full(data_dir, port, guestbook_port, args, Vec::new(), ChildLimits::default())
     }
 
     fn start_full(
@@ -58,6 +74,7 @@ impl Kiosk {
         guestbook_port: u16,
         args: &[&str],
         envs: Vec<(String, String)>,
+        limits: ChildLimits,
     ) -> Kiosk {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_certstamp"));
         cmd.arg("serve")
@@ -75,6 +92,27 @@ impl Kiosk {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
+        if limits.open_files.is_some() || limits.umask.is_some() {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit and umask are async-signal-safe, as pre_exec requires.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if let Some(n) = limits.open_files {
+                        let lim = libc::rlimit {
+                            rlim_cur: n as libc::rlim_t,
+                            rlim_max: n as libc::rlim_t,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    if let Some(mask) = limits.umask {
+                        libc::umask(mask as libc::mode_t);
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd.spawn().expect("spawn certstamp");
         let logs = Arc::new(Mutex::new(String::new()));
         for stream in [
@@ -116,6 +154,7 @@ impl Kiosk {
             data_dir: data_dir.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
             envs,
+            limits,
             logs,
         }
     }
@@ -176,6 +215,7 @@ impl Kiosk {
             self.guestbook_port,
             args,
             self.envs.clone(),
+            self.limits,
         )
     }
 
@@ -358,4 +398,108 @@ pub async fn staff_post(c: &reqwest::Client, k: &Kiosk, path: &str) -> reqwest::
         .send()
         .await
         .unwrap()
+}
+
+/// Sign the guestbook through the kiosk from a certificate page (its full URL), with the
+/// page's CSRF token, as the page's form does.
+pub async fn sign_at_kiosk(c: &reqwest::Client, page_url: &str, message: &str) -> reqwest::Response {
+    let html = c.get(page_url).send().await.unwrap().text().await.unwrap();
+    c.post(format!("{page_url}/guestbook"))
+        .form(&[("csrf", csrf_of(&html).as_str()), ("message", message)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Make `c` the booth screen (kiosk mode), the way staff do it today.
+pub async fn make_booth_screen(c: &reqwest::Client, k: &Kiosk) {
+    let csrf = csrf_of(&staff_page(c, k).await);
+    let res = c
+        .post(k.at("/staff/kiosk"))
+        .basic_auth("staff", Some("staff-secret"))
+        .form(&[("csrf", csrf.as_str()), ("on", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// Read the first inline QR code (`<svg class="qr…">` of `qr::svg`) of a page with the
+/// real `zbarimg`, after drawing its path at 8 pixels a module.
+pub fn inline_qr(html: &str) -> String {
+    let svg = &html[html
+        .find("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"qr")
+        .expect("page has a QR code")..];
+    let size: u32 = between(svg, "viewBox=\"0 0 ", " ").parse().unwrap();
+    let d = between(svg, "<path fill=\"#000\" d=\"", "\"");
+    const SCALE: u32 = 8;
+    let mut bm = certstamp_printer::Bitmap::new(size * SCALE, size * SCALE);
+    for run in d.split('z').filter(|r| !r.is_empty()) {
+        // M{x} {y}h{w}v1h-{w}
+        let (xy, rest) = run[1..].split_once('h').unwrap();
+        let (x, y) = xy.split_once(' ').unwrap();
+        let (x, y): (u32, u32) = (x.parse().unwrap(), y.parse().unwrap());
+        let w: u32 = rest.split('v').next().unwrap().parse().unwrap();
+        for dy in 0..SCALE {
+            bm.fill_span(x * SCALE, y * SCALE + dy, w * SCALE);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("qr.png");
+    std::fs::write(&png, bm.to_png()).unwrap();
+    let mut found = zbar(&png);
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+/// A server-sent event stream being read.
+pub struct Sse {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    /// Open `path` as an event stream (after checking its content type).
+    pub async fn open(c: &reqwest::Client, k: &Kiosk, path: &str) -> Sse {
+        // A stream outlives the client's 30 s limit for ordinary requests.
+        let res = c
+            .get(k.at(path))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-type"], "text/event-stream", "{path}");
+        Sse {
+            res,
+            buf: String::new(),
+        }
+    }
+
+    /// Wait (at most `limit`) for the next event named `name`; returns its data and how
+    /// long it took. Keep-alive comments and other events are skipped.
+    pub async fn next(&mut self, name: &str, limit: Duration) -> (String, Duration) {
+        let started = Instant::now();
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let field = |f: &str| {
+                    frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix(f))
+                        .map(|v| v.trim().to_string())
+                };
+                if field("event:").as_deref() == Some(name) {
+                    return (field("data:").unwrap_or_default(), started.elapsed());
+                }
+            }
+            let left = limit.checked_sub(started.elapsed()).unwrap_or_default();
+            let chunk = tokio::time::timeout(left, self.res.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no {name:?} event within {limit:?}; got {:?}", self.buf))
+                .unwrap()
+                .expect("the stream ended");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 }

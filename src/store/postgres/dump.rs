@@ -38,6 +38,7 @@ pub(super) async fn export<C: GenericClient>(c: &C) -> Result<Dump> {
             retention_until: r.get(21),
             purged_at: r.get(22),
             voided_at: r.get(23),
+            show_on_wall: r.get(24),
         })
         .collect();
     let jobs = c
@@ -74,12 +75,11 @@ pub(super) async fn export<C: GenericClient>(c: &C) -> Result<Dump> {
             issuer: r.get(1),
             serial: r.get(2),
             name: r.get(3),
-            email_masked: r.get(4),
-            message: r.get(5),
-            star: r.get(6),
-            created_at: r.get(7),
-            signed_at: r.get(8),
-            rev: r.get(9),
+            message: r.get(4),
+            star: r.get(5),
+            created_at: r.get(6),
+            signed_at: r.get(7),
+            rev: r.get(8),
         })
         .collect();
     Ok(Dump {
@@ -107,7 +107,7 @@ pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
         .prepare(&format!(
             "INSERT INTO visitors ({}) VALUES ({})",
             dump::VISITOR_COLUMNS,
-            dump::placeholders(24, '$')
+            dump::placeholders(25, '$')
         ))
         .await?;
     for v in &d.visitors {
@@ -138,6 +138,7 @@ pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
                 &v.retention_until,
                 &v.purged_at,
                 &v.voided_at,
+                &v.show_on_wall,
             ],
         )
         .await?;
@@ -174,7 +175,7 @@ pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
         .prepare(&format!(
             "INSERT INTO guestbook ({}) VALUES ({})",
             dump::ENTRY_COLUMNS,
-            dump::placeholders(10, '$')
+            dump::placeholders(9, '$')
         ))
         .await?;
     for e in &d.guestbook {
@@ -185,7 +186,6 @@ pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
                 &e.issuer,
                 &e.serial,
                 &e.name,
-                &e.email_masked,
                 &e.message,
                 &e.star,
                 &e.created_at,

@@ -10,15 +10,14 @@ use crate::store::page::{Cursor, Page};
 
 /// A new signature takes the next `rev` from the sequence (unique across kiosks).
 const UPSERT: &str = "INSERT INTO guestbook \
-    (issuer, serial, name, email_masked, message, star, created_at, signed_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-    ON CONFLICT (issuer, serial) DO UPDATE SET name = EXCLUDED.name, \
-    email_masked = EXCLUDED.email_masked, message = EXCLUDED.message, \
+    (issuer, serial, name, message, star, created_at, signed_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $6) \
+    ON CONFLICT (issuer, serial) DO UPDATE SET name = EXCLUDED.name, message = EXCLUDED.message, \
     star = guestbook.star OR EXCLUDED.star, signed_at = EXCLUDED.signed_at, rev = nextval('guestbook_rev') \
-    RETURNING id, name, email_masked, message, star, signed_at, rev";
-const AFTER: &str = "SELECT id, name, email_masked, message, star, signed_at, rev FROM guestbook \
+    RETURNING id, name, message, star, signed_at, rev";
+const AFTER: &str = "SELECT id, name, message, star, signed_at, rev FROM guestbook \
     WHERE rev < $1 ORDER BY rev DESC LIMIT $2";
-const BY_OFFSET: &str = "SELECT id, name, email_masked, message, star, signed_at, rev FROM guestbook \
+const BY_OFFSET: &str = "SELECT id, name, message, star, signed_at, rev FROM guestbook \
     ORDER BY rev DESC LIMIT $1 OFFSET $2";
 
 fn from_row(r: &Row) -> (Entry, i64) {
@@ -26,30 +25,18 @@ fn from_row(r: &Row) -> (Entry, i64) {
         Entry {
             id: r.get(0),
             name: r.get(1),
-            email_masked: r.get(2),
-            message: r.get(3),
-            star: r.get(4),
-            signed_at: r.get(5),
+            message: r.get(2),
+            star: r.get(3),
+            signed_at: r.get(4),
         },
-        r.get(6),
+        r.get(5),
     )
 }
 
 pub(super) async fn upsert<C: GenericClient>(c: &C, e: &NewEntry) -> Result<Entry> {
     let stmt = c.prepare_cached(UPSERT).await?;
     let row = c
-        .query_one(
-            &stmt,
-            &[
-                &e.issuer,
-                &e.serial,
-                &e.name,
-                &e.email_masked,
-                &e.message,
-                &e.star,
-                &now_ts(),
-            ],
-        )
+        .query_one(&stmt, &[&e.issuer, &e.serial, &e.name, &e.message, &e.star, &now_ts()])
         .await?;
     Ok(from_row(&row).0)
 }

@@ -64,8 +64,6 @@ const PAGE: &str = concat!(
     columns!(),
     " FROM print_jobs WHERE id < $1 ORDER BY id DESC LIMIT $2"
 );
-const PURGE_PAYLOADS: &str = "UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL AND \
-    EXISTS (SELECT 1 FROM visitors v WHERE v.id = print_jobs.visitor_id AND v.purged_at IS NOT NULL)";
 /// Taken when free, expired or already ours; `RETURNING` yields a row only then.
 const LEASE: &str = "INSERT INTO printers (name, status, seen_at, holder, lease_until) \
     VALUES ($1, 'starting', $4, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -222,10 +220,6 @@ pub(super) async fn page<C: GenericClient>(c: &C, after: Option<&Cursor>, limit:
         key: j.id,
         id: String::new(),
     }))
-}
-
-pub(super) async fn purge_payloads<C: GenericClient>(c: &C) -> Result<usize> {
-    Ok(exec(c, PURGE_PAYLOADS, &[]).await? as usize)
 }
 
 pub(super) async fn counts<C: GenericClient>(c: &C) -> Result<Vec<(JobState, u64)>> {

@@ -15,7 +15,7 @@ use super::Backend;
 use super::guestbook::{Entry, NewEntry};
 use super::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use super::page::{Cursor, Page};
-use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
+use super::visitors::{IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
 
 mod archive;
@@ -30,6 +30,7 @@ mod visitors;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_schema.sql"),
     include_str!("migrations/0002_printers.sql"),
+    include_str!("migrations/0003_purge_and_wall_names.sql"),
 ];
 
 /// Connections per kiosk. PostgreSQL's default `max_connections` (100) leaves room for
@@ -58,6 +59,9 @@ impl From<tokio_postgres::Error> for Error {
             });
         if gone {
             Error::Unavailable(format!("the database is not reachable right now ({e})"))
+        } else if code.is_some_and(|c| c.code().starts_with("53")) {
+            // Insufficient resources: the server's disk is full or out of memory.
+            Error::Storage(e.to_string())
         } else {
             Error::Db(e.to_string())
         }
@@ -220,8 +224,16 @@ impl Backend for Postgres {
         visitors::void(&self.conn().await?, id).await
     }
 
-    async fn purge_expired(&self, now: i64) -> Result<Vec<(String, Option<String>)>> {
-        visitors::purge_expired(&self.conn().await?, now).await
+    async fn purge_expired(&self, now: i64) -> Result<Purged> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let purged = visitors::purge_expired(&tx, now).await?;
+        tx.commit().await?;
+        if !purged.visitors.is_empty() {
+            // Dead rows keep the purged bytes until a vacuum reuses their space.
+            c.batch_execute("VACUUM visitors, guestbook, print_jobs").await?;
+        }
+        Ok(purged)
     }
 
     async fn enqueue_job(
@@ -297,10 +309,6 @@ impl Backend for Postgres {
 
     async fn printed_count(&self) -> Result<u64> {
         counter(&self.conn().await?, "printed").await
-    }
-
-    async fn purge_job_payloads(&self) -> Result<usize> {
-        jobs::purge_payloads(&self.conn().await?).await
     }
 
     async fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {

@@ -7,21 +7,23 @@ use tokio_postgres::error::SqlState;
 use crate::error::{Error, Result};
 use crate::store::now_ts;
 use crate::store::page::{Cursor, Page};
-use crate::store::visitors::{IssueState, IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
+use crate::store::visitors::{IssueState, IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorFilter};
 
 macro_rules! columns {
     () => {
         "id, conference, name, email, state, issuer_kind, backend_ref, error, cert_pem, \
          intermediates_pem, root_pem, sealed_key, serial, fingerprint, created_at, retention_until, \
-         purged_at, voided_at"
+         purged_at, voided_at, not_before, not_after, show_on_wall"
     };
 }
 
 const INSERT: &str = "INSERT INTO visitors (id, conference, token_hash, token_pub, name, email, \
-    email_lc, state, issuer_kind, backend_ref, created_at, retention_until) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11)";
+    email_lc, state, issuer_kind, backend_ref, created_at, retention_until, show_on_wall) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12)";
 const TOKEN_PUB: &str = "SELECT token_pub FROM visitors WHERE id = $1";
-const STORE_ISSUED: &str = "UPDATE visitors SET state = 'issued', error = NULL, cert_pem = $2, \
+/// A certificate that arrives after retention stores only what a purge keeps.
+const STORE_ISSUED: &str = "UPDATE visitors SET state = 'issued', error = NULL, \
+    cert_pem = CASE WHEN purged_at IS NULL THEN $2::text END, \
     intermediates_pem = $3, root_pem = $4, sealed_key = CASE WHEN purged_at IS NULL THEN $5::bytea END, \
     serial = $6, fingerprint = $7, not_before = $8, not_after = $9, issued_at = $10 WHERE id = $1";
 const NOTE_PROBLEM: &str = "UPDATE visitors SET state = $2, error = $3 WHERE id = $1 AND state != 'issued'";
@@ -48,12 +50,24 @@ const PAGE_STATE: &str = concat!(
     columns!(),
     " FROM visitors WHERE state = $4 AND (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC LIMIT $3"
 );
-const SEALS: &str = "SELECT id, fingerprint, issued_at FROM visitors \
+/// The name leaves the database only for visitors who ticked "show my name on the wall".
+const SEALS: &str = "SELECT id, fingerprint, issued_at, CASE WHEN show_on_wall THEN name END FROM visitors \
     WHERE conference = $4 AND state = 'issued' AND voided_at IS NULL AND (issued_at, id) < ($1, $2) \
     ORDER BY issued_at DESC, id DESC LIMIT $3";
 const VOID: &str = "UPDATE visitors SET voided_at = $2 WHERE id = $1 AND voided_at IS NULL";
-const PURGE: &str = "UPDATE visitors SET email = NULL, email_lc = NULL, sealed_key = NULL, purged_at = $1 \
-    WHERE retention_until <= $1 AND purged_at IS NULL RETURNING id, backend_ref";
+/// Visitors due for the purge (`$1` = now), locked so two kiosks purge them once.
+const DUE: &str = "SELECT id, backend_ref FROM visitors WHERE retention_until <= $1 AND purged_at IS NULL \
+    ORDER BY id FOR UPDATE";
+const DUE_JOBS: &str = "SELECT id FROM print_jobs WHERE visitor_id = ANY($1) ORDER BY id";
+const PURGE_GUESTBOOK: &str = "DELETE FROM guestbook WHERE serial IN \
+    (SELECT serial FROM visitors WHERE serial IS NOT NULL AND id = ANY($1))";
+const CANCEL_DUE_JOBS: &str = "UPDATE print_jobs SET state = 'cancelled', updated_at = $2, \
+    last_error = 'Its link was purged after the retention period.' \
+    WHERE state IN ('queued', 'failed') AND visitor_id = ANY($1)";
+const DROP_DUE_PAYLOADS: &str =
+    "UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL AND visitor_id = ANY($1)";
+const PURGE: &str = "UPDATE visitors SET name = '', email = NULL, email_lc = NULL, cert_pem = NULL, \
+    sealed_key = NULL, error = NULL, purged_at = $2 WHERE id = ANY($1)";
 
 fn from_row(r: &Row) -> Visitor {
     Visitor {
@@ -75,6 +89,9 @@ fn from_row(r: &Row) -> Visitor {
         retention_until: r.get(15),
         purged_at: r.get(16),
         voided_at: r.get(17),
+        not_before: r.get(18),
+        not_after: r.get(19),
+        show_on_wall: r.get(20),
     }
 }
 
@@ -113,6 +130,7 @@ pub(super) async fn insert<C: GenericClient>(c: &C, v: &NewVisitor, hash: &[u8],
                 &v.backend_ref,
                 &now_ts(),
                 &v.retention_until,
+                &v.show_on_wall,
             ],
         )
         .await;
@@ -227,6 +245,7 @@ pub(super) async fn seals<C: GenericClient>(
             id: r.get(0),
             fingerprint: r.get::<_, Option<String>>(1).unwrap_or_default(),
             issued_at: r.get::<_, Option<i64>>(2).unwrap_or_default(),
+            name: r.get(3),
         })
         .collect();
     Ok(Page::from_rows(rows, limit, |s| Cursor {
@@ -240,11 +259,27 @@ pub(super) async fn void<C: GenericClient>(c: &C, id: &str) -> Result<bool> {
     Ok(c.execute(&stmt, &[&id, &now_ts()]).await? == 1)
 }
 
-pub(super) async fn purge_expired<C: GenericClient>(c: &C, now: i64) -> Result<Vec<(String, Option<String>)>> {
-    let stmt = c.prepare_cached(PURGE).await?;
-    Ok(c.query(&stmt, &[&now])
+/// The purge's statements, in the caller's transaction: all of them or none.
+pub(super) async fn purge_expired<C: GenericClient>(c: &C, now: i64) -> Result<Purged> {
+    let visitors: Vec<(String, Option<String>)> = c
+        .query(DUE, &[&now])
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
-        .collect())
+        .collect();
+    if visitors.is_empty() {
+        return Ok(Purged::default());
+    }
+    let ids: Vec<&str> = visitors.iter().map(|(id, _)| id.as_str()).collect();
+    let jobs = c.query(DUE_JOBS, &[&ids]).await?.iter().map(|r| r.get(0)).collect();
+    let guestbook_entries = c.execute(PURGE_GUESTBOOK, &[&ids]).await? as usize;
+    let cancelled_jobs = c.execute(CANCEL_DUE_JOBS, &[&ids, &now]).await? as usize;
+    c.execute(DROP_DUE_PAYLOADS, &[&ids]).await?;
+    c.execute(PURGE, &[&ids, &now]).await?;
+    Ok(Purged {
+        visitors,
+        jobs,
+        guestbook_entries,
+        cancelled_jobs,
+    })
 }

@@ -34,6 +34,7 @@ pub(super) fn export(c: &Connection) -> Result<Dump> {
                 retention_until: r.get(21)?,
                 purged_at: r.get(22)?,
                 voided_at: r.get(23)?,
+                show_on_wall: r.get(24)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -64,12 +65,11 @@ pub(super) fn export(c: &Connection) -> Result<Dump> {
                 issuer: r.get(1)?,
                 serial: r.get(2)?,
                 name: r.get(3)?,
-                email_masked: r.get(4)?,
-                message: r.get(5)?,
-                star: r.get(6)?,
-                created_at: r.get(7)?,
-                signed_at: r.get(8)?,
-                rev: r.get(9)?,
+                message: r.get(4)?,
+                star: r.get(5)?,
+                created_at: r.get(6)?,
+                signed_at: r.get(7)?,
+                rev: r.get(8)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -94,7 +94,7 @@ pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
     let sql = format!(
         "INSERT INTO visitors ({}) VALUES ({})",
         dump::VISITOR_COLUMNS,
-        dump::placeholders(24, '?')
+        dump::placeholders(25, '?')
     );
     let mut stmt = c.prepare(&sql)?;
     for v in &d.visitors {
@@ -122,7 +122,8 @@ pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
             v.issued_at,
             v.retention_until,
             v.purged_at,
-            v.voided_at
+            v.voided_at,
+            v.show_on_wall
         ])?;
     }
     let sql = format!(
@@ -150,7 +151,7 @@ pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
     let sql = format!(
         "INSERT INTO guestbook ({}) VALUES ({})",
         dump::ENTRY_COLUMNS,
-        dump::placeholders(10, '?')
+        dump::placeholders(9, '?')
     );
     let mut stmt = c.prepare(&sql)?;
     for e in &d.guestbook {
@@ -159,7 +160,6 @@ pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
             e.issuer,
             e.serial,
             e.name,
-            e.email_masked,
             e.message,
             e.star,
             e.created_at,

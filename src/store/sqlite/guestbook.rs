@@ -9,15 +9,14 @@ use crate::store::page::{Cursor, Page};
 
 /// `rev` orders entries: bumped on every signature, so the newest is on top.
 pub(super) const UPSERT: &str = "INSERT INTO guestbook \
-    (issuer, serial, name, email_masked, message, star, created_at, signed_at, rev) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, (SELECT COALESCE(MAX(rev), 0) + 1 FROM guestbook)) \
-    ON CONFLICT (issuer, serial) DO UPDATE SET name = excluded.name, \
-    email_masked = excluded.email_masked, message = excluded.message, \
+    (issuer, serial, name, message, star, created_at, signed_at, rev) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, (SELECT COALESCE(MAX(rev), 0) + 1 FROM guestbook)) \
+    ON CONFLICT (issuer, serial) DO UPDATE SET name = excluded.name, message = excluded.message, \
     star = MAX(star, excluded.star), signed_at = excluded.signed_at, rev = excluded.rev \
-    RETURNING id, name, email_masked, message, star, signed_at, rev";
-pub(super) const AFTER: &str = "SELECT id, name, email_masked, message, star, signed_at, rev FROM guestbook \
+    RETURNING id, name, message, star, signed_at, rev";
+pub(super) const AFTER: &str = "SELECT id, name, message, star, signed_at, rev FROM guestbook \
     WHERE rev < ?1 ORDER BY rev DESC LIMIT ?2";
-pub(super) const BY_OFFSET: &str = "SELECT id, name, email_masked, message, star, signed_at, rev FROM guestbook \
+pub(super) const BY_OFFSET: &str = "SELECT id, name, message, star, signed_at, rev FROM guestbook \
     ORDER BY rev DESC LIMIT ?1 OFFSET ?2";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Entry, i64)> {
@@ -25,17 +24,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Entry, i64)> {
         Entry {
             id: r.get(0)?,
             name: r.get(1)?,
-            email_masked: r.get(2)?,
-            message: r.get(3)?,
-            star: r.get(4)?,
-            signed_at: r.get(5)?,
+            message: r.get(2)?,
+            star: r.get(3)?,
+            signed_at: r.get(4)?,
         },
-        r.get(6)?,
+        r.get(5)?,
     ))
 }
 
 pub(super) fn upsert(c: &Connection, e: &NewEntry) -> Result<Entry> {
-    let params = params![e.issuer, e.serial, e.name, e.email_masked, e.message, e.star, now_ts()];
+    let params = params![e.issuer, e.serial, e.name, e.message, e.star, now_ts()];
     Ok(c.prepare_cached(UPSERT)?.query_row(params, from_row)?.0)
 }
 

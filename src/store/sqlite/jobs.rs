@@ -62,9 +62,6 @@ pub(super) const PAGE: &str = concat!(
     columns!(),
     " FROM print_jobs WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
 );
-pub(super) const PURGE_PAYLOADS: &str = "UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL AND \
-    EXISTS (SELECT 1 FROM visitors v WHERE v.id = print_jobs.visitor_id AND v.purged_at IS NOT NULL)";
-
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: r.get(0)?,
@@ -192,10 +189,6 @@ pub(super) fn page(c: &Connection, after: Option<&Cursor>, limit: u32) -> Result
         key: j.id,
         id: String::new(),
     }))
-}
-
-pub(super) fn purge_payloads(c: &Connection) -> Result<usize> {
-    Ok(c.prepare_cached(PURGE_PAYLOADS)?.execute([])?)
 }
 
 /// Taken when free, expired or already ours; `RETURNING` yields a row only then.

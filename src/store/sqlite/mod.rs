@@ -17,7 +17,7 @@ use super::Backend;
 use super::guestbook::{Entry, NewEntry};
 use super::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use super::page::{Cursor, Page};
-use super::visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
+use super::visitors::{IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
 
 mod archive;
@@ -35,8 +35,18 @@ use writer::Writer;
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Db(e.to_string())
+        if is_storage_fault(&e) {
+            Error::Storage(e.to_string())
+        } else {
+            Error::Db(e.to_string())
+        }
     }
+}
+
+/// Errors that mean the disk, not the query: full, read-only, failing.
+pub(super) fn is_storage_fault(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, ReadOnly, SystemIoFailure};
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, DiskFull | ReadOnly | SystemIoFailure | CannotOpen))
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
@@ -47,7 +57,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_failed_frees_email.sql"),
     include_str!("../migrations/0005_indexes_and_counters.sql"),
     include_str!("../migrations/0006_health.sql"),
-    include_str!("../migrations/0007_printers.sql"),
+    include_str!("../migrations/0007_purge_guestbook.sql"),
+    include_str!("../migrations/0008_wall_names_guestbook_display_names.sql"),
+    include_str!("../migrations/0009_printers.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.
@@ -64,6 +76,7 @@ const WRITER_CACHE_KIB: i64 = 2048;
 pub struct Sqlite {
     readers: Readers,
     writer: Writer,
+    checkpointer: std::sync::Arc<Checkpointer>,
     /// Removed on drop (only for [`Sqlite::temporary`]).
     _temp: Option<TempDir>,
 }
@@ -71,8 +84,15 @@ pub struct Sqlite {
 impl Sqlite {
     /// Open (or create) the database file and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+        // SQLite creates its -wal and -shm files with the database file's mode: make that
+        // 0600 before SQLite first creates it, and tighten files an older run left.
+        if !path.exists() {
+            drop(crate::files::create_private(path)?);
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            crate::files::make_private(Path::new(&p))?;
         }
         Self::start(path, None)
     }
@@ -95,14 +115,16 @@ impl Sqlite {
         // Checkpoints happen on their own thread, not inside a visitor's commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         migrate(&mut conn)?;
-        let checkpointer = Checkpointer::start(path)?;
-        let writer = Writer::start(conn, move || checkpointer.nudge())?;
+        let checkpointer = std::sync::Arc::new(Checkpointer::start(path)?);
+        let nudge = checkpointer.clone();
+        let writer = Writer::start(conn, move || nudge.nudge())?;
         let readers = (0..reader_count())
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>>>()?;
         Ok(Sqlite {
             readers: Readers::start(readers)?,
             writer,
+            checkpointer,
             _temp: temp,
         })
     }
@@ -128,6 +150,8 @@ impl Sqlite {
 fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted content is overwritten with zeros, so what the purge removes is gone from the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -163,7 +187,15 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// Copies the WAL back into the database file after commits, on its own connection and
 /// thread. PASSIVE never blocks the writer or readers; a busy moment is retried later.
 struct Checkpointer {
-    tx: mpsc::SyncSender<()>,
+    tx: mpsc::SyncSender<Fold>,
+}
+
+/// What the checkpoint thread is asked for.
+enum Fold {
+    /// A PASSIVE checkpoint soon (after commits).
+    Soon,
+    /// Copy the whole WAL in and truncate the file to zero bytes, then answer.
+    Truncate(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Commits between checkpoint attempts coalesce into one.
@@ -175,15 +207,35 @@ impl Checkpointer {
         configure(&conn, 256)?;
         // Once a checkpoint resets the WAL, trim the file back to this size.
         conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
-        let (tx, rx) = mpsc::sync_channel::<()>(1);
+        let (tx, rx) = mpsc::sync_channel::<Fold>(4);
         std::thread::Builder::new()
             .name("db-checkpoint".into())
             .spawn(move || {
-                while rx.recv().is_ok() {
-                    std::thread::sleep(CHECKPOINT_PAUSE);
-                    while rx.try_recv().is_ok() {}
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                        tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit");
+                while let Ok(first) = rx.recv() {
+                    let mut replies = Vec::new();
+                    if let Fold::Soon = first {
+                        std::thread::sleep(CHECKPOINT_PAUSE);
+                    }
+                    for f in std::iter::once(first).chain(rx.try_iter()) {
+                        if let Fold::Truncate(reply) = f {
+                            replies.push(reply);
+                        }
+                    }
+                    let mode = if replies.is_empty() { "PASSIVE" } else { "TRUNCATE" };
+                    match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(0)) {
+                        Ok(0) => {}
+                        // A passive checkpoint meeting busy readers is routine under load.
+                        Ok(_) if replies.is_empty() => {
+                            tracing::debug!("WAL checkpoint could not finish (busy); retried after the next commit")
+                        }
+                        Ok(_) => tracing::warn!(
+                            mode,
+                            "WAL checkpoint could not finish (busy); retried after the next commit"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit"),
+                    }
+                    for r in replies {
+                        let _ = r.send(());
                     }
                 }
             })?;
@@ -192,7 +244,18 @@ impl Checkpointer {
 
     /// Ask for a checkpoint soon; never blocks (one pending request is enough).
     fn nudge(&self) {
-        let _ = self.tx.try_send(());
+        let _ = self.tx.try_send(Fold::Soon);
+    }
+
+    /// Fold the whole WAL into the database and truncate it, waiting until done.
+    async fn truncate(&self) {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let tx = self.tx.clone();
+        // The channel is small and the thread may be mid-checkpoint: send off the runtime.
+        let sent = tokio::task::spawn_blocking(move || tx.send(Fold::Truncate(reply))).await;
+        if matches!(sent, Ok(Ok(()))) {
+            let _ = done.await;
+        }
     }
 }
 
@@ -287,8 +350,13 @@ impl Backend for Sqlite {
         self.write(move |c| visitors::void(c, &id)).await
     }
 
-    async fn purge_expired(&self, now: i64) -> Result<Vec<(String, Option<String>)>> {
-        self.write(move |c| visitors::purge_expired(c, now)).await
+    async fn purge_expired(&self, now: i64) -> Result<Purged> {
+        let purged = self.write(move |c| visitors::purge_expired(c, now)).await?;
+        if !purged.visitors.is_empty() {
+            // The purged rows' old pages may still sit in the WAL: fold it in and empty it.
+            self.checkpointer.truncate().await;
+        }
+        Ok(purged)
     }
 
     async fn enqueue_job(
@@ -373,10 +441,6 @@ impl Backend for Sqlite {
 
     async fn printed_count(&self) -> Result<u64> {
         self.read(|c| counter(c, "printed")).await
-    }
-
-    async fn purge_job_payloads(&self) -> Result<usize> {
-        self.write(jobs::purge_payloads).await
     }
 
     async fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {

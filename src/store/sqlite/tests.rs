@@ -166,6 +166,11 @@ const QUERIES: &[(&str, &str, bool)] = &[
     ("visitors::PAGE_STATE", visitors::PAGE_STATE, false),
     ("visitors::SEALS", visitors::SEALS, false),
     ("visitors::VOID", visitors::VOID, false),
+    ("visitors::DUE", visitors::DUE, false),
+    ("visitors::DUE_JOBS", visitors::DUE_JOBS, false),
+    ("visitors::PURGE_GUESTBOOK", visitors::PURGE_GUESTBOOK, false),
+    ("visitors::CANCEL_DUE_JOBS", visitors::CANCEL_DUE_JOBS, false),
+    ("visitors::DROP_DUE_PAYLOADS", visitors::DROP_DUE_PAYLOADS, false),
     ("visitors::PURGE", visitors::PURGE, false),
     ("jobs::OPEN_FOR_VISITOR", jobs::OPEN_FOR_VISITOR, false),
     ("jobs::INSERT", jobs::INSERT, false),
@@ -182,8 +187,6 @@ const QUERIES: &[(&str, &str, bool)] = &[
     ("jobs::BY_ID", jobs::BY_ID, false),
     ("jobs::LATEST_FOR", jobs::LATEST_FOR, false),
     ("jobs::PAGE", jobs::PAGE, false),
-    // Walks the partial index of jobs that still hold a payload, not all jobs.
-    ("jobs::PURGE_PAYLOADS", jobs::PURGE_PAYLOADS, true),
     ("guestbook::UPSERT", guestbook::UPSERT, false),
     ("guestbook::AFTER", guestbook::AFTER, false),
     ("guestbook::BY_OFFSET", guestbook::BY_OFFSET, true),
@@ -236,4 +239,23 @@ fn no_query_scans_a_table_or_sorts() {
         "query plans that walk a whole table:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn a_read_only_or_full_disk_is_a_storage_fault_not_a_bug() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("ro.db");
+    drop(Sqlite::open(&path).unwrap());
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let e = conn.execute("INSERT INTO counters VALUES ('x', 1)", []).unwrap_err();
+    assert!(matches!(Error::from(e), Error::Storage(_)));
+    let e = conn.execute("INSERT INTO nope VALUES (1)", []).unwrap_err();
+    assert!(matches!(Error::from(e), Error::Db(_)), "a bad query stays a bug");
+    for kind in [std::io::ErrorKind::StorageFull, std::io::ErrorKind::ReadOnlyFilesystem] {
+        assert!(matches!(Error::from(std::io::Error::from(kind)), Error::Storage(_)));
+    }
+    assert!(matches!(
+        Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        Error::Io(_)
+    ));
 }

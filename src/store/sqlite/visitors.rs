@@ -1,26 +1,29 @@
 //! Visitor rows in SQLite: created at submission, completed when the certificate is
-//! issued, purged of email and key after retention.
+//! issued, purged of everything personal after retention.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Error, Result};
 use crate::store::now_ts;
 use crate::store::page::{Cursor, Page};
-use crate::store::visitors::{IssueState, IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
+use crate::store::visitors::{IssueState, IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorFilter};
 
 macro_rules! columns {
     () => {
         "id, conference, name, email, state, issuer_kind, backend_ref, error, cert_pem, \
          intermediates_pem, root_pem, sealed_key, serial, fingerprint, created_at, retention_until, \
-         purged_at, voided_at"
+         purged_at, voided_at, not_before, not_after, show_on_wall"
     };
 }
 
 pub(super) const INSERT: &str = "INSERT INTO visitors (id, conference, token_hash, token_pub, name, email, \
-    email_lc, state, issuer_kind, backend_ref, created_at, retention_until) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11)";
+    email_lc, state, issuer_kind, backend_ref, created_at, retention_until, show_on_wall) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11, ?12)";
 pub(super) const TOKEN_PUB: &str = "SELECT token_pub FROM visitors WHERE id = ?1";
-pub(super) const STORE_ISSUED: &str = "UPDATE visitors SET state = 'issued', error = NULL, cert_pem = ?2, \
+// A certificate that arrives after retention (a backend that was slow) stores only what a
+// purge keeps: the certificate and the key name the visitor.
+pub(super) const STORE_ISSUED: &str = "UPDATE visitors SET state = 'issued', error = NULL, \
+    cert_pem = CASE WHEN purged_at IS NULL THEN ?2 END, \
     intermediates_pem = ?3, root_pem = ?4, sealed_key = CASE WHEN purged_at IS NULL THEN ?5 END, serial = ?6, \
     fingerprint = ?7, not_before = ?8, not_after = ?9, issued_at = ?10 WHERE id = ?1";
 pub(super) const NOTE_PROBLEM: &str = "UPDATE visitors SET state = ?2, error = ?3 WHERE id = ?1 AND state != 'issued'";
@@ -49,11 +52,37 @@ pub(super) const PAGE_STATE: &str = concat!(
     columns!(),
     " FROM visitors WHERE state = ?4 AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3"
 );
-pub(super) const SEALS: &str = "SELECT id, fingerprint, issued_at FROM visitors \
+/// The name leaves the database only for visitors who ticked "show my name on the wall".
+pub(super) const SEALS: &str = "SELECT id, fingerprint, issued_at, CASE WHEN show_on_wall THEN name END FROM visitors \
     WHERE conference = ?4 AND state = 'issued' AND voided_at IS NULL AND (issued_at, id) < (?1, ?2) ORDER BY issued_at DESC, id DESC LIMIT ?3";
 pub(super) const VOID: &str = "UPDATE visitors SET voided_at = ?2 WHERE id = ?1 AND voided_at IS NULL";
-pub(super) const PURGE: &str = "UPDATE visitors SET email = NULL, email_lc = NULL, sealed_key = NULL, purged_at = ?1 \
-    WHERE retention_until <= ?1 AND purged_at IS NULL RETURNING id, backend_ref";
+/// Visitors due for the purge (`?1` = now); the other purge statements work on these.
+macro_rules! due {
+    () => {
+        "SELECT id FROM visitors WHERE retention_until <= ?1 AND purged_at IS NULL"
+    };
+}
+pub(super) const DUE: &str = concat!("SELECT id, backend_ref FROM visitors WHERE id IN (", due!(), ")");
+pub(super) const DUE_JOBS: &str = concat!("SELECT id FROM print_jobs WHERE visitor_id IN (", due!(), ")");
+pub(super) const PURGE_GUESTBOOK: &str = concat!(
+    "DELETE FROM guestbook WHERE serial IN (SELECT serial FROM visitors WHERE serial IS NOT NULL AND id IN (",
+    due!(),
+    "))"
+);
+pub(super) const CANCEL_DUE_JOBS: &str = concat!(
+    "UPDATE print_jobs SET state = 'cancelled', updated_at = ?1, \
+     last_error = 'Its link was purged after the retention period.' \
+     WHERE state IN ('queued', 'failed') AND visitor_id IN (",
+    due!(),
+    ")"
+);
+pub(super) const DROP_DUE_PAYLOADS: &str = concat!(
+    "UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL AND visitor_id IN (",
+    due!(),
+    ")"
+);
+pub(super) const PURGE: &str = "UPDATE visitors SET name = '', email = NULL, email_lc = NULL, cert_pem = NULL, \
+    sealed_key = NULL, error = NULL, purged_at = ?1 WHERE retention_until <= ?1 AND purged_at IS NULL";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
     Ok(Visitor {
@@ -75,6 +104,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
         retention_until: r.get(15)?,
         purged_at: r.get(16)?,
         voided_at: r.get(17)?,
+        not_before: r.get(18)?,
+        not_after: r.get(19)?,
+        show_on_wall: r.get(20)?,
     })
 }
 
@@ -100,7 +132,8 @@ pub(super) fn insert(c: &Connection, v: &NewVisitor, hash: &[u8], public: &[u8; 
         v.issuer_kind,
         v.backend_ref,
         now_ts(),
-        v.retention_until
+        v.retention_until,
+        v.show_on_wall
     ]);
     match res {
         Ok(_) => Ok(()),
@@ -192,6 +225,7 @@ pub(super) fn seals(c: &Connection, conference: &str, after: Option<&Cursor>, li
                 id: r.get(0)?,
                 fingerprint: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 issued_at: r.get::<_, Option<i64>>(2)?.unwrap_or_default(),
+                name: r.get(3)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -205,10 +239,27 @@ pub(super) fn void(c: &Connection, id: &str) -> Result<bool> {
     Ok(c.prepare_cached(VOID)?.execute(params![id, now_ts()])? == 1)
 }
 
-pub(super) fn purge_expired(c: &Connection, now: i64) -> Result<Vec<(String, Option<String>)>> {
-    let mut stmt = c.prepare_cached(PURGE)?;
-    let rows = stmt
+/// The purge's statements, in the writer's transaction: all of them or none.
+pub(super) fn purge_expired(c: &Connection, now: i64) -> Result<Purged> {
+    let visitors = c
+        .prepare_cached(DUE)?
         .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    if visitors.is_empty() {
+        return Ok(Purged::default());
+    }
+    let jobs = c
+        .prepare_cached(DUE_JOBS)?
+        .query_map([now], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    let guestbook_entries = c.prepare_cached(PURGE_GUESTBOOK)?.execute([now])?;
+    let cancelled_jobs = c.prepare_cached(CANCEL_DUE_JOBS)?.execute([now])?;
+    c.prepare_cached(DROP_DUE_PAYLOADS)?.execute([now])?;
+    c.prepare_cached(PURGE)?.execute([now])?;
+    Ok(Purged {
+        visitors,
+        jobs,
+        guestbook_entries,
+        cancelled_jobs,
+    })
 }

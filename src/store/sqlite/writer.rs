@@ -17,8 +17,25 @@ use crate::error::{Error, Result};
 /// Most writes one commit carries; bounds the time one transaction holds the lock.
 pub const MAX_BATCH: usize = 256;
 
+/// Why a group's commit failed, for each caller of that group.
+#[derive(Clone)]
+struct CommitError {
+    message: String,
+    storage: bool,
+}
+
+impl CommitError {
+    fn to_error(&self) -> Error {
+        if self.storage {
+            Error::Storage(format!("database commit failed: {}", self.message))
+        } else {
+            Error::Internal(format!("database commit failed: {}", self.message))
+        }
+    }
+}
+
 /// What a write left to do once its group's commit is known: answer its caller.
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+type Reply = Box<dyn FnOnce(Option<&CommitError>) + Send>;
 
 /// A queued write: runs on the writer's connection, says whether it succeeded, and
 /// hands back its reply.
@@ -54,7 +71,7 @@ impl Writer {
             let reply: Reply = Box::new(move |commit_error| {
                 let out = match (res, commit_error) {
                     (Ok(v), None) => Ok(v),
-                    (Ok(_), Some(e)) => Err(Error::Internal(format!("database commit failed: {e}"))),
+                    (Ok(_), Some(e)) => Err(e.to_error()),
                     (Err(e), _) => Err(e),
                 };
                 let _ = tx.send(out);
@@ -109,7 +126,10 @@ fn commit_group(conn: &mut Connection, batch: Vec<Job>) {
         match catch_unwind(AssertUnwindSafe(|| job(&sp))) {
             Ok((true, reply)) => match sp.commit() {
                 Ok(()) => replies.push(reply),
-                Err(e) => reply(Some(&e.to_string())),
+                Err(e) => reply(Some(&CommitError {
+                    storage: super::is_storage_fault(&e),
+                    message: e.to_string(),
+                })),
             },
             Ok((false, reply)) => {
                 drop(sp);
@@ -124,12 +144,21 @@ fn commit_group(conn: &mut Connection, batch: Vec<Job>) {
     // Some errors (disk full, I/O) make SQLite roll the whole transaction back by
     // itself; then nothing in this group is on disk, whatever the jobs said.
     let outcome = if tx.is_autocommit() {
-        Err("the transaction was rolled back".to_string())
+        Err(CommitError {
+            message: "the transaction was rolled back (disk full or failing)".into(),
+            storage: true,
+        })
     } else {
-        tx.commit().map_err(|e| e.to_string())
+        tx.commit().map_err(|e| CommitError {
+            storage: super::is_storage_fault(&e),
+            message: e.to_string(),
+        })
     };
     let err = outcome.err();
+    if let Some(e) = &err {
+        tracing::error!(error = %e.message, "database commit failed; nothing of this group was saved");
+    }
     for reply in replies {
-        reply(err.as_deref());
+        reply(err.as_ref());
     }
 }

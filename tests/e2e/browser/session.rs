@@ -164,18 +164,18 @@ impl Browser {
             prefs["profile.managed_default_content_settings.javascript"] = json!(2);
         }
         let mut options = json!({ "args": args, "prefs": prefs });
-        if window.mobile {
-            // Touch emulation makes chromedriver's clicks hang when JavaScript is off.
-            options["mobileEmulation"] = json!({
-                "deviceMetrics": {
-                    "width": window.width,
-                    "height": window.height,
-                    "pixelRatio": 1.0,
-                    "mobile": true,
-                    "touch": window.javascript,
-                }
-            });
-        }
+        // The viewport itself, not the window around it (whose frame takes ~140 px of a
+        // desktop window's height): a wall is 1920x1080 of page. Touch emulation makes
+        // chromedriver's clicks hang when JavaScript is off.
+        options["mobileEmulation"] = json!({
+            "deviceMetrics": {
+                "width": window.width,
+                "height": window.height,
+                "pixelRatio": 1.0,
+                "mobile": window.mobile,
+                "touch": window.mobile && window.javascript,
+            }
+        });
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": options,
