@@ -47,7 +47,7 @@ where
     let mut delay = Duration::from_secs(1);
     loop {
         match record().await {
-            Err(Error::Storage(e)) => {
+            Err(Error::Storage(e) | Error::DbUnreachable(e)) => {
                 tracing::warn!(job = %job.key(), error = %e, "cannot record the print job's state yet (storage); retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));

@@ -412,3 +412,56 @@ async fn two_print_agents_print_each_ticket_once_on_its_printer() {
     );
     drop(front_agent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_restarting_gives_a_clear_503_then_the_kiosk_carries_on() {
+    let pg = testserver::PgServer::start();
+    let url = pg.fresh_database();
+    let (dir, spare) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    shared_ca(dir.path(), spare.path());
+    let k = Kiosk::start(dir.path(), &["--database", &url]);
+    let c = client();
+    let mut pages = Vec::new();
+    for i in 0..3 {
+        pages.push(issue(&c, &k, "Ada", &format!("before{i}@example.org")).await);
+    }
+
+    pg.down();
+    let res = submit(&c, &k, "Ada", "during@example.org").await;
+    assert_eq!(res.status(), 503);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Temporarily unavailable"), "{body}");
+    assert!(
+        body.contains("database cannot be reached right now, so nothing was saved"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("127.0.0.1") && !body.contains("certstamp-test"),
+        "no detail on the page"
+    );
+    assert_eq!(c.get(k.at(&pages[0])).send().await.unwrap().status(), 503);
+    assert_eq!(c.get(k.at("/readyz")).send().await.unwrap().status(), 503);
+    assert!(
+        k.logs().contains("database unreachable"),
+        "the detail goes to the log:\n{}",
+        k.logs()
+    );
+
+    // Back up: the pool reconnects by itself; nothing acknowledged is lost.
+    pg.up();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.get(k.at("/readyz")).send().await.unwrap().status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "the kiosk did not reconnect");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for page in &pages {
+        assert_eq!(c.get(k.at(page)).send().await.unwrap().status(), 200);
+    }
+    issue(&c, &k, "Ada", "during@example.org").await;
+    let store = certstamp::store::Store::connect(&url).await.unwrap();
+    assert_eq!(
+        store.visitor_count("demo").await.unwrap(),
+        4,
+        "three before, one after, none lost or doubled"
+    );
+}

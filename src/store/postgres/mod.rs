@@ -58,7 +58,7 @@ impl From<tokio_postgres::Error> for Error {
                     .contains(c)
             });
         if gone {
-            Error::Unavailable(format!("the database is not reachable right now ({e})"))
+            Error::DbUnreachable(e.to_string())
         } else if code.is_some_and(|c| c.code().starts_with("53")) {
             // Insufficient resources: the server's disk is full or out of memory.
             Error::Storage(e.to_string())
@@ -72,7 +72,7 @@ impl From<deadpool_postgres::PoolError> for Error {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
-            other => Error::Unavailable(format!("the database is not reachable right now ({other})")),
+            other => Error::DbUnreachable(other.to_string()),
         }
     }
 }
@@ -89,7 +89,7 @@ pub struct Postgres {
 
 impl Postgres {
     /// Connect to `url` and bring the schema up to date. A server that is down gives
-    /// [`Error::Unavailable`] here; once running, the pool reconnects by itself.
+    /// [`Error::DbUnreachable`] here; once running, the pool reconnects by itself.
     pub async fn connect(url: &str) -> Result<Self> {
         let (mut config, tls) = tls::parse(url)?;
         let options = config.get_options().unwrap_or_default().to_string();
