@@ -445,28 +445,26 @@ fn check_shared_booth(
             Vec::<String>::new(),
             "{what} {name}"
         );
-        for (var, secret) in [("CERTSTAMP_QUEUE_KEY_FILE", "certstamp-keys")] {
-            let file = env_value(c, var).unwrap_or_else(|| panic!("{what} {name}: {var}"));
-            let mount = c["volumeMounts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| file.starts_with(m["mountPath"].as_str().unwrap()))
-                .unwrap();
-            assert_eq!(mount["readOnly"], true);
-            let pod = if name == "kiosk" {
-                &deployment["spec"]["template"]["spec"]
-            } else {
-                &agents[0]["spec"]["template"]["spec"]
-            };
-            let v = pod["volumes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|v| v["name"] == mount["name"])
-                .unwrap();
-            assert_eq!(v["secret"]["secretName"], secret, "{what} {name}");
-        }
+        let file = env_value(c, "CERTSTAMP_QUEUE_KEY_FILE").unwrap_or_else(|| panic!("{what} {name}: no queue key"));
+        let mount = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| file.starts_with(m["mountPath"].as_str().unwrap()))
+            .unwrap();
+        assert_eq!(mount["readOnly"], true);
+        let pod = if name == "kiosk" {
+            &deployment["spec"]["template"]["spec"]
+        } else {
+            &agents[0]["spec"]["template"]["spec"]
+        };
+        let v = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(v["secret"]["secretName"], "certstamp-keys", "{what} {name}");
         let root = env_value(c, "CERTSTAMP_DATABASE")
             .unwrap()
             .split("sslrootcert=")
