@@ -192,6 +192,8 @@ async fn start(bin: &Path, dir: &Path, database: &str, form_key: &Path) -> (Kios
         .args(["--database", database])
         .arg("--form-key-file")
         .arg(form_key)
+        // Every client comes from 127.0.0.1: lift the per-address connection bound too.
+        .args(["--max-connections", "1000", "--max-connections-per-client", "1000"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -413,7 +415,11 @@ async fn main() {
             (None, Some(url)) => url.clone(),
             (None, None) => data.path().join("certstamp.db").display().to_string(),
         };
-        let which = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+        let which = if database.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
         println!("\n## {n} stored certificates, {which}, {} kiosk(s)", args.kiosks);
         let tokens = seed(data.path(), &database, n).await;
         // One CA and one form key for every kiosk, as deploy/booth-ha shares them.
@@ -422,7 +428,11 @@ async fn main() {
         let mut others = Vec::new();
         for _ in 1..args.kiosks {
             let dir = tempfile::tempdir().expect("temp dir");
-            let copied = Command::new("cp").arg("-a").arg(data.path().join("ca")).arg(dir.path()).status();
+            let copied = Command::new("cp")
+                .arg("-a")
+                .arg(data.path().join("ca"))
+                .arg(dir.path())
+                .status();
             assert!(copied.is_ok_and(|s| s.success()), "copy the CA");
             others.push(dir);
         }

@@ -3,6 +3,9 @@
 //! events (and is told so, to reload). Events carry ids and states only, never a name,
 //! email or token: the wall's stream is public.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -39,9 +42,10 @@ pub enum Event {
     },
 }
 
-/// The bus; cheap to clone.
+/// The bus; cheap to clone. It also counts what it carried, so a page rendered for
+/// everyone can tell whether anything happened since.
 #[derive(Debug, Clone)]
-pub struct Events(broadcast::Sender<Event>);
+pub struct Events(broadcast::Sender<Event>, Arc<AtomicU64>);
 
 impl Default for Events {
     fn default() -> Self {
@@ -52,12 +56,18 @@ impl Default for Events {
 impl Events {
     /// A bus that keeps the last 256 events for slow subscribers.
     pub fn new() -> Self {
-        Events(broadcast::channel(256).0)
+        Events(broadcast::channel(256).0, Arc::default())
     }
 
     /// Tell whoever listens; nobody listening is fine.
     pub fn emit(&self, e: Event) {
+        self.1.fetch_add(1, Ordering::SeqCst);
         let _ = self.0.send(e);
+    }
+
+    /// How many events were emitted so far: equal readings mean nothing happened between.
+    pub fn changes(&self) -> u64 {
+        self.1.load(Ordering::SeqCst)
     }
 
     /// Listen from now on.

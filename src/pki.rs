@@ -191,14 +191,32 @@ pub fn server_params(
 
 /// Sign `params` with a fresh P-256 key under the CA given as PEM.
 pub fn sign_with_new_key(params: &CertificateParams, ca: &KeyedCert) -> Result<KeyedCert> {
-    let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(pki_err)?;
-    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(pki_err)?;
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(pki_err)?;
-    let cert = params.signed_by(&key, &issuer).map_err(pki_err)?;
-    Ok(KeyedCert {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem().into(),
-    })
+    CaSigner::new(ca)?.sign_with_new_key(params)
+}
+
+/// A CA ready to sign: its key and certificate parsed once, not per leaf (parsing both
+/// costs more than generating the leaf's key and signing it).
+pub struct CaSigner {
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl CaSigner {
+    /// Parse the CA's key and certificate.
+    pub fn new(ca: &KeyedCert) -> Result<Self> {
+        let key = KeyPair::from_pem(&ca.key_pem).map_err(pki_err)?;
+        let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, key).map_err(pki_err)?;
+        Ok(CaSigner { issuer })
+    }
+
+    /// A new P-256 key and a certificate for it, signed by this CA.
+    pub fn sign_with_new_key(&self, params: &CertificateParams) -> Result<KeyedCert> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(pki_err)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(pki_err)?;
+        Ok(KeyedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem().into(),
+        })
+    }
 }
 
 /// All PEM blocks labelled CERTIFICATE in `pem`, as DER.

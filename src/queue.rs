@@ -135,7 +135,7 @@ impl Queue {
 
     /// Queue a ticket whose QR opens `page_url`, and wake the worker.
     pub async fn enqueue(&self, store: &Store, visitor_id: &str, origin: Origin, page_url: &str) -> Result<Enqueued> {
-        let payload = self.key.seal(page_url.as_bytes());
+        let payload = self.ticket_payload(page_url);
         let res = store
             .enqueue_job(visitor_id, origin, payload, DEDUPE_SECS, &self.print_to)
             .await?;
@@ -144,6 +144,11 @@ impl Queue {
         }
         self.wake();
         Ok(res)
+    }
+
+    /// What a job stores of its ticket: the page's link, sealed to the kiosk's key.
+    pub fn ticket_payload(&self, page_url: &str) -> Vec<u8> {
+        self.key.seal(page_url.as_bytes())
     }
 
     /// A staff reprint of an earlier job's ticket: a new job with the same payload.

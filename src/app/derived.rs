@@ -8,8 +8,9 @@
 //! password comes from the token, so cert-manager visitors (issued in the background,
 //! without the token) could not have one built at issuance anyway.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -37,6 +38,17 @@ pub(super) struct Derived {
     zips: TtlCache<String, Zeroizing<Vec<u8>>>,
     /// Seals by fingerprint (public; drawn on the wall for the newest two dozen).
     seals: TtlCache<[u8; 32], String>,
+    /// Public screens rendered once for every viewer (see [`App::shared_render`]).
+    shared: Mutex<HashMap<&'static str, Rendered>>,
+    /// One render at a time, so a rush of viewers after a change renders once.
+    rendering: tokio::sync::Mutex<()>,
+}
+
+/// A shared render and what it was made from.
+struct Rendered {
+    changes: u64,
+    at: Instant,
+    body: Arc<String>,
 }
 
 impl Derived {
@@ -46,7 +58,17 @@ impl Derived {
             pngs: TtlCache::new(PAGES, PAGE_TTL),
             zips: TtlCache::new(ZIPS, ZIP_TTL),
             seals: TtlCache::new(PAGES, PAGE_TTL),
+            shared: Mutex::default(),
+            rendering: tokio::sync::Mutex::const_new(()),
         }
+    }
+
+    fn fresh(&self, key: &str, changes: u64, max_age: Duration) -> Option<Arc<String>> {
+        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared
+            .get(key)
+            .filter(|r| r.changes == changes && r.at.elapsed() < max_age)
+            .map(|r| r.body.clone())
     }
 
     /// A zip built for this visitor a moment ago.
@@ -99,6 +121,39 @@ impl CertParts {
 }
 
 impl App {
+    /// A public page (the same for every viewer, like the wall) rendered at most once per
+    /// change: `render` runs only when an event was emitted since the last render, or that
+    /// render is older than `max_age`; every other viewer shares the same bytes. (The wall
+    /// is 350 KB of seals: rendered per viewer, a rush of viewers costs a core and a
+    /// copy each.)
+    pub async fn shared_render<F>(&self, key: &'static str, max_age: Duration, render: F) -> Result<Arc<String>>
+    where
+        F: AsyncFnOnce() -> Result<String>,
+    {
+        let changes = self.events.changes();
+        if let Some(body) = self.derived.fresh(key, changes, max_age) {
+            return Ok(body);
+        }
+        let _one = self.derived.rendering.lock().await;
+        // Read before rendering: an event during the render makes the next viewer render again.
+        let changes = self.events.changes();
+        if let Some(body) = self.derived.fresh(key, changes, max_age) {
+            return Ok(body);
+        }
+        let body = Arc::new(render().await?);
+        let rendered = Rendered {
+            changes,
+            at: Instant::now(),
+            body: body.clone(),
+        };
+        self.derived
+            .shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, rendered);
+        Ok(body)
+    }
+
     /// The seal drawn from a certificate fingerprint (SVG), drawn once.
     pub fn seal_svg(&self, fingerprint: &[u8; 32]) -> Arc<String> {
         self.derived
@@ -126,5 +181,46 @@ impl App {
         self.derived
             .pngs
             .get_or_try_insert(&v.id, || qr::png(&self.page_url(token), 8))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::events::Event;
+
+    #[tokio::test]
+    async fn a_shared_page_renders_once_per_change_and_per_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::web::tests::app_state(dir.path());
+        let renders = AtomicUsize::new(0);
+        let render = async || {
+            let n = renders.fetch_add(1, Ordering::SeqCst);
+            Ok(format!("render {n}"))
+        };
+        let long = Duration::from_secs(3600);
+        let first = app.shared_render("page", long, render).await.unwrap();
+        for _ in 0..5 {
+            let again = app.shared_render("page", long, render).await.unwrap();
+            assert!(Arc::ptr_eq(&first, &again), "nothing happened: the same bytes");
+        }
+        app.events.emit(Event::Guestbook { id: 1 });
+        assert_eq!(*app.shared_render("page", long, render).await.unwrap(), "render 1");
+        // Another key renders on its own; a zero age always renders.
+        assert_eq!(*app.shared_render("other", long, render).await.unwrap(), "render 2");
+        assert_eq!(
+            *app.shared_render("page", Duration::ZERO, render).await.unwrap(),
+            "render 3"
+        );
+        assert_eq!(renders.load(Ordering::SeqCst), 4);
+        // A failed render is not kept.
+        app.events.emit(Event::Guestbook { id: 2 });
+        let failed = app
+            .shared_render("page", long, async || Err(crate::error::Error::NotFound))
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(*app.shared_render("page", long, render).await.unwrap(), "render 4");
     }
 }

@@ -9,8 +9,9 @@ use super::App;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::issuer::{LeafRequest, Outcome, PendingIssuance, Submitted, public_failure};
-use crate::store::jobs::Origin;
-use crate::store::visitors::NewVisitor;
+use crate::pki::IssuedCert;
+use crate::store::jobs::{Enqueued, JobState, Origin};
+use crate::store::visitors::{IssuedRow, NewVisitor};
 use crate::token::Token;
 use crate::validate;
 
@@ -82,7 +83,9 @@ impl App {
     }
 
     /// Store a visitor durably, queue its ticket when printing is automatic, then ask the
-    /// issuer. The page shows pending, failed or issued from the store.
+    /// issuer. The page shows pending, failed or issued from the store. An issuer that
+    /// signs on the spot is asked first, and the visitor, certificate and ticket are stored
+    /// in one commit.
     pub(super) async fn register(
         &self,
         name: String,
@@ -103,27 +106,44 @@ impl App {
             retention_until: self.settings.conference.retention_until().unix_timestamp(),
             show_on_wall,
         };
-        self.store.insert_visitor(new, &token).await?;
-        self.events.emit(Event::Visitor { id: id.clone() });
-        if self.settings.printer.auto_print {
-            // Queued now, while the token is at hand; it prints once the certificate exists.
-            // The visitor is stored already: a ticket that cannot be queued (a disk just
-            // filled up) must not cost them their link; the print button still works.
-            let queued = self
-                .queue
-                .enqueue(&self.store, &id, Origin::Auto, &self.page_url(&token))
-                .await;
-            if let Err(e) = queued {
-                tracing::warn!(visitor = %id, error = %e, "could not queue the automatic ticket");
-            }
-        }
         let req = LeafRequest {
             visitor_id: id,
             name,
             email,
         };
         self.metrics.issuance_submitted(&req.visitor_id);
-        match self.issuer.submit(&req).await {
+        let signed = if self.issuer.signs_on_the_spot() {
+            match self.issuer.submit(&req).await {
+                Ok(Submitted::Issued(cert)) => {
+                    self.store_signed(new, &token, cert).await?;
+                    return Ok(token);
+                }
+                other => Some(other),
+            }
+        } else {
+            None
+        };
+        self.store.insert_visitor(new, &token).await?;
+        self.events.emit(Event::Visitor {
+            id: req.visitor_id.clone(),
+        });
+        if self.settings.printer.auto_print {
+            // Queued now, while the token is at hand; it prints once the certificate exists.
+            // The visitor is stored already: a ticket that cannot be queued (a disk just
+            // filled up) must not cost them their link; the print button still works.
+            let queued = self
+                .queue
+                .enqueue(&self.store, &req.visitor_id, Origin::Auto, &self.page_url(&token))
+                .await;
+            if let Err(e) = queued {
+                tracing::warn!(visitor = %req.visitor_id, error = %e, "could not queue the automatic ticket");
+            }
+        }
+        let submitted = match signed {
+            Some(s) => s,
+            None => self.issuer.submit(&req).await,
+        };
+        match submitted {
             Ok(Submitted::Issued(cert)) => self.record(&req.visitor_id, Outcome::Issued(cert)).await,
             Ok(Submitted::Pending { reference, delayed }) => {
                 self.record(&req.visitor_id, Outcome::Reference(reference)).await;
@@ -137,6 +157,32 @@ impl App {
             }
         }
         Ok(token)
+    }
+
+    /// Store a visitor signed on the spot, its sealed key and (with automatic printing)
+    /// its ticket in one commit; then tell the screens and the print queue.
+    async fn store_signed(&self, new: NewVisitor, token: &Token, cert: IssuedCert) -> Result<()> {
+        let id = new.id.clone();
+        let row = IssuedRow::seal(&token.public_key(), &cert)?;
+        let (serial, fingerprint) = (row.serial.clone(), row.fingerprint.clone());
+        let ticket = self
+            .settings
+            .printer
+            .auto_print
+            .then(|| self.queue.ticket_payload(&self.page_url(token)));
+        let printer = &self.settings.printer.print_to;
+        let queued = self
+            .store
+            .insert_issued_visitor(new, token, row, ticket, printer)
+            .await?;
+        // The one log line per issuance (as in `Backend::complete_issuance`): no name,
+        // email, token or key.
+        tracing::info!(visitor = %id, serial = %serial, fingerprint = %fingerprint, "issued certificate");
+        if let Some(Enqueued::New(job)) = &queued {
+            self.queue.told(job, JobState::Queued);
+        }
+        self.recorded(&id, &Outcome::Issued(cert));
+        Ok(())
     }
 
     /// The one place an issuance result lands, for every backend: store it, then wake the

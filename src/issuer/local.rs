@@ -148,6 +148,8 @@ pub fn load_or_create_intermediate(paths: &CaPaths, root: &KeyedCert, conf: &Con
 pub struct LocalIssuer {
     root: KeyedCert,
     intermediate: KeyedCert,
+    /// The intermediate, parsed once for signing.
+    signer: pki::CaSigner,
     intermediate_not_after: OffsetDateTime,
     leaf_validity: Duration,
 }
@@ -160,6 +162,7 @@ impl LocalIssuer {
         let intermediate = load_or_create_intermediate(&paths, &root, conf)?;
         let intermediate_not_after = CertSummary::parse(&intermediate.cert_pem)?.not_after;
         Ok(LocalIssuer {
+            signer: pki::CaSigner::new(&intermediate)?,
             root,
             intermediate,
             intermediate_not_after,
@@ -201,7 +204,7 @@ impl LocalIssuer {
 
     fn sign_params(&self, params: rcgen::CertificateParams) -> Result<IssuedCert> {
         Ok(IssuedCert {
-            leaf: pki::sign_with_new_key(&params, &self.intermediate)?,
+            leaf: self.signer.sign_with_new_key(&params)?,
             intermediates_pem: self.intermediate.cert_pem.clone(),
             root_pem: self.root.cert_pem.clone(),
         })
@@ -212,6 +215,10 @@ impl LocalIssuer {
 impl Issuer for LocalIssuer {
     fn kind(&self) -> &'static str {
         "local"
+    }
+
+    fn signs_on_the_spot(&self) -> bool {
+        true
     }
 
     async fn submit(&self, req: &LeafRequest) -> Result<Submitted> {

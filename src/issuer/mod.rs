@@ -118,6 +118,14 @@ pub trait Issuer: Send + Sync {
     /// Ask for a visitor certificate.
     async fn submit(&self, req: &LeafRequest) -> Result<Submitted>;
 
+    /// Whether [`Issuer::submit`] answers with the certificate itself, talking to nothing
+    /// else. Then the kiosk signs before it stores, and stores visitor, certificate and
+    /// ticket in one commit. A backend that creates objects elsewhere (cert-manager) keeps
+    /// the default: the visitor is stored first, so no object outlives a crash unknown.
+    fn signs_on_the_spot(&self) -> bool {
+        false
+    }
+
     /// Pick up requests a restart interrupted; every result arrives on `outcomes`.
     /// By default each is simply submitted again.
     async fn resume(&self, pending: Vec<PendingIssuance>, outcomes: &Outcomes) {

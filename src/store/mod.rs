@@ -250,6 +250,28 @@ pub trait Backend: Send + Sync + 'static {
         self.insert_visitor_row(v, hash, public).await
     }
 
+    /// A visitor whose certificate exists already (an issuer that signs on the spot) and,
+    /// with automatic printing, its first ticket (`ticket`: the sealed payload): durable
+    /// together, like [`Backend::insert_visitor`] (same duplicate rule). This default takes
+    /// the writes one by one; a backend that can overrides it with one transaction, so the
+    /// visitor waits for one commit instead of three.
+    async fn insert_issued_visitor(
+        &self,
+        v: NewVisitor,
+        token: &Token,
+        row: IssuedRow,
+        ticket: Option<Vec<u8>>,
+        printer: &str,
+    ) -> Result<Option<Enqueued>> {
+        let id = v.id.clone();
+        self.insert_visitor(v, token).await?;
+        self.store_issued(&id, row).await?;
+        match ticket {
+            Some(payload) => Ok(Some(self.enqueue_job(&id, Origin::Auto, payload, 0, printer).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Find a visitor by token.
     async fn visitor_by_token(&self, token: &Token) -> Result<Option<Visitor>> {
         self.visitor_by_token_hash(token.lookup_hash()).await

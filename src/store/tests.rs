@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::guestbook::NewEntry;
 use super::jobs::{Enqueued, JobState, Origin};
-use super::visitors::{IssueState, NewVisitor, VisitorFilter};
+use super::visitors::{IssueState, IssuedRow, NewVisitor, VisitorFilter};
 use super::{Store, now_ts};
 use crate::error::Error;
 use crate::issuer::LeafRequest;
@@ -69,6 +69,7 @@ on_both_backends!(
     the_health_row_takes_a_write_and_job_counts_list_every_state,
     each_printer_has_its_own_queue_and_one_worker_at_a_time,
     seals_carry_a_name_only_for_visitors_who_agreed,
+    a_visitor_signed_on_the_spot_is_stored_whole_or_not_at_all,
 );
 
 fn new(id: &str, email: &str) -> NewVisitor {
@@ -607,4 +608,48 @@ async fn seals_carry_a_name_only_for_visitors_who_agreed(store: Store, _other: S
     assert_eq!(names, [("b", None), ("a", Some("Visitor a"))]);
     assert!(store.visitor_by_id("a").await.unwrap().unwrap().show_on_wall);
     assert!(!store.visitor_by_id("b").await.unwrap().unwrap().show_on_wall);
+}
+
+async fn a_visitor_signed_on_the_spot_is_stored_whole_or_not_at_all(store: Store, _other: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca(dir.path());
+    let t = Token::generate();
+    let issued = ca.sign(&leaf("v1")).unwrap();
+    let key = issued.leaf.key_pem.clone();
+    let row = IssuedRow::seal(&t.public_key(), &issued).unwrap();
+    let queued = store
+        .insert_issued_visitor(new("v1", "ada@x.io"), &t, row, Some(b"sealed link".to_vec()), "front")
+        .await
+        .unwrap();
+    let Some(Enqueued::New(job)) = queued else {
+        panic!("{queued:?}")
+    };
+    assert_eq!(
+        (job.visitor_id.as_str(), job.state, job.printer.as_str()),
+        ("v1", JobState::Queued, "front")
+    );
+    let v = store.visitor_by_token(&t).await.unwrap().unwrap();
+    assert_eq!(v.state, IssueState::Issued);
+    assert_eq!(&t.open(v.sealed_key.as_ref().unwrap()).unwrap()[..], key.as_bytes());
+    assert_eq!(store.issued_count("c").await.unwrap(), 1);
+
+    // The same email again: a 409, and neither a second row nor a second ticket.
+    let t2 = Token::generate();
+    let row = IssuedRow::seal(&t2.public_key(), &ca.sign(&leaf("v2")).unwrap()).unwrap();
+    let dup = store
+        .insert_issued_visitor(new("v2", "ADA@x.io"), &t2, row, Some(b"x".to_vec()), "front")
+        .await;
+    assert!(matches!(dup, Err(Error::AlreadyIssued)), "{dup:?}");
+    assert!(store.visitor_by_id("v2").await.unwrap().is_none());
+    assert!(store.latest_job_for("v2").await.unwrap().is_none());
+    assert_eq!(store.visitor_count("c").await.unwrap(), 1);
+
+    // Without automatic printing there is no ticket.
+    let t3 = Token::generate();
+    let row = IssuedRow::seal(&t3.public_key(), &ca.sign(&leaf("v3")).unwrap()).unwrap();
+    let none = store
+        .insert_issued_visitor(new("v3", "b@x.io"), &t3, row, None, "front")
+        .await
+        .unwrap();
+    assert!(none.is_none() && store.latest_job_for("v3").await.unwrap().is_none());
 }

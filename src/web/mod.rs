@@ -141,6 +141,18 @@ pub(crate) fn bytes_response(content_type: &'static str, body: impl Into<Body>) 
     ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
 }
 
+/// An HTML body rendered once and shared by many responses (see `App::shared_render`):
+/// sent without a copy.
+pub(crate) fn shared_html(body: std::sync::Arc<String>) -> Response {
+    struct Shared(std::sync::Arc<String>);
+    impl AsRef<[u8]> for Shared {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    bytes_response("text/html; charset=utf-8", axum::body::Bytes::from_owner(Shared(body)))
+}
+
 #[cfg(test)]
 mod prop_tests;
 

@@ -3,6 +3,8 @@
 //! and a QR code to the form. `/wall/events` says when something changed and the page
 //! fetches `/wall/live`, the same fragment the page starts with; it never shows an email.
 
+use std::time::Duration;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -145,21 +147,37 @@ async fn load(app: &App) -> Result<Live, Error> {
     })
 }
 
-async fn wall(State(app): State<App>) -> Result<WallPage, Error> {
-    let join_url = format!("{}/", app.settings.public_url);
-    Ok(WallPage {
-        layout: Layout::new(&app),
-        live: load(&app).await?,
-        join_qr: qr::svg(&join_url, "qr join-qr")?,
-        join_url,
-    })
+/// How long a rendered wall serves everyone when nothing happens: its relative times
+/// ("2 min ago") are kept true in the browser by `wall.js`.
+const SHARED_FOR: Duration = Duration::from_secs(10);
+
+async fn wall(State(app): State<App>) -> Result<Response, Error> {
+    let body = app
+        .shared_render("wall", SHARED_FOR, async || {
+            let join_url = format!("{}/", app.settings.public_url);
+            let page = WallPage {
+                layout: Layout::new(&app),
+                live: load(&app).await?,
+                join_qr: qr::svg(&join_url, "qr join-qr")?,
+                join_url,
+            };
+            page.render().map_err(Error::internal)
+        })
+        .await?;
+    Ok(super::shared_html(body))
 }
 
 async fn live(State(app): State<App>) -> Result<Response, Error> {
-    let mut res = WallLive {
-        live: load(&app).await?,
-    }
-    .into_response();
+    let body = app
+        .shared_render("wall/live", SHARED_FOR, async || {
+            WallLive {
+                live: load(&app).await?,
+            }
+            .render()
+            .map_err(Error::internal)
+        })
+        .await?;
+    let mut res = super::shared_html(body);
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)

@@ -19,3 +19,4 @@ mod form_errors;
 mod guestbook_mtls;
 mod screens;
 mod visitor_phone;
+mod wall_live;

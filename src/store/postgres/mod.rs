@@ -172,6 +172,28 @@ impl Backend for Postgres {
         visitors::insert(&self.conn().await?, &v, &token_hash, &token_pub).await
     }
 
+    async fn insert_issued_visitor(
+        &self,
+        v: NewVisitor,
+        token: &crate::token::Token,
+        row: IssuedRow,
+        ticket: Option<Vec<u8>>,
+        printer: &str,
+    ) -> Result<Option<Enqueued>> {
+        let (hash, public) = (token.lookup_hash(), token.public_key());
+        let mut c = self.conn().await?;
+        // One transaction: a duplicate email leaves none of the three.
+        let tx = c.transaction().await?;
+        visitors::insert(&tx, &v, &hash, &public).await?;
+        visitors::store_issued(&tx, &v.id, &row).await?;
+        let queued = match ticket {
+            Some(payload) => Some(jobs::enqueue(&tx, &v.id, Origin::Auto, &payload, 0, printer).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(queued)
+    }
+
     async fn token_pub(&self, id: &str) -> Result<Option<[u8; 32]>> {
         visitors::token_pub(&self.conn().await?, id).await
     }

@@ -19,6 +19,7 @@ use super::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use super::page::{Cursor, Page};
 use super::visitors::{IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
+use crate::token::Token;
 
 mod archive;
 mod dump;
@@ -282,6 +283,27 @@ impl Backend for Sqlite {
     async fn insert_visitor_row(&self, v: NewVisitor, token_hash: Vec<u8>, token_pub: [u8; 32]) -> Result<()> {
         self.write(move |c| visitors::insert(c, &v, &token_hash, &token_pub))
             .await
+    }
+
+    async fn insert_issued_visitor(
+        &self,
+        v: NewVisitor,
+        token: &Token,
+        row: IssuedRow,
+        ticket: Option<Vec<u8>>,
+        printer: &str,
+    ) -> Result<Option<Enqueued>> {
+        let (hash, public) = (token.lookup_hash(), token.public_key());
+        let printer = printer.to_string();
+        // One savepoint: a duplicate email (or a full disk) leaves none of the three.
+        self.write(move |c| {
+            visitors::insert(c, &v, &hash, &public)?;
+            visitors::store_issued(c, &v.id, &row)?;
+            ticket
+                .map(|payload| jobs::enqueue(c, &v.id, Origin::Auto, &payload, 0, &printer))
+                .transpose()
+        })
+        .await
     }
 
     async fn token_pub(&self, id: &str) -> Result<Option<[u8; 32]>> {
