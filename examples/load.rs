@@ -188,7 +188,7 @@ async fn start(bin: &Path, dir: &Path, database: &str, form_key: &Path) -> (Kios
         .args(["serve", "--listen", "127.0.0.1:0", "--guestbook-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir)
-        .args(["--issue-rate-per-minute", "100000000", "--staff-password", "load"])
+        .args(["--issue-rate-per-minute", "100000000"])
         .args(["--database", database])
         .arg("--form-key-file")
         .arg(form_key)

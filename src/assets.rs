@@ -12,6 +12,17 @@ pub const FILES: &[(&str, &str, &[u8])] = &[
     ),
     // Linked from every page, so browsers never ask for a missing /favicon.ico.
     ("favicon.svg", "image/svg+xml", include_bytes!("../assets/favicon.svg")),
+    // The staff console's layout and its live updates (the archive ships them unused).
+    (
+        "staff.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/staff.css"),
+    ),
+    (
+        "staff.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/staff.js"),
+    ),
     (
         "verify.js",
         "text/javascript; charset=utf-8",

@@ -1,5 +1,5 @@
-//! The non-serving subcommands: `ca ...`, `printer ...`, and for after the event
-//! `archive` (the static site) and `verify`.
+//! The non-serving subcommands: `ca ...`, `printer ...`, `staff ...`, and for after the
+//! event `archive` (the static site) and `verify`.
 
 use std::path::Path;
 
@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use certstamp::config::{ArchiveArgs, CommonArgs, K8sManifestArgs, MigrateArgs, PrinterCommand, VerifyArgs};
 use certstamp::issuer::cert_manager::manifests;
 use certstamp::issuer::local::{self, CaPaths};
+use certstamp::passphrase::{self, PassphraseHash};
 use certstamp::pki::{self, CertSummary};
 use certstamp::store::Store;
 use time::OffsetDateTime;
@@ -96,10 +97,7 @@ pub fn printer(cmd: PrinterCommand) -> anyhow::Result<()> {
             Profile::names().join(", ")
         )
     })?;
-    let mut ticket = certstamp_printer::sample_ticket(&format!("{}/c/sample", settings.public_url));
-    ticket.title = settings.conference.name.clone();
-    ticket.subtitle = certstamp::ticket::subtitle(&settings.conference);
-    ticket.footer = settings.printer.footer.clone();
+    let ticket = certstamp::ticket::sample(&settings);
     let rendered = certstamp_printer::render(&ticket, &profile)?;
     match out {
         Some(path) => {
@@ -255,5 +253,45 @@ pub async fn store_migrate(args: &MigrateArgs) -> anyhow::Result<()> {
         d.jobs.len(),
         d.guestbook.len()
     );
+    Ok(())
+}
+/// The passphrase from standard input: typed twice without echo on a terminal, else the
+/// first line of what is piped in (its line ending removed, nothing else).
+fn read_passphrase() -> anyhow::Result<zeroize::Zeroizing<String>> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = zeroize::Zeroizing::new(rpassword::prompt_password(format!(
+            "Staff passphrase (at least {} characters): ",
+            passphrase::MIN_CHARS
+        ))?);
+        passphrase::check_new(&first)?;
+        let again = zeroize::Zeroizing::new(rpassword::prompt_password("Once more: ")?);
+        if *first != *again {
+            bail!("the two passphrases differ; nothing was changed");
+        }
+        return Ok(first);
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin().lock().read_line(&mut line)?;
+    let trimmed = line.trim_end_matches(['\n', '\r']).to_string();
+    Ok(zeroize::Zeroizing::new(trimmed))
+}
+
+pub fn staff_set_password(args: &CommonArgs) -> anyhow::Result<()> {
+    let (data_dir, _, _) = args.load()?;
+    let typed = read_passphrase()?;
+    let hash = PassphraseHash::new(&typed).context("passphrase refused; nothing was changed")?;
+    let path = passphrase::store(&data_dir, &hash)?;
+    println!(
+        "Staff passphrase set ({}). It takes effect at the next login; sessions of the old one end.",
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn staff_hash_password() -> anyhow::Result<()> {
+    let typed = read_passphrase()?;
+    let hash = PassphraseHash::new(&typed).context("passphrase refused")?;
+    println!("{}", hash.as_str());
     Ok(())
 }

@@ -18,6 +18,17 @@ pub fn human_ts(ts: i64) -> String {
         .unwrap_or_default()
 }
 
+/// [`human_ts`] without the date when `ts` falls on the same UTC day as `now`: `14:03 UTC`.
+pub fn short_ts(ts: i64, now: i64) -> String {
+    let day = |t: i64| t.div_euclid(86_400);
+    let full = human_ts(ts);
+    if day(ts) == day(now) && full.len() > 11 {
+        full[11..].to_string()
+    } else {
+        full
+    }
+}
+
 /// How long ago, for screens people glance at: `just now`, `1 min ago`, `3 h ago`,
 /// `2 days ago`. `assets/wall.js` keeps the same words up to date in the browser.
 pub fn ago(seconds: i64) -> String {
@@ -52,5 +63,10 @@ mod tests {
         assert_eq!(super::human_ts(0), "1970-01-01 00:00 UTC");
         assert_eq!(super::human_ts(1_795_000_000), "2026-11-18 11:06 UTC");
         assert_eq!(super::human_ts(i64::MAX), "");
+        assert_eq!(super::short_ts(1_795_000_000, 1_795_000_000 + 3600), "11:06 UTC");
+        assert_eq!(
+            super::short_ts(1_795_000_000, 1_795_000_000 + 86_400),
+            "2026-11-18 11:06 UTC"
+        );
     }
 }

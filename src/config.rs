@@ -60,6 +60,22 @@ pub enum Command {
     /// Run only the print worker beside one printer, taking its jobs from the shared
     /// database: `print-agent --printer tcp://HOST:9100 --printer-name front-desk --database postgres://…`.
     PrintAgent(ServeArgs),
+    /// The staff console's passphrase.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+/// `certstamp staff ...`
+#[derive(Debug, Subcommand)]
+// Parsed once at start: the size of the common arguments does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum StaffCommand {
+    /// Read a passphrase (12 characters or more) from standard input and store its argon2id
+    /// hash in <data-dir>/staff-password-hash (mode 0600). It takes effect at the next login.
+    SetPassword(CommonArgs),
+    /// Read a passphrase from standard input and print its argon2id hash, for
+    /// CERTSTAMP_STAFF_PASSWORD_HASH (e.g. in a Kubernetes Secret).
+    HashPassword,
 }
 
 /// `certstamp archive`
@@ -267,9 +283,10 @@ pub struct ServeArgs {
     /// Accept only certificates of the current conference's intermediate in the guestbook [default: false].
     #[arg(long, env = "CERTSTAMP_GUESTBOOK_THIS_CONFERENCE_ONLY")]
     pub guestbook_this_conference_only: Option<bool>,
-    /// Password for the staff pages (user `staff`) [default: generated into <data-dir>/staff-password].
-    #[arg(long, env = "CERTSTAMP_STAFF_PASSWORD", hide_env_values = true)]
-    pub staff_password: Option<String>,
+    /// argon2id hash (PHC string) of the staff passphrase, from `certstamp staff hash-password`
+    /// [default: the one `certstamp staff set-password` stored in <data-dir>/staff-password-hash].
+    #[arg(long, env = "CERTSTAMP_STAFF_PASSWORD_HASH", hide_env_values = true)]
+    pub staff_password_hash: Option<String>,
     /// Certificate requests allowed per client address per minute; phones behind one venue NAT share it [default: 30].
     #[arg(long, env = "CERTSTAMP_ISSUE_RATE_PER_MINUTE")]
     pub issue_rate_per_minute: Option<u32>,
@@ -423,8 +440,8 @@ pub struct Settings {
     pub guestbook: GuestbookSettings,
     /// Shared form key file, if configured.
     pub form_key_file: Option<PathBuf>,
-    /// Staff password if configured (else one is generated in the data dir).
-    pub staff_password: Option<String>,
+    /// Hash of the staff passphrase when configured (else the data dir's hash file is used).
+    pub staff_password_hash: Option<String>,
     /// Per-client issuance rate limit.
     pub issue_rate_per_minute: u32,
     /// Take the client address from X-Forwarded-For (set by a trusted proxy).
@@ -483,6 +500,9 @@ fn url_host(url: &str) -> Option<&str> {
     Some(authority.split(':').next().unwrap_or(authority))
 }
 
+/// The environment variable that once held a plain staff password; refused now.
+pub const LEGACY_PASSWORD_VAR: &str = "CERTSTAMP_STAFF_PASSWORD";
+
 /// The TOML file. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -493,7 +513,9 @@ pub struct FileConfig {
     form_key_file: Option<PathBuf>,
     public_url: Option<String>,
     issuer: Option<IssuerKind>,
-    staff_password: Option<String>,
+    staff_password_hash: Option<String>,
+    /// No longer read: refused with a pointer to the hash, rather than a bare "unknown key".
+    staff_password: Option<toml::Value>,
     issue_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
     kiosk_handoff_seconds: Option<u64>,
@@ -694,6 +716,13 @@ impl ServeArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        if file.staff_password.is_some() || std::env::var_os(LEGACY_PASSWORD_VAR).is_some() {
+            return Err(Error::Invalid(format!(
+                "a plain staff password (CERTSTAMP_STAFF_PASSWORD or staff_password in the config file) is no \
+                 longer read; {}",
+                crate::passphrase::how_to_set(&data_dir)
+            )));
+        }
         let public_url = self
             .public_url
             .clone()
@@ -785,7 +814,7 @@ impl ServeArgs {
                     .or(g.this_conference_only)
                     .unwrap_or(false),
             },
-            staff_password: self.staff_password.clone().or(file.staff_password.clone()),
+            staff_password_hash: self.staff_password_hash.clone().or(file.staff_password_hash.clone()),
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
             database: self.common.database(&data_dir, &file),

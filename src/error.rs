@@ -23,6 +23,12 @@ pub enum Error {
     /// No such visitor, token or route (404). Reveals nothing about why.
     #[error("not found")]
     NotFound,
+    /// Nothing here, for a reason that is safe to say (404).
+    #[error("{0}")]
+    Absent(String),
+    /// Staff voided this certificate: its link, download and ticket are gone (410).
+    #[error("this certificate was voided by booth staff: its page, download and ticket are gone")]
+    Voided,
     /// The certificate is not issued yet, so there is nothing to download (409).
     #[error("your certificate is not ready yet; please wait a moment")]
     NotReady,

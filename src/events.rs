@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::store::jobs::JobState;
 
@@ -45,7 +45,13 @@ pub enum Event {
 /// The bus; cheap to clone. It also counts what it carried, so a page rendered for
 /// everyone can tell whether anything happened since.
 #[derive(Debug, Clone)]
-pub struct Events(broadcast::Sender<Event>, Arc<AtomicU64>);
+pub struct Events {
+    bus: broadcast::Sender<Event>,
+    /// How many events were emitted (see [`Events::changes`]).
+    emitted: Arc<AtomicU64>,
+    /// Set once the kiosk is stopping: live streams end, so they do not hold it up.
+    closing: watch::Sender<bool>,
+}
 
 impl Default for Events {
     fn default() -> Self {
@@ -56,23 +62,40 @@ impl Default for Events {
 impl Events {
     /// A bus that keeps the last 256 events for slow subscribers.
     pub fn new() -> Self {
-        Events(broadcast::channel(256).0, Arc::default())
+        Events {
+            bus: broadcast::channel(256).0,
+            emitted: Arc::default(),
+            closing: watch::channel(false).0,
+        }
     }
 
     /// Tell whoever listens; nobody listening is fine.
     pub fn emit(&self, e: Event) {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        let _ = self.0.send(e);
+        self.emitted.fetch_add(1, Ordering::SeqCst);
+        let _ = self.bus.send(e);
     }
 
     /// How many events were emitted so far: equal readings mean nothing happened between.
     pub fn changes(&self) -> u64 {
-        self.1.load(Ordering::SeqCst)
+        self.emitted.load(Ordering::SeqCst)
     }
 
     /// Listen from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.0.subscribe()
+        self.bus.subscribe()
+    }
+
+    /// The kiosk is stopping: tell listeners to hang up.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Events::close`] was called (at once if it already was).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
     }
 }
 
@@ -94,5 +117,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"kind":"job","id":3,"visitor":"v","state":"printed"}"#);
+    }
+
+    #[tokio::test]
+    async fn closing_is_heard_by_everyone_once_and_for_all() {
+        let bus = Events::new();
+        let early = bus.closed();
+        bus.close();
+        early.await;
+        bus.closed().await;
     }
 }

@@ -13,7 +13,7 @@
 //!       app         use cases: submit, record outcomes, void, reissue, print, sign
 //!         domain    pki, issuer, store, queue, ticket, bundle, guestbook, token,
 //!                   validate, qr, cache, limit, events, handoff, metrics, clock, config, error,
-//!                   assets, verify, archive
+//!                   assets, verify, archive, passphrase, session, revocation
 //!           certstamp-printer   layout, ESC/POS, preview, drivers (knows no certificates)
 //! ```
 //!
@@ -76,7 +76,8 @@ pub mod events;
 pub mod files;
 /// The guestbook's rules: the mTLS trust settings, client certificate checks, signing.
 pub mod guestbook;
-/// Kiosk handoffs: the booth screen shows a short-lived page, never a visitor's permanent link.
+/// Kiosk handoffs: the booth screen shows a short-lived page, never a visitor's permanent link;
+/// ids, digests and the session key a token is sealed to (the store keeps the handoffs).
 pub mod handoff;
 /// The `Issuer` trait, its outcome channel, and two backends: `local` (rcgen) and `cert_manager` (kube).
 pub mod issuer;
@@ -84,14 +85,20 @@ pub mod issuer;
 pub mod limit;
 /// Prometheus metrics: the registry and the handles app, queue and web record into.
 pub mod metrics;
+/// The staff passphrase: rules, argon2id hash, the file that keeps it.
+pub mod passphrase;
 /// Pure X.509 work: the booth root, conference intermediates, the visitor leaf profile, parsing.
 pub mod pki;
 /// QR codes as inline SVG paths and PNG.
 pub mod qr;
 /// The print worker: a durable, ordered queue with backoff and no silent duplicates.
 pub mod queue;
+/// Certificate revocation lists: voided serials, signed by the conference intermediate.
+pub mod revocation;
 /// The process: listeners, workers, signals and shutdown.
 pub mod server;
+/// Staff sessions and one-time enrolment codes: lifetimes and the digests the store keeps.
+pub mod session;
 /// The database behind one typed interface (`Backend`); SQLite with reader threads and a group-committing writer.
 pub mod store;
 /// Maps an issued certificate to the printer crate's ticket.

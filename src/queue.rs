@@ -64,7 +64,8 @@ pub struct Queue {
     key: Arc<KioskKey>,
     profile: Arc<Profile>,
     uri: Arc<PrinterUri>,
-    health: Arc<Mutex<String>>,
+    /// The printer's last status and when it last changed (Unix seconds).
+    health: Arc<Mutex<(String, i64)>>,
     /// Held by the worker for the length of one attempt, so shutdown can wait for it.
     busy: Arc<tokio::sync::Mutex<()>>,
     /// Job and printer changes, for live screens.
@@ -121,7 +122,7 @@ impl Queue {
             profile: Arc::new(profile),
             driver: Arc::new(Driver::open(&uri)),
             uri: Arc::new(uri),
-            health: Arc::new(Mutex::new("not checked yet".into())),
+            health: Arc::new(Mutex::new(("not checked yet".into(), now_ts()))),
             busy: Arc::default(),
             events,
             metrics,
@@ -194,16 +195,60 @@ impl Queue {
 
     /// The last printer status the worker saw, for staff.
     pub fn health(&self) -> String {
-        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    /// When the printer's status last changed (Unix seconds; start-up before the first check).
+    pub fn health_since(&self) -> i64 {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 
     fn set_health(&self, s: impl Into<String>) {
         let s = s.into();
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        if *h != s {
-            h.clone_from(&s);
+        if h.0 != s {
+            *h = (s.clone(), now_ts());
             drop(h);
             self.events.emit(Event::Printer { status: s });
+        }
+    }
+
+    /// Seal a page URL with the kiosk's key (what jobs keep, and reissued links staff show).
+    pub fn seal_url(&self, url: &str) -> Vec<u8> {
+        self.key.seal(url.as_bytes())
+    }
+
+    /// Open what [`Queue::seal_url`] sealed.
+    pub fn open_url(&self, sealed: &[u8]) -> Result<String> {
+        String::from_utf8(self.key.open(sealed)?.to_vec()).map_err(Error::internal)
+    }
+
+    /// Print a sample ticket now, between jobs (never in the middle of one), to check
+    /// paper and wiring. Not a queued job: nothing to retry or de-duplicate.
+    pub async fn print_test(&self, settings: &Settings) -> Result<()> {
+        let _busy = self.busy.lock().await;
+        let ticket = crate::ticket::sample(settings);
+        let profile = self.profile.clone();
+        let uri = self.uri.clone();
+        let sent = tokio::task::spawn_blocking(move || {
+            let rendered = certstamp_printer::render(&ticket, &profile).map_err(|e| e.to_string())?;
+            Driver::open(&uri)
+                .send(&format!("test-{}", now_ts()), &rendered)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(Error::internal)?;
+        match sent {
+            Ok(()) => {
+                self.set_health("ready");
+                tracing::info!("printed a test ticket");
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("Printing failed: {e}");
+                self.set_health(msg.clone());
+                Err(Error::Printer(msg))
+            }
         }
     }
 
@@ -460,11 +505,12 @@ impl Queue {
         }
     }
 
-    async fn render(&self, store: &Store, settings: &Settings, job: &Job) -> Result<certstamp_printer::Rendered> {
+    /// The job's ticket as the printer would print it (also the staff console's preview).
+    pub async fn render(&self, store: &Store, settings: &Settings, job: &Job) -> Result<certstamp_printer::Rendered> {
         let v = store.visitor_by_id(&job.visitor_id).await?.ok_or(Error::NotFound)?;
         let cert_pem = v.cert_pem.ok_or(Error::NotReady)?;
         let payload = job.payload.as_ref().ok_or(Error::KeyPurged)?;
-        let url = String::from_utf8(self.key.open(payload)?.to_vec()).map_err(Error::internal)?;
+        let url = self.open_url(payload)?;
         let summary = CertSummary::parse(&cert_pem)?;
         let ticket = crate::ticket::ticket_for(&settings.conference, &summary, &v.name, &url, &settings.printer.footer);
         let profile = self.profile.clone();

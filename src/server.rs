@@ -65,8 +65,11 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     println!("certstamp listening on http://{addr}");
     tracing::info!(%addr, issuer = app.issuer.kind(), "kiosk ready");
     let stop = control.clone();
+    let events = app.events.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
+        // Live screens' streams end now, or they would hold the shutdown open.
+        events.close();
         stop.graceful_shutdown(Some(GRACE));
     });
     match guestbook {

@@ -29,6 +29,16 @@ pub fn subtitle(conf: &Conference) -> String {
     format!("{} \u{b7} {}", conf.city, dates)
 }
 
+/// The sample ticket (`certstamp printer test`, the console's test button) with this
+/// kiosk's conference and footer; its QR code leads to the kiosk's form.
+pub fn sample(settings: &crate::config::Settings) -> Ticket {
+    let mut t = certstamp_printer::sample_ticket(&format!("{}/", settings.public_url));
+    t.title = settings.conference.name.clone();
+    t.subtitle = subtitle(&settings.conference);
+    t.footer = settings.printer.footer.clone();
+    t
+}
+
 /// The ticket for one certificate; `page_url` goes into the QR code.
 pub fn ticket_for(conf: &Conference, cert: &CertSummary, name: &str, page_url: &str, footer: &str) -> Ticket {
     Ticket {

@@ -51,6 +51,19 @@ impl Token {
         Token(B64.encode(bytes))
     }
 
+    /// A token derived from another secret (a browser session, say), so what is sealed
+    /// to it opens only with that secret; `purpose` keeps derivations apart.
+    pub fn derived(purpose: &str, secret: &str) -> Self {
+        let mut raw = Zeroizing::new([0u8; 32]);
+        hkdf(
+            b"certstamp derived token",
+            secret.as_bytes(),
+            purpose.as_bytes(),
+            &mut raw[..],
+        );
+        Token(B64.encode(*raw))
+    }
+
     /// Accept only strings that look exactly like a token (43 base64url characters).
     pub fn parse(s: &str) -> Option<Self> {
         let ok = s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -249,8 +262,13 @@ impl FormKey {
 
     /// The form token for a browser session.
     pub fn token(&self, session: &str) -> String {
-        let tag = ring::hmac::sign(&self.0, &[b"certstamp form v1\0", session.as_bytes()].concat());
-        B64.encode(tag.as_ref())
+        self.tag("form v1", session)
+    }
+
+    /// An HMAC of `data` for one `purpose` (so a tag made for one use never passes for another).
+    pub fn tag(&self, purpose: &str, data: &str) -> String {
+        let msg = [b"certstamp ", purpose.as_bytes(), b"\0", data.as_bytes()].concat();
+        B64.encode(ring::hmac::sign(&self.0, &msg).as_ref())
     }
 
     /// Whether `field` is this session's form token (constant time).

@@ -80,6 +80,14 @@ impl Derived {
     pub(super) fn keep_zip(&self, visitor_id: &str, zip: Arc<Zeroizing<Vec<u8>>>) {
         self.zips.insert(visitor_id.to_string(), zip);
     }
+
+    /// Drop everything kept for a visitor now (voided or forgotten: a zip holds the key).
+    pub(super) fn forget(&self, visitor_id: &str) {
+        let id = visitor_id.to_string();
+        self.zips.remove(&id);
+        self.pages.remove(&id);
+        self.pngs.remove(&id);
+    }
 }
 
 /// Everything on a certificate page that never changes once the certificate exists.

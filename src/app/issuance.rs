@@ -79,20 +79,20 @@ impl App {
         if !self.issue_limiter.allow(&client) {
             return Err(Error::RateLimited);
         }
-        self.register(v.name, v.email, v.email_lc, v.show_on_wall).await
+        Ok(self.register(v.name, v.email, v.email_lc, v.show_on_wall).await?.1)
     }
 
     /// Store a visitor durably, queue its ticket when printing is automatic, then ask the
     /// issuer. The page shows pending, failed or issued from the store. An issuer that
     /// signs on the spot is asked first, and the visitor, certificate and ticket are stored
-    /// in one commit.
+    /// in one commit. Returns the new visitor's id and token.
     pub(super) async fn register(
         &self,
         name: String,
         email: String,
         email_lc: String,
         show_on_wall: bool,
-    ) -> Result<Token> {
+    ) -> Result<(String, Token)> {
         let token = Token::generate();
         let id: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
         let new = NewVisitor {
@@ -116,7 +116,7 @@ impl App {
             match self.issuer.submit(&req).await {
                 Ok(Submitted::Issued(cert)) => {
                     self.store_signed(new, &token, cert).await?;
-                    return Ok(token);
+                    return Ok((req.visitor_id, token));
                 }
                 other => Some(other),
             }
@@ -156,7 +156,7 @@ impl App {
                 self.record(&req.visitor_id, Outcome::Failed(public_failure(&e))).await;
             }
         }
-        Ok(token)
+        Ok((req.visitor_id, token))
     }
 
     /// Store a visitor signed on the spot, its sealed key and (with automatic printing)
@@ -286,6 +286,10 @@ impl App {
             return Ok(0);
         }
         let spool_files = self.queue.forget(&purged.jobs).await;
+        for (id, _) in &purged.visitors {
+            // A reissued link waiting for a purged visitor is not shown any more.
+            self.store.take_kept_link(id).await?;
+        }
         for (id, reference) in &purged.visitors {
             if let Some(r) = reference
                 && let Err(e) = self.issuer.forget(r).await
@@ -312,6 +316,9 @@ impl App {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 if let Err(e) = app.purge_expired().await {
                     tracing::error!(error = %e, "retention purge failed");
+                }
+                if let Err(e) = app.prune_access().await {
+                    tracing::error!(error = %e, "dropping ended staff sessions failed");
                 }
             }
         });

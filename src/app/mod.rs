@@ -12,7 +12,6 @@ use crate::config::{IssuerKind, Settings};
 use crate::error::Result;
 use crate::events::Events;
 use crate::guestbook::Guestbook;
-use crate::handoff::Handoffs;
 use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, Outcomes, Report};
@@ -22,6 +21,8 @@ use crate::queue::Queue;
 use crate::store::Store;
 use crate::token::{FormKey, Token};
 
+/// The staff passphrase, sessions, and which browser is the booth screen.
+pub mod access;
 /// The print agent: the print worker alone, beside its printer.
 pub mod agent;
 /// Page parts and zips, computed once and cached in memory.
@@ -36,7 +37,9 @@ mod kiosk;
 mod operations;
 /// Asking for a ticket.
 mod printing;
-/// Staff actions: void, reissue, print-job decisions.
+/// Each conference's CRL, signed on every void.
+mod revocation;
+/// Staff actions: void, reissue, forget, print-job decisions.
 mod staff;
 /// A visitor's link: lookup and the zip.
 mod visitor;
@@ -44,7 +47,7 @@ mod visitor;
 pub use derived::CertParts;
 pub use issuance::{FieldErrors, Submission, Valid};
 pub use operations::Check;
-pub use staff::{JobAction, Reissued};
+pub use staff::{Handoff, JobAction, Reissued};
 
 /// Shared by every request and worker; cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -67,8 +70,10 @@ pub struct Parts {
     pub issuer: Arc<dyn Issuer>,
     /// Certificate requests per client address.
     issue_limiter: RateLimiter<IpAddr>,
-    /// Password for user `staff`.
-    pub staff_password: String,
+    /// The staff passphrase, sessions and booth-screen enrolment.
+    pub access: access::Access,
+    /// Each conference's latest CRL.
+    crls: revocation::Crls,
     /// Guestbook trust settings and per-certificate limits.
     pub guestbook: Guestbook,
     /// The print queue.
@@ -79,31 +84,12 @@ pub struct Parts {
     pub events: Events,
     /// Counters and gauges for `/metrics`.
     pub metrics: Metrics,
-    /// Live handoffs on the booth screen (in memory only).
-    pub handoffs: Handoffs,
     /// Where backends report; handed to `Issuer::resume`.
     outcomes: Outcomes,
     /// What pages derive from a row, computed once (bounded, in memory only).
     derived: derived::Derived,
     /// Taken once by [`App::start`], which consumes the reports.
     reports: Mutex<Option<UnboundedReceiver<Report>>>,
-}
-
-/// Read or create the staff password file (mode 0600) when none is configured.
-fn staff_password(settings: &Settings) -> Result<String> {
-    if let Some(p) = &settings.staff_password {
-        return Ok(p.clone());
-    }
-    let path = settings.data_dir.join("staff-password");
-    if let Ok(p) = std::fs::read_to_string(&path) {
-        return Ok(p.trim().to_string());
-    }
-    use std::io::Write;
-    let password: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = crate::files::create_private(&path)?;
-    writeln!(f, "{password}")?;
-    tracing::info!(path = %path.display(), "generated a staff password (user `staff`); read it from this file");
-    Ok(password)
 }
 
 impl App {
@@ -150,12 +136,12 @@ impl App {
             queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
             metrics,
-            handoffs: Handoffs::new(std::time::Duration::from_secs(settings.kiosk_handoff_seconds)),
             form_key: match &settings.form_key_file {
                 Some(shared) => FormKey::load_shared(shared)?,
                 None => FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
             },
-            staff_password: staff_password(&settings)?,
+            access: access::Access::open(settings.staff_password_hash.as_deref(), settings.data_dir.clone())?,
+            crls: revocation::Crls::default(),
             guestbook,
             issue_limiter: RateLimiter::new(settings.issue_rate_per_minute),
             settings: Arc::new(settings),
@@ -167,10 +153,12 @@ impl App {
         })))
     }
 
-    /// Before serving: purge what retention says, resume interrupted issuances, and start
-    /// the workers (outcome recorder, print queue, hourly upkeep).
+    /// Before serving: purge what retention says, drop ended staff sessions and codes, resume
+    /// interrupted issuances, and start the workers (outcome recorder, print queue, hourly
+    /// upkeep).
     pub async fn start(&self) -> Result<()> {
         self.purge_expired().await?;
+        self.prune_access().await?;
         self.resume_pending().await?;
         self.spawn_recorder();
         self.queue.start(self.store.clone(), self.settings.clone()).await?;

@@ -12,10 +12,18 @@ use crate::store::visitors::Visitor;
 use crate::token::Token;
 
 impl App {
-    /// The visitor behind a token path segment; anything unknown is [`Error::NotFound`].
+    /// The visitor behind a token path segment; anything unknown is [`Error::NotFound`],
+    /// a voided certificate's link [`Error::Voided`]. Opening a reissued link drops the
+    /// sealed copy staff were showing.
     pub async fn visitor(&self, token: &str) -> Result<(Token, Visitor)> {
         let token = Token::parse(token).ok_or(Error::NotFound)?;
         let v = self.store.visitor_by_token(&token).await?.ok_or(Error::NotFound)?;
+        if v.voided_at.is_some() {
+            return Err(Error::Voided);
+        }
+        if self.store.take_kept_link(&v.id).await? {
+            self.events.emit(crate::events::Event::Visitor { id: v.id.clone() });
+        }
         Ok((token, v))
     }
 

@@ -6,9 +6,10 @@
 //! and `404.html`, which static hosts serve for `/c/{token}` and which `assets/verify.js`
 //! turns into that certificate's page. No email, key, token or staff data goes in.
 //!
-//! The voided state comes from the database (`voided_at`, in each document). Once the kiosk
-//! keeps a CRL per conference, publishing it is one more `site.add` of `crl/{slug}.crl`
-//! beside `ca/{slug}.pem`, plus its link on the front page.
+//! The voided state comes from the database (`voided_at`, in each document), and each
+//! conference whose intermediate key is in the data dir (local mode) also gets its CRL at
+//! `crl/{slug}.crl` and `.pem`, the kiosk's own addresses, valid until the intermediate
+//! ends (the list will not change again).
 
 use std::path::PathBuf;
 
@@ -95,11 +96,23 @@ pub async fn run(opts: &Options, now: OffsetDateTime) -> Result<Summary> {
         })?,
     };
     let (entries, _) = store.entries_page(u32::MAX, 0).await?;
+    let mut crls = Vec::new();
+    for (slug, signer) in local::load_intermediates_with_keys(&paths)? {
+        let until = crate::pki::CertSummary::parse(&signer.cert_pem)?.not_after;
+        let revoked = store.revoked(&slug).await?;
+        let crl = crate::revocation::build(&signer, &revoked, now, until, crate::revocation::clock_number(now))?;
+        crls.push(site::ArchivedCrl {
+            issuer_der: crate::pki::pem_certs(&signer.cert_pem)?.remove(0),
+            revoked: revoked.len(),
+            crl,
+        });
+    }
     let input = site::Input {
         root_pem,
         intermediates_pem: local::load_intermediate_certs(&paths)?,
         certificates,
         entries,
+        crls,
         printed: store.printed_count().await?,
         now,
     };

@@ -56,6 +56,8 @@ pub struct ConferenceView {
     pub cert: CaView,
     /// Certificates issued and not voided.
     pub issued: usize,
+    /// Its CRL's site path without extension, and how many it lists.
+    pub crl: Option<(String, usize)>,
 }
 
 /// `templates/archive/index.html`: the root, the conferences, how to verify.

@@ -29,10 +29,22 @@ pub struct Input {
     pub certificates: Vec<IssuedRow>,
     /// Every guestbook entry, newest first.
     pub entries: Vec<Entry>,
+    /// Each conference's final CRL, where the data dir could sign one.
+    pub crls: Vec<ArchivedCrl>,
     /// Tickets printed.
     pub printed: u64,
     /// The time of archiving.
     pub now: OffsetDateTime,
+}
+
+/// A conference's CRL for the archive.
+pub struct ArchivedCrl {
+    /// The intermediate that signed it (DER), to find its conference.
+    pub issuer_der: Vec<u8>,
+    /// How many certificates it lists.
+    pub revoked: usize,
+    /// The signed list.
+    pub crl: crate::revocation::Crl,
 }
 
 /// One file of the site.
@@ -110,6 +122,7 @@ fn intermediates(input: &Input, root_der: &[u8]) -> Result<Vec<Intermediate>> {
                 title,
                 cert: CaView::new(&s, &format!("ca/{file}")),
                 issued: 0,
+                crl: None,
             },
             der,
         });
@@ -247,8 +260,14 @@ pub fn build(input: &Input) -> Result<Built> {
             },
         ));
     }
-    for i in &ints {
+    for i in &mut ints {
         site.cert(&i.view.cert.path, &i.der);
+        if let Some(c) = input.crls.iter().find(|c| c.issuer_der == i.der) {
+            let path = format!("crl/{}", i.view.cert.file);
+            site.add(format!("{path}.crl"), c.crl.der.clone());
+            site.add(format!("{path}.pem"), c.crl.pem.clone());
+            i.view.crl = Some((path, c.revoked));
+        }
     }
     let conferences: Vec<ConferenceView> = ints.into_iter().map(|i| i.view).collect();
     let conference_count = conferences.len();
@@ -335,6 +354,21 @@ mod tests {
         }
     }
 
+    fn kc_crl(kc: &LocalIssuer) -> ArchivedCrl {
+        use crate::issuer::Issuer;
+        let signer = kc.crl_signer("kc").unwrap().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let revoked = [crate::revocation::Revoked {
+            serial: "01:02".into(),
+            revoked_at: 1_800_000_000,
+        }];
+        ArchivedCrl {
+            issuer_der: pem_certs(&signer.cert_pem).unwrap().remove(0),
+            revoked: 1,
+            crl: crate::revocation::build(&signer, &revoked, now, now + time::Duration::days(1), 1).unwrap(),
+        }
+    }
+
     #[test]
     fn the_site_holds_documents_only_a_link_opens_and_no_email() {
         let dir = tempfile::tempdir().unwrap();
@@ -350,11 +384,15 @@ mod tests {
                 row(&other, &t3, "eve@example.org", false),
             ],
             entries: Vec::new(),
+            crls: vec![kc_crl(&kc)],
             printed: 7,
             now: OffsetDateTime::now_utc(),
         };
         let built = build(&input).unwrap();
         assert_eq!((built.certificates, built.voided, built.conferences), (3, 1, 2));
+        // kc's CRL at the kiosk's own addresses; "other" has none (no key, say).
+        let has = |p: &str| built.files.iter().any(|f| f.path == p);
+        assert!(has("crl/kc.crl") && has("crl/kc.pem") && !has("crl/other.crl"));
         let file = |p: &str| built.files.iter().find(|f| f.path == p).map(|f| f.bytes.clone());
         for p in [
             "ca/root.pem",
@@ -387,6 +425,7 @@ mod tests {
         let index = String::from_utf8(file("index.html").unwrap()).unwrap();
         assert!(index.contains(&built.root_fingerprint));
         assert!(index.contains("KubeCon, Lyon (kc)") && index.contains("Other Conf, Lyon (other)"));
+        assert!(index.contains("href=\"/crl/kc.crl\"") && index.contains("(1 voided certificate listed)"));
         let page = String::from_utf8(file("404.html").unwrap()).unwrap();
         assert!(page.contains(&format!("data-root-fingerprint=\"{}\"", built.root_fingerprint)));
         assert!(page.contains("<noscript>"));
@@ -412,6 +451,7 @@ mod tests {
             intermediates_pem: Vec::new(),
             certificates: vec![leaf],
             entries: Vec::new(),
+            crls: Vec::new(),
             printed: 0,
             now: OffsetDateTime::now_utc(),
         };
@@ -434,6 +474,7 @@ mod tests {
             intermediates_pem: vec![kc.intermediate_pem()],
             certificates: Vec::new(),
             entries: (0..120).rev().map(entry).collect(),
+            crls: Vec::new(),
             printed: 0,
             now: OffsetDateTime::now_utc(),
         };

@@ -125,6 +125,34 @@ pub fn load_intermediate_certs(paths: &CaPaths) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Every conference intermediate this data dir holds with its key, by slug (what signs
+/// each conference's CRL).
+pub fn load_intermediates_with_keys(paths: &CaPaths) -> Result<Vec<(String, KeyedCert)>> {
+    let dir = paths.dir.join("conferences");
+    let mut slugs: Vec<String> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    slugs.sort();
+    let mut out = Vec::new();
+    for slug in slugs.into_iter().filter(|s| crate::config::check_slug(s).is_ok()) {
+        if let Some(pair) = load_intermediate(paths, &slug)? {
+            out.push((slug, pair));
+        }
+    }
+    Ok(out)
+}
+
+/// One conference's intermediate with its key, if this data dir has it (never created here).
+pub fn load_intermediate(paths: &CaPaths, slug: &str) -> Result<Option<KeyedCert>> {
+    crate::config::check_slug(slug).map_err(|_| Error::NotFound)?;
+    let (c, k) = paths.intermediate(slug);
+    read_pair(&c, &k)
+}
+
 /// Load the conference intermediate, creating it under `root` on first use of the slug.
 pub fn load_or_create_intermediate(paths: &CaPaths, root: &KeyedCert, conf: &Conference) -> Result<KeyedCert> {
     let (c, k) = paths.intermediate(&conf.slug);
@@ -146,6 +174,8 @@ pub fn load_or_create_intermediate(paths: &CaPaths, root: &KeyedCert, conf: &Con
 
 /// The local issuer: signs on the spot with the conference intermediate.
 pub struct LocalIssuer {
+    paths: CaPaths,
+    slug: String,
     root: KeyedCert,
     intermediate: KeyedCert,
     /// The intermediate, parsed once for signing.
@@ -162,6 +192,8 @@ impl LocalIssuer {
         let intermediate = load_or_create_intermediate(&paths, &root, conf)?;
         let intermediate_not_after = CertSummary::parse(&intermediate.cert_pem)?.not_after;
         Ok(LocalIssuer {
+            paths,
+            slug: conf.slug.clone(),
             signer: pki::CaSigner::new(&intermediate)?,
             root,
             intermediate,
@@ -231,6 +263,14 @@ impl Issuer for LocalIssuer {
 
     fn intermediate_pem(&self) -> String {
         self.intermediate.cert_pem.clone()
+    }
+
+    fn crl_signer(&self, slug: &str) -> Result<Option<KeyedCert>> {
+        if slug == self.slug {
+            return Ok(Some(self.intermediate.clone()));
+        }
+        // An earlier conference on this data dir: its intermediate, if it ever had one.
+        load_intermediate(&self.paths, slug)
     }
 
     async fn server_cert(&self, hostname: &str) -> Result<IssuedCert> {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::pki::IssuedCert;
+use crate::pki::{IssuedCert, KeyedCert};
 
 /// cert-manager `Certificate`s through the Kubernetes API; the only module that talks to Kubernetes.
 pub mod cert_manager;
@@ -165,5 +165,12 @@ pub trait Issuer: Send + Sync {
     /// Delete whatever the backend keeps for a visitor after the retention period.
     async fn forget(&self, _reference: &str) -> Result<()> {
         Ok(())
+    }
+
+    /// The intermediate of conference `slug` with its key, to sign that conference's CRL;
+    /// `None` when this backend does not hold the key (cert-manager keeps it in the cluster)
+    /// or the conference has no intermediate here.
+    fn crl_signer(&self, _slug: &str) -> Result<Option<KeyedCert>> {
+        Ok(None)
     }
 }

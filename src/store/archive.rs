@@ -90,7 +90,7 @@ mod tests {
             };
             store.complete_issuance(id, ca.sign(&req).unwrap()).await.unwrap();
         }
-        store.void_visitor("b").await.unwrap();
+        store.void("b", "voided").await.unwrap();
         let rows = store.issued_certificates().await.unwrap();
         assert_eq!(rows.len(), 2, "the pending visitor has no certificate");
         assert_eq!(rows[0].token_hash, tokens[0].lookup_hash());

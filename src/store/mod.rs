@@ -12,12 +12,16 @@ use crate::error::Result;
 use crate::pki::IssuedCert;
 use crate::token::Token;
 
+/// Staff sessions, enrolment codes and failed logins, shared by every replica.
+pub mod access;
 /// What the static archive and `certstamp verify` read.
 pub mod archive;
 /// Every row, for moving a booth between backends.
 pub mod dump;
 /// Guestbook entries, one per signing certificate.
 pub mod guestbook;
+/// The booth screen's handoffs, shared by every replica.
+pub mod handoffs;
 /// Print jobs: the durable queue behind the print worker.
 pub mod jobs;
 /// Keyset pagination shared by every list.
@@ -26,6 +30,8 @@ pub mod page;
 pub mod postgres;
 /// SQLite: a pool of readers and one group-committing writer.
 pub mod sqlite;
+/// What the staff console lists and changes: filters and searches, void and forget, kept links.
+pub mod staff;
 #[cfg(test)]
 mod tests;
 /// Visitors and their certificates.
@@ -122,8 +128,20 @@ pub trait Backend: Send + Sync + 'static {
     /// Issued certificates per conference (kept as a counter, not counted).
     async fn issued_count(&self, conference: &str) -> Result<u64>;
 
-    /// Void a certificate: the guestbook refuses it and the email may be issued again.
-    async fn void_visitor(&self, id: &str) -> Result<bool>;
+    /// Void a certificate: its sealed key is deleted, its open tickets cancelled (their
+    /// sealed links dropped), the guestbook refuses it and the email may be issued again.
+    /// `None` when there is no such visitor or it was voided already.
+    async fn void(&self, id: &str, reason: &str) -> Result<Option<staff::Voided>>;
+
+    /// Forget a visitor now: email, key and the certificate (it names the email) are
+    /// deleted and it is voided; name, serial and fingerprint stay for the console and the
+    /// CRL. `None` when there is no such visitor or it was forgotten already. Call
+    /// [`Backend::erase_deleted`] after it.
+    async fn forget(&self, id: &str) -> Result<Option<staff::Voided>>;
+
+    /// Make what was just deleted leave the files too: fold the write-ahead log into the
+    /// database (deleted cells are overwritten there) and empty it.
+    async fn erase_deleted(&self) -> Result<()>;
 
     /// Purge everything personal of visitors whose retention has passed, in one
     /// transaction: name, email, the certificate (it names both), the sealed key, their
@@ -204,6 +222,109 @@ pub trait Backend: Send + Sync + 'static {
     /// Prove that the database takes a durable write now (for `/readyz`): a full disk, a
     /// read-only volume or a stuck lock fails here rather than at the next visitor.
     async fn check_writable(&self) -> Result<()>;
+
+    // ---- staff console ----
+
+    /// A page of visitors for a filter, or for a search (which then ignores the filter),
+    /// newest first.
+    async fn console_page(
+        &self,
+        filter: staff::Filter,
+        search: Option<staff::Search>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page<Visitor>>;
+
+    /// How many visitors each filter lists.
+    async fn console_counts(&self) -> Result<staff::FilterCounts>;
+
+    /// Every job still open or interrupted, newest first, then the `done` newest printed
+    /// or cancelled ones; each with its visitor's name.
+    async fn console_jobs(&self, done: u32) -> Result<Vec<(Job, String)>>;
+
+    /// Staff: try a failed job again now instead of after its backoff.
+    async fn retry_job(&self, id: i64) -> Result<bool>;
+
+    /// Keep a reissued link, sealed, for staff to show until the visitor opens it.
+    async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()>;
+
+    /// Drop the visitor's kept link; `true` when there was one.
+    async fn take_kept_link(&self, visitor_id: &str) -> Result<bool>;
+
+    /// Kept links, oldest first.
+    async fn kept_links(&self) -> Result<Vec<staff::KeptLink>>;
+
+    /// The voided certificates of a conference, for its CRL.
+    async fn revoked(&self, conference: &str) -> Result<Vec<crate::revocation::Revoked>>;
+
+    // ---- staff access: shared by every replica, secrets kept as digests ----
+
+    /// Start a staff session; sessions idle since `idle_before` go.
+    async fn create_staff_session(
+        &self,
+        digest: Vec<u8>,
+        generation: Vec<u8>,
+        now: i64,
+        idle_before: i64,
+    ) -> Result<()>;
+
+    /// A staff session by its digest.
+    async fn staff_session(&self, digest: Vec<u8>) -> Result<Option<access::StaffSession>>;
+
+    /// Note activity on a session.
+    async fn touch_staff_session(&self, digest: Vec<u8>, now: i64) -> Result<()>;
+
+    /// End a session (logout, a new passphrase, or the browser became the booth screen).
+    async fn end_staff_session(&self, digest: Vec<u8>) -> Result<()>;
+
+    /// Leave a message for the session's next page.
+    async fn set_staff_flash(&self, digest: Vec<u8>, ok: bool, text: String) -> Result<()>;
+
+    /// Drop the session's message (it was shown).
+    async fn clear_staff_flash(&self, digest: Vec<u8>) -> Result<()>;
+
+    /// Keep the session's enrolment link (sealed to the session) and its end, or drop it.
+    async fn set_staff_enrolment(&self, digest: Vec<u8>, enrolment: Option<(Vec<u8>, i64)>) -> Result<()>;
+
+    /// A new booth-screen enrolment code; expired ones go.
+    async fn create_enrolment_code(&self, digest: Vec<u8>, expires_at: i64, now: i64) -> Result<()>;
+
+    /// Whether the code still waits to be used at `now`.
+    async fn enrolment_code_pending(&self, digest: Vec<u8>, now: i64) -> Result<bool>;
+
+    /// Use the code: `true` exactly once, before it expires, across every replica.
+    async fn redeem_enrolment_code(&self, digest: Vec<u8>, now: i64) -> Result<bool>;
+
+    /// Failed passphrase attempts from `client` in the window that started after `since`.
+    async fn login_failures(&self, client: String, since: i64) -> Result<u32>;
+
+    /// Count a failed attempt from `client`: a window older than `since` starts over at
+    /// `now`. Returns the failures in the current window.
+    async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32>;
+
+    /// Drop what has ended: sessions idle since `idle_before`, enrolment codes and booth
+    /// screen handoffs expired at `now`, failed-login windows started before `failures_before`
+    /// (their client addresses go with them).
+    async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()>;
+
+    // ---- the booth screen's handoffs ----
+
+    /// Start a handoff (id and browser session as digests, the token sealed to that
+    /// session) that lives until `expires_at`; expired ones go.
+    async fn create_handoff(
+        &self,
+        id: Vec<u8>,
+        session: Vec<u8>,
+        sealed_token: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()>;
+
+    /// A handoff still live at `now`.
+    async fn handoff(&self, id: Vec<u8>, now: i64) -> Result<Option<handoffs::StoredHandoff>>;
+
+    /// End a handoff ("Done"); `true` when there was one.
+    async fn end_handoff(&self, id: Vec<u8>) -> Result<bool>;
 
     // ---- guestbook ----
 

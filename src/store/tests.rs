@@ -70,6 +70,14 @@ on_both_backends!(
     each_printer_has_its_own_queue_and_one_worker_at_a_time,
     seals_carry_a_name_only_for_visitors_who_agreed,
     a_visitor_signed_on_the_spot_is_stored_whole_or_not_at_all,
+    console_searches_filters_counts_and_keyset_pages,
+    void_and_forget_clear_keys_jobs_and_kept_links,
+    kept_links_until_taken_and_the_queue_open_jobs_first,
+    staff_sessions_flash_and_enrolment_are_kept_by_digest,
+    enrolment_codes_work_once_before_they_expire,
+    pruning_access_drops_only_what_has_ended,
+    login_failures_count_per_client_in_one_minute_windows,
+    handoffs_live_until_ended_or_expired,
 );
 
 fn new(id: &str, email: &str) -> NewVisitor {
@@ -137,7 +145,7 @@ async fn insert_complete_purge(store: Store, _other: Store) {
         .insert_visitor(new("v3", "b@x.io"), &Token::generate())
         .await
         .unwrap();
-    assert!(store.void_visitor("v3").await.unwrap());
+    assert!(store.void("v3", "voided").await.unwrap().is_some());
     store
         .insert_visitor(new("v4", "b@x.io"), &Token::generate())
         .await
@@ -194,7 +202,7 @@ async fn keyset_pages_walk_every_row_once_newest_first(store: Store, _other: Sto
             .await
             .unwrap();
     }
-    store.void_visitor("v6").await.unwrap();
+    store.void("v6", "voided").await.unwrap();
     // Same-second rows: the id breaks the tie, so nothing repeats or goes missing.
     let mut seen = Vec::new();
     let mut after = None;
@@ -457,7 +465,7 @@ async fn busy_booth(store: &Store) {
             .await
             .unwrap();
     }
-    store.void_visitor("m01").await.unwrap();
+    store.void("m01", "voided").await.unwrap();
     assert!(store.start_job(1).await.unwrap());
     store.finish_job(1).await.unwrap();
     store.fail_job(2, "paper out", now_ts() + 60, true).await.unwrap();
@@ -652,4 +660,264 @@ async fn a_visitor_signed_on_the_spot_is_stored_whole_or_not_at_all(store: Store
         .await
         .unwrap();
     assert!(none.is_none() && store.latest_job_for("v3").await.unwrap().is_none());
+}
+
+// ---- the staff console, staff access and the booth screen ----
+
+async fn add(store: &Store, id: &str, name: &str, email: &str) {
+    let v = NewVisitor {
+        name: name.into(),
+        ..new(id, email)
+    };
+    store.insert_visitor(v, &Token::generate()).await.unwrap();
+}
+
+/// A certificate row with just what the console and the CRL read.
+fn issued_row(serial: &str) -> IssuedRow {
+    IssuedRow {
+        cert_pem: "cert".into(),
+        intermediates_pem: String::new(),
+        root_pem: String::new(),
+        sealed_key: vec![1],
+        serial: serial.into(),
+        fingerprint: "FF".into(),
+        not_before: 0,
+        not_after: now_ts() + 3600,
+    }
+}
+
+async fn console_ids(
+    store: &Store,
+    filter: super::staff::Filter,
+    search: &str,
+    after: Option<super::page::Cursor>,
+) -> (Vec<String>, Option<super::page::Cursor>) {
+    let page = store
+        .console_page(filter, super::staff::Search::of(search), after, 25)
+        .await
+        .unwrap();
+    (page.items.into_iter().map(|v| v.id).collect(), page.next)
+}
+
+async fn console_searches_filters_counts_and_keyset_pages(store: Store, other: Store) {
+    use super::staff::Filter;
+    for i in 0..30 {
+        add(
+            &store,
+            &format!("v{i:02}"),
+            &format!("Visitor {i}"),
+            &format!("v{i}@example.org"),
+        )
+        .await;
+    }
+    add(&other, "ar", "ليلى", "layla@example.org").await;
+    add(&other, "pct", "100% Ada_", "ada@example.org").await;
+    store.store_issued("v03", issued_row("7F:0A:BC")).await.unwrap();
+    store.note_issuance_problem("v04", "refused", false).await.unwrap();
+    store.void("v05", "x").await.unwrap().unwrap();
+    store
+        .enqueue_job("v06", Origin::Visitor, vec![1], 0, "default")
+        .await
+        .unwrap();
+    let (first, next) = console_ids(&other, Filter::All, "", None).await;
+    assert_eq!(first.len(), 25);
+    assert_eq!(&first[..2], ["pct", "ar"], "newest first");
+    // Within one second, in the order they came (not by their ids).
+    assert_eq!(&first[2..5], ["v29", "v28", "v27"]);
+    let (rest, end) = console_ids(&other, Filter::All, "", next).await;
+    assert_eq!(rest.len(), 7);
+    assert!(end.is_none() && !rest.iter().any(|id| first.contains(id)));
+    assert_eq!(other.console_counts().await.unwrap(), [32, 29, 1, 1, 1]);
+    assert_eq!(console_ids(&store, Filter::All, "ليلى", None).await.0, ["ar"]);
+    assert_eq!(console_ids(&store, Filter::All, "LAYLA@", None).await.0, ["ar"]);
+    assert_eq!(console_ids(&store, Filter::All, "visitor 29", None).await.0, ["v29"]);
+    assert_eq!(console_ids(&store, Filter::All, "7f:0a", None).await.0, ["v03"]);
+    assert_eq!(console_ids(&store, Filter::All, "7f0abc", None).await.0, ["v03"]);
+    assert_eq!(
+        console_ids(&store, Filter::All, "100%", None).await.0,
+        ["pct"],
+        "wildcards are literal"
+    );
+    assert_eq!(console_ids(&store, Filter::All, "a_", None).await.0, ["pct"]);
+    assert!(console_ids(&store, Filter::All, "nobody", None).await.0.is_empty());
+    assert_eq!(console_ids(&store, Filter::Failed, "", None).await.0, ["v04"]);
+    assert_eq!(console_ids(&store, Filter::Voided, "", None).await.0, ["v05"]);
+    assert_eq!(console_ids(&store, Filter::WaitingToPrint, "", None).await.0, ["v06"]);
+    let pending = console_ids(&store, Filter::Pending, "", None).await.0;
+    assert_eq!(pending.len(), 25);
+    assert!(!["v03", "v04", "v05"].iter().any(|id| pending.contains(&id.to_string())));
+}
+
+async fn void_and_forget_clear_keys_jobs_and_kept_links(store: Store, other: Store) {
+    add(&store, "a", "Ada", "ada@example.org").await;
+    add(&store, "b", "Bo", "bo@example.org").await;
+    store.store_issued("a", issued_row("01:02")).await.unwrap();
+    store.store_issued("b", issued_row("01:03")).await.unwrap();
+    store
+        .enqueue_job("a", Origin::Visitor, vec![9], 0, "default")
+        .await
+        .unwrap();
+    store.put_kept_link("a", vec![7]).await.unwrap();
+    let v = store.void("a", "The certificate was voided.").await.unwrap().unwrap();
+    assert_eq!(v.conference, "c");
+    assert_eq!(v.cancelled.len(), 1);
+    assert_eq!(v.cancelled[0].state, JobState::Cancelled);
+    assert!(other.void("a", "again").await.unwrap().is_none(), "once, on any kiosk");
+    assert!(store.void("nobody", "x").await.unwrap().is_none());
+    let a = other.visitor_by_id("a").await.unwrap().unwrap();
+    assert!(a.sealed_key.is_none() && a.voided_at.is_some() && a.email.is_some());
+    assert!(other.job(v.cancelled[0].id).await.unwrap().unwrap().payload.is_none());
+    assert!(other.kept_links().await.unwrap().is_empty());
+    // A certificate that arrives for a voided visitor gets no key.
+    store.store_issued("a", issued_row("01:02")).await.unwrap();
+    assert!(store.visitor_by_id("a").await.unwrap().unwrap().sealed_key.is_none());
+    let revoked = other.revoked("c").await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].serial, "01:02");
+    assert!(other.revoked("elsewhere").await.unwrap().is_empty());
+    assert!(store.forget("b").await.unwrap().is_some());
+    assert!(other.forget("b").await.unwrap().is_none());
+    store.erase_deleted().await.unwrap();
+    let b = other.visitor_by_id("b").await.unwrap().unwrap();
+    assert!(b.email.is_none() && b.sealed_key.is_none() && b.cert_pem.is_none());
+    assert!(b.voided_at.is_some() && b.purged_at.is_some());
+    assert_eq!(store.revoked("c").await.unwrap().len(), 2);
+    // The email is free again after either.
+    add(&other, "a2", "Ada", "ada@example.org").await;
+    add(&other, "b2", "Bo", "bo@example.org").await;
+}
+
+async fn kept_links_until_taken_and_the_queue_open_jobs_first(store: Store, other: Store) {
+    add(&store, "a", "Ada", "ada@example.org").await;
+    store.put_kept_link("a", vec![1, 2]).await.unwrap();
+    store.put_kept_link("a", vec![3]).await.unwrap();
+    let links = other.kept_links().await.unwrap();
+    assert_eq!(links.len(), 1, "one link per visitor, the newest");
+    assert_eq!((links[0].name.as_str(), &links[0].sealed_url[..]), ("Ada", &[3u8][..]));
+    assert!(other.take_kept_link("a").await.unwrap());
+    assert!(!store.take_kept_link("a").await.unwrap());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        match store
+            .enqueue_job("a", Origin::Staff, vec![1], 0, "default")
+            .await
+            .unwrap()
+        {
+            Enqueued::New(job) => ids.push(job.id),
+            Enqueued::Existing(_) => panic!("staff reprints always queue"),
+        }
+    }
+    let [j1, j2, j3] = ids[..] else { unreachable!() };
+    store.staff_resolve_job(j1, JobState::Cancelled).await.unwrap();
+    store.fail_job(j2, "paper", now_ts() + 60, true).await.unwrap();
+    assert!(other.retry_job(j2).await.unwrap());
+    assert!(!other.retry_job(j3).await.unwrap(), "only failed jobs are retried");
+    let jobs = other.console_jobs(1).await.unwrap();
+    let listed: Vec<i64> = jobs.iter().map(|(j, _)| j.id).collect();
+    assert_eq!(listed, [j3, j2, j1]);
+    assert_eq!(jobs[0].1, "Ada");
+    assert_eq!(other.console_jobs(0).await.unwrap().len(), 2);
+    // A job staff cancelled stays cancelled when an attempt reports late.
+    store.fail_job(j1, "late", now_ts(), true).await.unwrap();
+    assert_eq!(store.job(j1).await.unwrap().unwrap().state, JobState::Cancelled);
+}
+
+async fn staff_sessions_flash_and_enrolment_are_kept_by_digest(store: Store, other: Store) {
+    let d = vec![1u8; 32];
+    store.create_staff_session(d.clone(), vec![7; 8], 100, 0).await.unwrap();
+    let s = other.staff_session(d.clone()).await.unwrap().unwrap();
+    assert_eq!((s.generation, s.created_at, s.last_seen), (vec![7; 8], 100, 100));
+    assert!(s.flash.is_none() && s.enrolment.is_none());
+    other.touch_staff_session(d.clone(), 160).await.unwrap();
+    other.set_staff_flash(d.clone(), false, "no".into()).await.unwrap();
+    other
+        .set_staff_enrolment(d.clone(), Some((vec![9], 700)))
+        .await
+        .unwrap();
+    let s = store.staff_session(d.clone()).await.unwrap().unwrap();
+    assert_eq!(s.last_seen, 160);
+    assert_eq!(s.flash, Some((false, "no".into())));
+    assert_eq!(s.enrolment, Some((vec![9], 700)));
+    store.clear_staff_flash(d.clone()).await.unwrap();
+    store.set_staff_enrolment(d.clone(), None).await.unwrap();
+    let s = other.staff_session(d.clone()).await.unwrap().unwrap();
+    assert!(s.flash.is_none() && s.enrolment.is_none());
+    // A new login drops sessions idle since the cut-off, and logout ends one.
+    let e = vec![2u8; 32];
+    other
+        .create_staff_session(e.clone(), vec![7; 8], 200, 160)
+        .await
+        .unwrap();
+    assert!(store.staff_session(d).await.unwrap().is_none());
+    store.end_staff_session(e.clone()).await.unwrap();
+    assert!(other.staff_session(e).await.unwrap().is_none());
+}
+
+async fn enrolment_codes_work_once_before_they_expire(store: Store, other: Store) {
+    store.create_enrolment_code(vec![1], 700, 100).await.unwrap();
+    store.create_enrolment_code(vec![2], 150, 100).await.unwrap();
+    assert!(other.enrolment_code_pending(vec![1], 100).await.unwrap());
+    assert!(!other.redeem_enrolment_code(vec![3], 100).await.unwrap());
+    // Two kiosks redeeming at once: exactly one succeeds.
+    let (x, y) = tokio::join!(
+        store.redeem_enrolment_code(vec![1], 100),
+        other.redeem_enrolment_code(vec![1], 100)
+    );
+    assert!(x.unwrap() ^ y.unwrap());
+    assert!(!store.redeem_enrolment_code(vec![1], 100).await.unwrap());
+    assert!(!store.enrolment_code_pending(vec![1], 100).await.unwrap());
+    assert!(!store.enrolment_code_pending(vec![2], 150).await.unwrap());
+    assert!(!other.redeem_enrolment_code(vec![2], 150).await.unwrap(), "expired");
+}
+
+async fn pruning_access_drops_only_what_has_ended(store: Store, other: Store) {
+    store.create_staff_session(vec![1], vec![0], 100, 0).await.unwrap();
+    store.create_staff_session(vec![2], vec![0], 500, 0).await.unwrap();
+    store.create_enrolment_code(vec![1], 200, 100).await.unwrap();
+    store.create_enrolment_code(vec![2], 900, 100).await.unwrap();
+    store.create_handoff(vec![1], vec![0], vec![0], 200, 100).await.unwrap();
+    store.create_handoff(vec![2], vec![0], vec![0], 900, 100).await.unwrap();
+    store.count_login_failure("192.0.2.1".into(), 100, 40).await.unwrap();
+    store.count_login_failure("192.0.2.2".into(), 500, 440).await.unwrap();
+    other.prune_access(600, 300, 540 - 60).await.unwrap();
+    assert!(store.staff_session(vec![1]).await.unwrap().is_none());
+    assert!(store.staff_session(vec![2]).await.unwrap().is_some());
+    // Expired rows are gone, not only filtered by the reads: asked as of before they
+    // expired, nothing answers.
+    assert!(!store.enrolment_code_pending(vec![1], 100).await.unwrap());
+    assert!(store.enrolment_code_pending(vec![2], 600).await.unwrap());
+    assert!(store.handoff(vec![1], 100).await.unwrap().is_none());
+    assert!(store.handoff(vec![2], 600).await.unwrap().is_some());
+    assert_eq!(store.login_failures("192.0.2.1".into(), 0).await.unwrap(), 0);
+    assert_eq!(store.login_failures("192.0.2.2".into(), 0).await.unwrap(), 1);
+}
+
+async fn login_failures_count_per_client_in_one_minute_windows(store: Store, other: Store) {
+    let a = || "192.0.2.1".to_string();
+    for n in 1..=3 {
+        let kiosk = if n % 2 == 0 { &other } else { &store };
+        assert_eq!(
+            kiosk.count_login_failure(a(), 100 + n, 100 + n - 60).await.unwrap(),
+            n as u32,
+            "every kiosk counts into one window"
+        );
+    }
+    assert_eq!(store.count_login_failure("192.0.2.2".into(), 104, 44).await.unwrap(), 1);
+    assert_eq!(other.login_failures(a(), 150 - 60).await.unwrap(), 3);
+    // The window started at 101: a minute later it is over and starts again.
+    assert_eq!(other.login_failures(a(), 161 - 60).await.unwrap(), 0);
+    assert_eq!(store.count_login_failure(a(), 161, 161 - 60).await.unwrap(), 1);
+    assert_eq!(other.login_failures(a(), 170 - 60).await.unwrap(), 1);
+}
+
+async fn handoffs_live_until_ended_or_expired(store: Store, other: Store) {
+    store.create_handoff(vec![1], vec![9], vec![7], 400, 100).await.unwrap();
+    store.create_handoff(vec![2], vec![9], vec![8], 150, 100).await.unwrap();
+    let h = other.handoff(vec![1], 100).await.unwrap().unwrap();
+    assert_eq!((h.session, h.sealed_token), (vec![9], vec![7]));
+    assert!(other.handoff(vec![2], 150).await.unwrap().is_none(), "expired");
+    assert!(other.handoff(vec![3], 100).await.unwrap().is_none());
+    assert!(other.end_handoff(vec![1]).await.unwrap());
+    assert!(!store.end_handoff(vec![1]).await.unwrap());
+    assert!(store.handoff(vec![1], 100).await.unwrap().is_none());
 }

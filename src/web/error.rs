@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::pages::Layout;
@@ -19,12 +19,12 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Invalid(_) => StatusCode::BAD_REQUEST,
         Error::Csrf | Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::Unauthorized | Error::CertificateRequired => StatusCode::UNAUTHORIZED,
-        Error::NotFound => StatusCode::NOT_FOUND,
+        Error::NotFound | Error::Absent(_) => StatusCode::NOT_FOUND,
         Error::AlreadyIssued | Error::NotReady => StatusCode::CONFLICT,
         Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Error::TooSlow => StatusCode::REQUEST_TIMEOUT,
         Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        Error::KeyPurged => StatusCode::GONE,
+        Error::KeyPurged | Error::Voided => StatusCode::GONE,
         Error::Unavailable(_) | Error::Storage(_) | Error::DbUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Issuance(_) => StatusCode::BAD_GATEWAY,
         Error::Pki(_) | Error::Printer(_) | Error::Db(_) | Error::Io(_) | Error::Internal(_) => {
@@ -120,7 +120,11 @@ pub fn error_page(app: &App, err: &Error) -> Response {
         Error::AlreadyIssued => Some(
             "Each email gets one certificate per conference. Lost your link? Ask the staff at the booth to reissue it: they void the old certificate and show you a new link to scan.".into(),
         ),
-        Error::RateLimited => Some("The kiosk limits how many certificates one device can request a minute.".into()),
+        Error::RateLimited => Some("The kiosk limits how many requests one device can make a minute.".into()),
+        Error::Voided => {
+            Some("If booth staff gave you a new link or ticket, use that one; otherwise ask them at the booth.".into())
+        }
+        Error::Unauthorized => Some("Staff log in at /staff/login.".into()),
         Error::Storage(detail) => {
             tracing::error!(%detail, "storage fault: a request could not be saved");
             Some("Booth staff: free space on the kiosk's data disk (or make it writable); the kiosk carries on by itself.".into())
@@ -138,14 +142,7 @@ pub fn error_page(app: &App, err: &Error) -> Response {
         hint,
         reference,
     };
-    let mut res = (status, page).into_response();
-    if matches!(err, Error::Unauthorized) {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"certstamp staff\", charset=\"UTF-8\""),
-        );
-    }
-    res
+    (status, page).into_response()
 }
 
 #[cfg(test)]
@@ -156,6 +153,8 @@ mod tests {
     fn every_variant_has_its_status_and_internals_stay_hidden() {
         assert_eq!(status(&Error::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(status(&Error::KeyPurged), StatusCode::GONE);
+        assert_eq!(status(&Error::Voided), StatusCode::GONE);
+        assert_eq!(status(&Error::Absent("x".into())), StatusCode::NOT_FOUND);
         assert_eq!(status(&Error::Unavailable("x".into())), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             status(&Error::Storage("disk full".into())),

@@ -1,18 +1,20 @@
 //! Extractors shared by the routes: the visitor behind a `{token}` path segment, and
-//! the staff check.
+//! the staff session.
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
-use base64::Engine as _;
+use axum::http::{HeaderMap, HeaderValue};
 
+use super::csrf::cookie;
+use super::forms::is_kiosk;
 use crate::app::App;
 use crate::error::Error;
 use crate::store::visitors::Visitor;
-use crate::token::{Token, ct_eq};
+use crate::token::Token;
 
 /// The visitor a `/c/{token}/...` link belongs to. An unknown or mangled token is a
-/// plain 404 like any other: it reveals nothing about why.
+/// plain 404 like any other: it reveals nothing about why. A voided certificate's link
+/// is a 410 for every route under it (page, zip, QR codes, print, guestbook).
 pub struct Holder {
     /// The link's token.
     pub token: Token,
@@ -33,45 +35,60 @@ impl FromRequestParts<App> for Holder {
     }
 }
 
-/// Proof that the request carries staff credentials (HTTP Basic, user `staff`).
-pub struct Staff;
+/// What a browser in kiosk mode is told when it asks for staff pages.
+pub const KIOSK_REFUSAL: &str = "This browser is the booth screen (kiosk mode), so staff pages are closed here. \
+    Use your own device, or switch this screen back to a normal browser at /kiosk/leave (it asks for the staff passphrase).";
+
+/// The staff session cookie's name: `__Host-` prefixed over https.
+fn cookie_name(app: &App) -> &'static str {
+    if app.secure_cookies() {
+        "__Host-certstamp_staff"
+    } else {
+        "certstamp_staff"
+    }
+}
+
+/// The cookie that carries a staff session (HttpOnly, SameSite=Strict, Secure over https,
+/// gone after the session's longest life), or, with `None`, the one that removes it.
+pub fn staff_cookie(app: &App, session: Option<&str>) -> HeaderValue {
+    let secure = if app.secure_cookies() { "; Secure" } else { "" };
+    let (value, age) = match session {
+        Some(s) => (s, crate::session::ABSOLUTE),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}",
+        cookie_name(app)
+    ))
+    .expect("ASCII cookie")
+}
+
+/// The staff session this browser presents, if any (not checked).
+pub fn staff_session_cookie(app: &App, headers: &HeaderMap) -> Option<String> {
+    cookie(headers, cookie_name(app)).filter(|v| v.len() == 43)
+}
+
+/// Proof that the request comes from a logged-in staff browser that is not the booth
+/// screen. Without a passphrase the console is closed ([`Error::Unavailable`]); a booth
+/// screen gets [`Error::Forbidden`]; no or an old session [`Error::Unauthorized`].
+pub struct Staff {
+    /// The session's cookie value, for its flash messages and enrolment link.
+    pub session: String,
+}
 
 impl FromRequestParts<App> for Staff {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Error> {
-        if is_staff(&parts.headers, &app.staff_password) {
-            Ok(Staff)
+        if is_kiosk(app, &parts.headers) {
+            return Err(Error::Forbidden(KIOSK_REFUSAL.into()));
+        }
+        app.staff_console_open()?;
+        let session = staff_session_cookie(app, &parts.headers).ok_or(Error::Unauthorized)?;
+        if app.staff_session(&session).await? {
+            Ok(Staff { session })
         } else {
             Err(Error::Unauthorized)
         }
-    }
-}
-
-/// Check HTTP Basic credentials (`staff:<password>`) in constant time.
-fn is_staff(headers: &HeaderMap, password: &str) -> bool {
-    let decoded = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok());
-    decoded.is_some_and(|d| ct_eq(&d, format!("staff:{password}").as_bytes()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn basic_auth_needs_user_staff_and_the_password() {
-        let mut h = HeaderMap::new();
-        assert!(!is_staff(&h, "pw"));
-        let b = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&b("staff:pw")).unwrap());
-        assert!(is_staff(&h, "pw"));
-        assert!(!is_staff(&h, "other"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&b("admin:pw")).unwrap());
-        assert!(!is_staff(&h, "pw"));
     }
 }

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::csrf::cookie;
 use crate::app::App;
 use crate::error::Error;
+use crate::token::ct_eq;
 
 /// A form-encoded body, read with the router's body limit (413) within the body timeout
 /// (408), checked for UTF-8 after percent-decoding (400), then deserialized (400).
@@ -47,16 +48,29 @@ pub struct CsrfForm {
 }
 
 const KIOSK_COOKIE: &str = "certstamp_kiosk";
+const KIOSK_PURPOSE: &str = "kiosk screen v1";
 
-/// Whether this browser is the booth's own screen (staff switched kiosk mode on).
-pub fn is_kiosk(_app: &App, headers: &HeaderMap) -> bool {
-    cookie(headers, KIOSK_COOKIE).as_deref() == Some("1")
+/// Whether this browser is the booth's own screen: it carries a kiosk cookie this kiosk
+/// signed (a random id and its HMAC), so nobody can switch a browser into or out of
+/// kiosk mode by writing a cookie by hand.
+pub fn is_kiosk(app: &App, headers: &HeaderMap) -> bool {
+    cookie(headers, KIOSK_COOKIE)
+        .and_then(|v| {
+            let (id, tag) = v.split_once('.')?;
+            (id.len() == 32 && ct_eq(app.form_key.tag(KIOSK_PURPOSE, id).as_bytes(), tag.as_bytes())).then_some(())
+        })
+        .is_some()
 }
 
-/// The cookie that switches kiosk mode on (for a year) or off for this browser.
-pub fn kiosk_cookie(on: bool, secure: bool) -> HeaderValue {
-    let attrs = if secure { "; Secure" } else { "" };
-    let (value, age) = if on { ("1", 31_536_000) } else { ("0", 0) };
+/// The cookie that switches kiosk mode on (for a year, with a fresh signed id) or off.
+pub fn kiosk_cookie(app: &App, on: bool) -> HeaderValue {
+    let attrs = if app.secure_cookies() { "; Secure" } else { "" };
+    let (value, age) = if on {
+        let id: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+        (format!("{id}.{}", app.form_key.tag(KIOSK_PURPOSE, &id)), 31_536_000)
+    } else {
+        (String::new(), 0)
+    };
     HeaderValue::from_str(&format!(
         "{KIOSK_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{attrs}"
     ))

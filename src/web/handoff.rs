@@ -107,7 +107,7 @@ async fn page(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap
         seal_svg: parts.seal_svg.clone(),
         print: app.latest_job(&v).await?.as_ref().map(PrintView::of),
         csrf,
-        auto_done: auto_done(app.handoffs.lifetime().as_secs()),
+        auto_done: auto_done(app.settings.kiosk_handoff_seconds),
         id,
     };
     Ok(no_store(with_cookie(StatusCode::OK, page, set)))
@@ -151,7 +151,7 @@ async fn done(
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
     if let Some(sid) = session(&app, &headers) {
-        app.end_handoff(&id, &sid);
+        app.end_handoff(&id, &sid).await?;
     }
     // Ended or not, the screen goes back to the form: "Done" never shows an error.
     Ok(no_store(Redirect::to("/").into_response()))

@@ -17,11 +17,13 @@ use crate::error::Error;
 
 /// Static files compiled in, served with a long cache life.
 pub mod assets;
+/// Conference CRLs.
+pub mod crl;
 /// Form tokens bound to a browser session, and the same-origin layer.
 pub mod csrf;
 /// Errors to statuses and pages, in one place.
 pub mod error;
-/// Extractors: the visitor behind a token, the staff check.
+/// Extractors: the visitor behind a token, the staff session.
 pub mod extract;
 /// Form bodies, CSRF, kiosk mode, the client address.
 pub mod forms;
@@ -39,7 +41,7 @@ pub mod pages;
 pub mod print;
 /// Server-sent events for live screens.
 pub mod sse;
-/// Staff pages: visitors, void and reissue.
+/// Staff pages: login, the console, its actions, booth-screen enrolment.
 pub mod staff;
 /// The certificate page's in-browser check of the chain.
 pub mod verify_panel;
@@ -58,6 +60,7 @@ pub fn router(app: App) -> Router {
         .merge(print::routes())
         .merge(handoff::routes())
         .merge(staff::routes())
+        .merge(crl::routes())
         .merge(guestbook::routes())
         .merge(wall::routes())
         .merge(assets::routes())

@@ -1,7 +1,8 @@
 //! Server-sent events: a live screen subscribes to the app's event bus through a filter
 //! that picks (and shapes) what that screen may see. Keep-alive comments hold the
 //! connection open through proxies; a subscriber that fell behind gets `resync` and
-//! reloads what it shows. Browsers reconnect by themselves.
+//! reloads what it shows. Streams end when the kiosk stops (so they never hold up a
+//! graceful shutdown); browsers reconnect by themselves.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -37,6 +38,7 @@ where
             }
         }
     });
+    let events = futures::StreamExt::take_until(events, app.events.closed());
     Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
@@ -78,5 +80,8 @@ mod tests {
             text,
             "event: job\ndata: {\"kind\":\"job\",\"id\":7,\"visitor\":\"v\",\"state\":\"printing\"}\n\n"
         );
+        // The kiosk stops: the stream ends instead of holding the shutdown open.
+        app.events.close();
+        assert!(body.frame().await.is_none());
     }
 }

@@ -147,20 +147,20 @@ async fn issue(
     let client = super::forms::client_ip(&headers, peer.ip(), app.settings.trust_forwarded_for);
     let token = app.issue(client, valid).await?;
     if is_kiosk(&app, &headers) {
-        return Ok(handoff_redirect(&app, &headers, token));
+        return handoff_redirect(&app, &headers, token).await;
     }
     Ok(Redirect::to(&format!("/c/{}", token.as_str())).into_response())
 }
 
 /// On the booth screen: a handoff page in place of the permanent link, so neither the
 /// address bar nor the history of the shared screen ever holds the token.
-fn handoff_redirect(app: &App, headers: &HeaderMap, token: Token) -> Response {
+async fn handoff_redirect(app: &App, headers: &HeaderMap, token: Token) -> Result<Response, Error> {
     // The CSRF check (or the kiosk cookie) needs a session; without one, start over.
     let Some(sid) = session(app, headers) else {
-        return Redirect::to("/").into_response();
+        return Ok(Redirect::to("/").into_response());
     };
-    let id = app.open_handoff(token, &sid);
-    no_store(Redirect::to(&format!("/k/{id}")).into_response())
+    let id = app.open_handoff(token, &sid).await?;
+    Ok(no_store(Redirect::to(&format!("/k/{id}")).into_response()))
 }
 
 /// How the certificate page describes issuance.
@@ -297,7 +297,7 @@ fn cert_view(parts: &CertParts) -> Option<CertView> {
 
 async fn certificate(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
     if is_kiosk(&app, &headers) {
-        return Ok(handoff_redirect(&app, &headers, h.token));
+        return handoff_redirect(&app, &headers, h.token).await;
     }
     render_certificate(
         &app,

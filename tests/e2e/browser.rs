@@ -18,5 +18,6 @@ mod every_page;
 mod form_errors;
 mod guestbook_mtls;
 mod screens;
+mod staff_console;
 mod visitor_phone;
 mod wall_live;

@@ -171,6 +171,15 @@ async fn cert_manager_failure_is_shown_to_visitor_and_staff() {
     );
     let staff = staff_page(&client(), &k).await;
     assert!(staff.contains("cert-manager could not sign it (Failed)"), "{staff}");
+    // The intermediate's key stays in the cluster: no CRL here, and the answer says why.
+    let res = c.get(k.at("/crl/kc-eu.crl")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("No CRL is served in cert-manager mode")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -483,7 +483,7 @@ async fn container_image_serves_a_visitor_as_non_root_with_only_its_data_volume_
             "CERTSTAMP_NAMESPACE" => "certstamp".into(),
             // No USB printer here: the spool on the data volume.
             "CERTSTAMP_PRINTER" => "spool:/data/spool".into(),
-            "CERTSTAMP_STAFF_PASSWORD" => continue,
+            "CERTSTAMP_STAFF_PASSWORD_HASH" => continue,
             _ => e["value"].as_str().unwrap().to_string(),
         };
         env.push((name, value));

@@ -353,7 +353,6 @@ async fn every_bad_input_gets_its_status_and_a_page() {
         ("GET", "/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 404),
         ("GET", "/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/bundle.zip", 404),
         ("GET", "/c/%00%ff/qr.png", 404),
-        ("GET", "/staff", 401),
     ] {
         let res = c.request(method.parse().unwrap(), k.at(path)).send().await.unwrap();
         assert_eq!(res.status().as_u16(), status, "{method} {path}");
@@ -386,24 +385,19 @@ async fn rate_limit_and_staff_reissue() {
     assert_eq!(res.status(), 429);
     assert!(res.text().await.unwrap().contains("too many requests"));
 
-    // Staff void and reissue: the old link shows the old certificate, a new link appears.
+    // Staff void and reissue: the old link is gone, a new link appears on the console.
     let html = staff_page(&c, &k).await;
-    assert!(html.contains("one@example.org"));
-    let id = between(&html, "action=\"/staff/visitors/", "/reissue").to_string();
-    let wrong = c
-        .get(k.at("/staff"))
-        .basic_auth("staff", Some("nope"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
+    let id = visitor_id(&html, "one@example.org");
     let res = staff_post(&c, &k, &format!("/staff/visitors/{id}/reissue")).await;
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
-    let new_link = format!("http{}", between(&html, "<a href=\"http", "\""));
-    assert!(new_link.starts_with(&k.at("/c/")) && !new_link.ends_with(&first));
+    assert_eq!(res.status(), 303);
+    let html = staff_page(&c, &k).await;
+    let new_link = between(&html, "<p class=\"mono staff-link\">", "</p>").to_string();
+    assert!(
+        new_link.starts_with(&k.at("/c/")) && !new_link.ends_with(&first),
+        "{new_link}"
+    );
     assert_eq!(c.get(&new_link).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(k.at(&first)).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(k.at(&first)).send().await.unwrap().status(), 410);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -450,22 +444,7 @@ async fn kiosk_mode_never_leaves_a_key_on_the_booth_screen() {
     let data = tempfile::tempdir().unwrap();
     let k = Kiosk::start(data.path(), &[]);
     let booth = client();
-    let kiosk_mode = |on: &'static str| {
-        let (booth, k) = (&booth, &k);
-        async move {
-            let csrf = csrf_of(&staff_page(booth, k).await);
-            let res = booth
-                .post(k.at("/staff/kiosk"))
-                .basic_auth("staff", Some("staff-secret"))
-                .form(&[("csrf", csrf.as_str()), ("on", on)])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200);
-            res.text().await.unwrap()
-        }
-    };
-    assert!(kiosk_mode("1").await.contains("now the booth screen"));
+    enrol_booth_screen(&client(), &booth, &k).await;
     // The booth screen gets a handoff page, never the link (`screens.rs` follows it further).
     let res = submit(&booth, &k, "Ada", "ada@example.org").await;
     assert_eq!(res.status(), 303);
@@ -492,7 +471,22 @@ async fn kiosk_mode_never_leaves_a_key_on_the_booth_screen() {
             .status(),
         200
     );
-    kiosk_mode("0").await;
+    // Staff switch the booth screen back to a normal browser with the passphrase.
+    let form = booth
+        .get(k.at("/kiosk/leave"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let res = booth
+        .post(k.at("/kiosk/leave"))
+        .form(&[("password", STAFF_PASSPHRASE), ("csrf", csrf_of(&form).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
     assert_eq!(
         booth
             .get(k.at(&format!("{page}/bundle.zip")))

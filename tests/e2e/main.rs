@@ -18,4 +18,5 @@ pub(crate) mod printing;
 mod replicas;
 mod retention;
 mod screens;
+mod staff;
 mod storage;

@@ -174,6 +174,15 @@ async fn after_retention_nothing_personal_is_left_and_the_wall_stays() {
         .unwrap();
     assert!(gb.contains("\"total\":0"), "{gb}");
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "spooled tickets deleted");
+    // Staff still see the rows and their tickets, marked, without the names.
+    let console = staff_page(&client(), &k).await;
+    assert_eq!(console.matches(">purged</span>").count(), 2, "{console}");
+    assert_eq!(
+        console.matches("name deleted").count(),
+        4,
+        "two rows, two tickets: {console}"
+    );
+    assert!(!visitors.iter().any(|(name, _)| console.contains(name)));
 
     // Not one byte of the data dir or the logs holds an email, name, token or certificate.
     let mut files = Vec::new();

@@ -52,7 +52,7 @@ impl Kiosk {
         Self::start_on(data_dir, free_port(), free_port(), args)
     }
 
-    /// Start on fresh ports with extra environment variables.
+    /// Start on fresh ports with extra environment variables (an empty value unsets one).
     pub fn start_with_env(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Kiosk {
         let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Self::start_full(data_dir, free_port(), free_port(), args, envs, ChildLimits::default())
@@ -86,12 +86,16 @@ impl Kiosk {
             .arg(format!("127.0.0.1:{guestbook_port}"))
             .args(args)
             .env("RUST_LOG", "info")
-            .env("CERTSTAMP_STAFF_PASSWORD", "staff-secret")
+            .env("CERTSTAMP_STAFF_PASSWORD_HASH", staff_password_hash())
             .env("CERTSTAMP_ISSUE_RATE_PER_MINUTE", "1000")
-            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .envs(envs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
+        // An empty value in `envs` means "not set at all".
+        for (k, _) in envs.iter().filter(|(_, v)| v.is_empty()) {
+            cmd.env_remove(k);
+        }
         if limits.open_files.is_some() || limits.umask.is_some() {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit and umask are async-signal-safe, as pre_exec requires.
@@ -282,6 +286,20 @@ pub fn run(program: &str, args: &[&str], cwd: &Path) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}. Install the test tools: bash .ci/install-test-deps"))
 }
 
+/// Wait for a spawned child to exit and collect its output; kill it and fail naming
+/// `what` when it takes longer than `limit`.
+pub fn wait_output(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// Decode every QR code in an image file with the real `zbarimg`.
 pub fn zbar(image: &Path) -> Vec<String> {
     let out = run("zbarimg", &["-q", "--raw", image.to_str().unwrap()], Path::new("."));
@@ -377,24 +395,48 @@ pub fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
     &s[i..i + s[i..].find(end).unwrap()]
 }
 
-/// The staff page's HTML (password `staff-secret`, as the fixture sets it).
-pub async fn staff_page(c: &reqwest::Client, k: &Kiosk) -> String {
-    let res = c
-        .get(k.at("/staff"))
-        .basic_auth("staff", Some("staff-secret"))
+/// The staff passphrase every fixture kiosk accepts (its hash is in the environment).
+pub const STAFF_PASSPHRASE: &str = "correct staff passphrase";
+
+/// argon2id hash of [`STAFF_PASSPHRASE`], made once per test run.
+pub fn staff_password_hash() -> &'static str {
+    static HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        certstamp::passphrase::PassphraseHash::new(STAFF_PASSPHRASE)
+            .unwrap()
+            .as_str()
+            .to_string()
+    });
+    &HASH
+}
+
+/// Log in at /staff/login with `passphrase`; returns the answer (303 on success).
+pub async fn staff_login_with(c: &reqwest::Client, k: &Kiosk, passphrase: &str) -> reqwest::Response {
+    let html = c.get(k.at("/staff/login")).send().await.unwrap().text().await.unwrap();
+    c.post(k.at("/staff/login"))
+        .form(&[("password", passphrase), ("csrf", csrf_of(&html).as_str())])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The staff console's HTML, logging in first when this client has no session.
+pub async fn staff_page(c: &reqwest::Client, k: &Kiosk) -> String {
+    let mut res = c.get(k.at("/staff")).send().await.unwrap();
+    if res.status() == 303 {
+        assert_eq!(res.headers()["location"], "/staff/login");
+        let login = staff_login_with(c, k, STAFF_PASSPHRASE).await;
+        assert_eq!(login.status(), 303, "{}", login.text().await.unwrap());
+        res = c.get(k.at("/staff")).send().await.unwrap();
+    }
     assert_eq!(res.status(), 200);
     res.text().await.unwrap()
 }
 
-/// A staff form post to `path`, with the staff page's CSRF token.
+/// A staff form post to `path`, with the console's CSRF token (not followed).
 pub async fn staff_post(c: &reqwest::Client, k: &Kiosk, path: &str) -> reqwest::Response {
     let csrf = csrf_of(&staff_page(c, k).await);
     c.post(k.at(path))
-        .basic_auth("staff", Some("staff-secret"))
-        .form(&[("csrf", csrf)])
+        .form(&[("csrf", csrf.as_str()), ("back", "/staff")])
         .send()
         .await
         .unwrap()
@@ -411,17 +453,24 @@ pub async fn sign_at_kiosk(c: &reqwest::Client, page_url: &str, message: &str) -
         .unwrap()
 }
 
-/// Make `c` the booth screen (kiosk mode), the way staff do it today.
-pub async fn make_booth_screen(c: &reqwest::Client, k: &Kiosk) {
-    let csrf = csrf_of(&staff_page(c, k).await);
-    let res = c
-        .post(k.at("/staff/kiosk"))
-        .basic_auth("staff", Some("staff-secret"))
-        .form(&[("csrf", csrf.as_str()), ("on", "1")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+/// The id of the visitor whose row shows `email` on the console.
+pub fn visitor_id(console: &str, email: &str) -> String {
+    let at = console
+        .find(email)
+        .unwrap_or_else(|| panic!("{email} not on the console"));
+    between(&console[at..], "/staff/visitors/", "/").to_string()
+}
+
+/// Make `booth` the booth screen: staff (`staff`, logged in) create an enrolment link in
+/// the console, and the booth opens it without logging in.
+pub async fn enrol_booth_screen(staff: &reqwest::Client, booth: &reqwest::Client, k: &Kiosk) {
+    let res = staff_post(staff, k, "/staff/kiosk/enrol").await;
+    assert_eq!(res.status(), 303);
+    let console = staff_page(staff, k).await;
+    let link = format!("/kiosk/enrol/{}", between(&console, "/kiosk/enrol/", "\""));
+    let res = booth.get(k.at(&link)).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert_eq!(res.headers()["location"], "/");
 }
 
 /// Read the first inline QR code (`<svg class="qr…">` of `qr::svg`) of a page with the

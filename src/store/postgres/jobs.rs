@@ -13,6 +13,7 @@ macro_rules! columns {
         "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at, printer"
     };
 }
+pub(super) use columns;
 
 /// Taken first inside enqueue's transaction: two kiosks enqueueing for one visitor
 /// at once take turns, so the double-tap check below is not a read-then-write race.
@@ -46,8 +47,9 @@ const START: &str = "UPDATE print_jobs SET state = 'printing', attempts = attemp
     WHERE id = $1 AND state IN ('queued', 'failed')";
 const FINISH: &str =
     "UPDATE print_jobs SET state = 'printed', last_error = NULL, updated_at = $2, printed_at = $2 WHERE id = $1";
+/// A job staff cancelled (or marked printed) meanwhile stays as they left it.
 const FAIL: &str = "UPDATE print_jobs SET state = 'failed', last_error = $2, next_attempt_at = $3, \
-    updated_at = $4, attempts = attempts + $5 WHERE id = $1";
+    updated_at = $4, attempts = attempts + $5 WHERE id = $1 AND state NOT IN ('cancelled', 'printed')";
 const SET_STATE_WITH_REASON: &str = "UPDATE print_jobs SET state = $2, last_error = $3, updated_at = $4 WHERE id = $1";
 const STAFF_CANCEL: &str = "UPDATE print_jobs SET state = 'cancelled', updated_at = $2 \
     WHERE id = $1 AND state IN ('queued', 'failed', 'interrupted')";
@@ -74,7 +76,7 @@ const REPORT: &str = "INSERT INTO printers (name, status, seen_at) VALUES ($1, $
 const PRINTERS: &str = "SELECT name, status, seen_at, lease_until >= $1 FROM printers ORDER BY name";
 const COUNTS: &str = "SELECT state, COUNT(*) FROM print_jobs GROUP BY state";
 
-fn from_row(r: &Row) -> Job {
+pub(super) fn from_row(r: &Row) -> Job {
     Job {
         id: r.get(0),
         visitor_id: r.get(1),

@@ -18,10 +18,13 @@ use super::page::{Cursor, Page};
 use super::visitors::{IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
 
+mod access;
 mod archive;
 mod dump;
 mod guestbook;
+mod handoffs;
 mod jobs;
+mod staff;
 mod tls;
 mod visitors;
 
@@ -31,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_schema.sql"),
     include_str!("migrations/0002_printers.sql"),
     include_str!("migrations/0003_purge_and_wall_names.sql"),
+    include_str!("migrations/0004_staff_console_and_booth_screen.sql"),
 ];
 
 /// Connections per kiosk. PostgreSQL's default `max_connections` (100) leaves room for
@@ -242,8 +246,166 @@ impl Backend for Postgres {
         counter(&self.conn().await?, &format!("issued:{conference}")).await
     }
 
-    async fn void_visitor(&self, id: &str) -> Result<bool> {
-        visitors::void(&self.conn().await?, id).await
+    async fn void(&self, id: &str, reason: &str) -> Result<Option<super::staff::Voided>> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let voided = staff::void(&tx, id, reason).await?;
+        tx.commit().await?;
+        Ok(voided)
+    }
+
+    async fn forget(&self, id: &str) -> Result<Option<super::staff::Voided>> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let forgotten = staff::forget(&tx, id).await?;
+        tx.commit().await?;
+        Ok(forgotten)
+    }
+
+    async fn erase_deleted(&self) -> Result<()> {
+        // Dead rows keep the deleted bytes until a vacuum reuses their space.
+        self.conn()
+            .await?
+            .batch_execute("VACUUM visitors, guestbook, print_jobs, kept_links")
+            .await?;
+        Ok(())
+    }
+
+    async fn console_page(
+        &self,
+        filter: super::staff::Filter,
+        search: Option<super::staff::Search>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page<Visitor>> {
+        staff::page(&self.conn().await?, filter, search.as_ref(), after.as_ref(), limit).await
+    }
+
+    async fn console_counts(&self) -> Result<super::staff::FilterCounts> {
+        staff::counts(&self.conn().await?).await
+    }
+
+    async fn console_jobs(&self, done: u32) -> Result<Vec<(Job, String)>> {
+        staff::console_jobs(&self.conn().await?, done).await
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        staff::retry(&self.conn().await?, id).await
+    }
+
+    async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()> {
+        staff::put_link(&self.conn().await?, visitor_id, &sealed_url).await
+    }
+
+    async fn take_kept_link(&self, visitor_id: &str) -> Result<bool> {
+        staff::take_link(&self.conn().await?, visitor_id).await
+    }
+
+    async fn kept_links(&self) -> Result<Vec<super::staff::KeptLink>> {
+        staff::links(&self.conn().await?).await
+    }
+
+    async fn revoked(&self, conference: &str) -> Result<Vec<crate::revocation::Revoked>> {
+        staff::revoked(&self.conn().await?, conference).await
+    }
+
+    async fn create_staff_session(
+        &self,
+        digest: Vec<u8>,
+        generation: Vec<u8>,
+        now: i64,
+        idle_before: i64,
+    ) -> Result<()> {
+        access::create_session(&self.conn().await?, &digest, &generation, now, idle_before).await
+    }
+
+    async fn staff_session(&self, digest: Vec<u8>) -> Result<Option<super::access::StaffSession>> {
+        access::session(&self.conn().await?, &digest).await
+    }
+
+    async fn touch_staff_session(&self, digest: Vec<u8>, now: i64) -> Result<()> {
+        access::exec(&self.conn().await?, access::TOUCH_SESSION, &[&digest, &now]).await?;
+        Ok(())
+    }
+
+    async fn end_staff_session(&self, digest: Vec<u8>) -> Result<()> {
+        access::exec(&self.conn().await?, access::END_SESSION, &[&digest]).await?;
+        Ok(())
+    }
+
+    async fn set_staff_flash(&self, digest: Vec<u8>, ok: bool, text: String) -> Result<()> {
+        access::exec(
+            &self.conn().await?,
+            access::SET_FLASH,
+            &[&digest, &Some(ok), &Some(text)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn clear_staff_flash(&self, digest: Vec<u8>) -> Result<()> {
+        let (ok, text) = (None::<bool>, None::<String>);
+        access::exec(&self.conn().await?, access::SET_FLASH, &[&digest, &ok, &text]).await?;
+        Ok(())
+    }
+
+    async fn set_staff_enrolment(&self, digest: Vec<u8>, enrolment: Option<(Vec<u8>, i64)>) -> Result<()> {
+        let (sealed, expires) = enrolment.unzip();
+        access::exec(
+            &self.conn().await?,
+            access::SET_ENROLMENT,
+            &[&digest, &sealed, &expires],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn create_enrolment_code(&self, digest: Vec<u8>, expires_at: i64, now: i64) -> Result<()> {
+        access::create_code(&self.conn().await?, &digest, expires_at, now).await
+    }
+
+    async fn enrolment_code_pending(&self, digest: Vec<u8>, now: i64) -> Result<bool> {
+        access::code_pending(&self.conn().await?, &digest, now).await
+    }
+
+    async fn redeem_enrolment_code(&self, digest: Vec<u8>, now: i64) -> Result<bool> {
+        access::redeem_code(&self.conn().await?, &digest, now).await
+    }
+
+    async fn login_failures(&self, client: String, since: i64) -> Result<u32> {
+        access::failures(&self.conn().await?, &client, since).await
+    }
+
+    async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32> {
+        access::count_failure(&self.conn().await?, &client, now, since).await
+    }
+
+    async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()> {
+        let c = self.conn().await?;
+        access::exec(&c, access::DROP_IDLE_SESSIONS, &[&idle_before]).await?;
+        access::exec(&c, access::DROP_EXPIRED_CODES, &[&now]).await?;
+        access::exec(&c, handoffs::DROP_EXPIRED_HANDOFFS, &[&now]).await?;
+        access::exec(&c, access::DROP_OLD_FAILURES, &[&failures_before]).await?;
+        Ok(())
+    }
+
+    async fn create_handoff(
+        &self,
+        id: Vec<u8>,
+        session: Vec<u8>,
+        sealed_token: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        handoffs::create_handoff(&self.conn().await?, &id, &session, &sealed_token, expires_at, now).await
+    }
+
+    async fn handoff(&self, id: Vec<u8>, now: i64) -> Result<Option<super::handoffs::StoredHandoff>> {
+        handoffs::handoff(&self.conn().await?, &id, now).await
+    }
+
+    async fn end_handoff(&self, id: Vec<u8>) -> Result<bool> {
+        handoffs::end_handoff(&self.conn().await?, &id).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<Purged> {

@@ -16,15 +16,17 @@ macro_rules! columns {
          purged_at, voided_at, not_before, not_after, show_on_wall"
     };
 }
+pub(super) use columns;
 
 const INSERT: &str = "INSERT INTO visitors (id, conference, token_hash, token_pub, name, email, \
     email_lc, state, issuer_kind, backend_ref, created_at, retention_until, show_on_wall) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12)";
 const TOKEN_PUB: &str = "SELECT token_pub FROM visitors WHERE id = $1";
-/// A certificate that arrives after retention stores only what a purge keeps.
+/// A certificate that arrives after retention stores only what a purge keeps; a voided
+/// one gets no key.
 const STORE_ISSUED: &str = "UPDATE visitors SET state = 'issued', error = NULL, \
     cert_pem = CASE WHEN purged_at IS NULL THEN $2::text END, \
-    intermediates_pem = $3, root_pem = $4, sealed_key = CASE WHEN purged_at IS NULL THEN $5::bytea END, \
+    intermediates_pem = $3, root_pem = $4, sealed_key = CASE WHEN purged_at IS NULL AND voided_at IS NULL THEN $5::bytea END, \
     serial = $6, fingerprint = $7, not_before = $8, not_after = $9, issued_at = $10 WHERE id = $1";
 const NOTE_PROBLEM: &str = "UPDATE visitors SET state = $2, error = $3 WHERE id = $1 AND state != 'issued'";
 const SET_BACKEND_REF: &str = "UPDATE visitors SET backend_ref = $2 WHERE id = $1";
@@ -54,7 +56,6 @@ const PAGE_STATE: &str = concat!(
 const SEALS: &str = "SELECT id, fingerprint, issued_at, CASE WHEN show_on_wall THEN name END FROM visitors \
     WHERE conference = $4 AND state = 'issued' AND voided_at IS NULL AND (issued_at, id) < ($1, $2) \
     ORDER BY issued_at DESC, id DESC LIMIT $3";
-const VOID: &str = "UPDATE visitors SET voided_at = $2 WHERE id = $1 AND voided_at IS NULL";
 /// Visitors due for the purge (`$1` = now), locked so two kiosks purge them once.
 const DUE: &str = "SELECT id, backend_ref FROM visitors WHERE retention_until <= $1 AND purged_at IS NULL \
     ORDER BY id FOR UPDATE";
@@ -69,7 +70,7 @@ const DROP_DUE_PAYLOADS: &str =
 const PURGE: &str = "UPDATE visitors SET name = '', email = NULL, email_lc = NULL, cert_pem = NULL, \
     sealed_key = NULL, error = NULL, purged_at = $2 WHERE id = ANY($1)";
 
-fn from_row(r: &Row) -> Visitor {
+pub(super) fn from_row(r: &Row) -> Visitor {
     Visitor {
         id: r.get(0),
         conference: r.get(1),
@@ -252,11 +253,6 @@ pub(super) async fn seals<C: GenericClient>(
         key: s.issued_at,
         id: s.id.clone(),
     }))
-}
-
-pub(super) async fn void<C: GenericClient>(c: &C, id: &str) -> Result<bool> {
-    let stmt = c.prepare_cached(VOID).await?;
-    Ok(c.execute(&stmt, &[&id, &now_ts()]).await? == 1)
 }
 
 /// The purge's statements, in the caller's transaction: all of them or none.

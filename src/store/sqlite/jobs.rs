@@ -12,6 +12,7 @@ macro_rules! columns {
         "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at, printer"
     };
 }
+pub(super) use columns;
 
 pub(super) const OPEN_FOR_VISITOR: &str = concat!(
     "SELECT ",
@@ -43,8 +44,9 @@ pub(super) const START: &str = "UPDATE print_jobs SET state = 'printing', attemp
     WHERE id = ?1 AND state IN ('queued', 'failed')";
 pub(super) const FINISH: &str =
     "UPDATE print_jobs SET state = 'printed', last_error = NULL, updated_at = ?2, printed_at = ?2 WHERE id = ?1";
+/// A job staff cancelled (or marked printed) meanwhile stays as they left it.
 pub(super) const FAIL: &str = "UPDATE print_jobs SET state = 'failed', last_error = ?2, next_attempt_at = ?3, \
-    updated_at = ?4, attempts = attempts + ?5 WHERE id = ?1";
+    updated_at = ?4, attempts = attempts + ?5 WHERE id = ?1 AND state NOT IN ('cancelled', 'printed')";
 pub(super) const SET_STATE_WITH_REASON: &str =
     "UPDATE print_jobs SET state = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1";
 pub(super) const STAFF_CANCEL: &str = "UPDATE print_jobs SET state = 'cancelled', updated_at = ?2 \
@@ -62,7 +64,7 @@ pub(super) const PAGE: &str = concat!(
     columns!(),
     " FROM print_jobs WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
 );
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: r.get(0)?,
         visitor_id: r.get(1)?,

@@ -21,11 +21,14 @@ use super::visitors::{IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorF
 use crate::error::{Error, Result};
 use crate::token::Token;
 
+mod access;
 mod archive;
 mod dump;
 mod guestbook;
+mod handoffs;
 mod jobs;
 mod readers;
+mod staff;
 #[cfg(test)]
 mod tests;
 mod visitors;
@@ -60,7 +63,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_health.sql"),
     include_str!("../migrations/0007_purge_guestbook.sql"),
     include_str!("../migrations/0008_wall_names_guestbook_display_names.sql"),
-    include_str!("../migrations/0009_printers.sql"),
+    include_str!("../migrations/0009_staff_console_and_booth_screen.sql"),
+    include_str!("../migrations/0010_printers.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.
@@ -367,9 +371,66 @@ impl Backend for Sqlite {
         self.read(move |c| counter(c, &key)).await
     }
 
-    async fn void_visitor(&self, id: &str) -> Result<bool> {
+    async fn void(&self, id: &str, reason: &str) -> Result<Option<super::staff::Voided>> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.write(move |c| staff::void(c, &id, &reason)).await
+    }
+
+    async fn forget(&self, id: &str) -> Result<Option<super::staff::Voided>> {
         let id = id.to_string();
-        self.write(move |c| visitors::void(c, &id)).await
+        self.write(move |c| staff::forget(c, &id)).await
+    }
+
+    async fn erase_deleted(&self) -> Result<()> {
+        self.checkpointer.truncate().await;
+        Ok(())
+    }
+
+    async fn console_page(
+        &self,
+        filter: super::staff::Filter,
+        search: Option<super::staff::Search>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page<Visitor>> {
+        self.read(move |c| staff::page(c, filter, search.as_ref(), after.as_ref(), limit))
+            .await
+    }
+
+    async fn console_counts(&self) -> Result<super::staff::FilterCounts> {
+        self.read(staff::counts).await
+    }
+
+    async fn console_jobs(&self, done: u32) -> Result<Vec<(Job, String)>> {
+        self.read(move |c| staff::console_jobs(c, done)).await
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        self.write(move |c| staff::retry(c, id)).await
+    }
+
+    async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()> {
+        let id = visitor_id.to_string();
+        self.write(move |c| staff::put_link(c, &id, &sealed_url)).await
+    }
+
+    async fn take_kept_link(&self, visitor_id: &str) -> Result<bool> {
+        // Every page view asks: a reader answers the usual "none", the writer only deletes.
+        let id = visitor_id.to_string();
+        if !self.read(move |c| staff::has_link(c, &id)).await? {
+            return Ok(false);
+        }
+        let id = visitor_id.to_string();
+        self.write(move |c| staff::take_link(c, &id)).await
+    }
+
+    async fn kept_links(&self) -> Result<Vec<super::staff::KeptLink>> {
+        self.read(staff::links).await
+    }
+
+    async fn revoked(&self, conference: &str) -> Result<Vec<crate::revocation::Revoked>> {
+        let conference = conference.to_string();
+        self.read(move |c| staff::revoked(c, &conference)).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<Purged> {
@@ -499,6 +560,104 @@ impl Backend for Sqlite {
 
     async fn import(&self, d: crate::store::dump::Dump) -> Result<()> {
         self.write(move |c| dump::import(c, &d)).await
+    }
+
+    async fn create_staff_session(
+        &self,
+        digest: Vec<u8>,
+        generation: Vec<u8>,
+        now: i64,
+        idle_before: i64,
+    ) -> Result<()> {
+        self.write(move |c| access::create_session(c, &digest, &generation, now, idle_before))
+            .await
+    }
+
+    async fn staff_session(&self, digest: Vec<u8>) -> Result<Option<super::access::StaffSession>> {
+        self.read(move |c| access::session(c, &digest)).await
+    }
+
+    async fn touch_staff_session(&self, digest: Vec<u8>, now: i64) -> Result<()> {
+        self.write(move |c| access::execute(c, access::TOUCH_SESSION, rusqlite::params![digest, now]))
+            .await
+    }
+
+    async fn end_staff_session(&self, digest: Vec<u8>) -> Result<()> {
+        self.write(move |c| access::execute(c, access::END_SESSION, [digest]))
+            .await
+    }
+
+    async fn set_staff_flash(&self, digest: Vec<u8>, ok: bool, text: String) -> Result<()> {
+        self.write(move |c| access::execute(c, access::SET_FLASH, rusqlite::params![digest, ok, text]))
+            .await
+    }
+
+    async fn clear_staff_flash(&self, digest: Vec<u8>) -> Result<()> {
+        self.write(move |c| {
+            access::execute(
+                c,
+                access::SET_FLASH,
+                rusqlite::params![digest, None::<bool>, None::<String>],
+            )
+        })
+        .await
+    }
+
+    async fn set_staff_enrolment(&self, digest: Vec<u8>, enrolment: Option<(Vec<u8>, i64)>) -> Result<()> {
+        let (sealed, expires) = enrolment.unzip();
+        self.write(move |c| access::execute(c, access::SET_ENROLMENT, rusqlite::params![digest, sealed, expires]))
+            .await
+    }
+
+    async fn create_enrolment_code(&self, digest: Vec<u8>, expires_at: i64, now: i64) -> Result<()> {
+        self.write(move |c| access::create_code(c, &digest, expires_at, now))
+            .await
+    }
+
+    async fn enrolment_code_pending(&self, digest: Vec<u8>, now: i64) -> Result<bool> {
+        self.read(move |c| access::code_pending(c, &digest, now)).await
+    }
+
+    async fn redeem_enrolment_code(&self, digest: Vec<u8>, now: i64) -> Result<bool> {
+        self.write(move |c| access::redeem_code(c, &digest, now)).await
+    }
+
+    async fn login_failures(&self, client: String, since: i64) -> Result<u32> {
+        self.read(move |c| access::failures(c, &client, since)).await
+    }
+
+    async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32> {
+        self.write(move |c| access::count_failure(c, &client, now, since)).await
+    }
+
+    async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()> {
+        self.write(move |c| {
+            access::execute(c, access::DROP_IDLE_SESSIONS, [idle_before])?;
+            access::execute(c, access::DROP_EXPIRED_CODES, [now])?;
+            access::execute(c, handoffs::DROP_EXPIRED, [now])?;
+            access::execute(c, access::DROP_OLD_FAILURES, [failures_before])
+        })
+        .await
+    }
+
+    async fn create_handoff(
+        &self,
+        id: Vec<u8>,
+        session: Vec<u8>,
+        sealed_token: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        self.write(move |c| handoffs::create(c, &id, &session, &sealed_token, expires_at, now))
+            .await
+    }
+
+    async fn handoff(&self, id: Vec<u8>, now: i64) -> Result<Option<super::handoffs::StoredHandoff>> {
+        self.read(move |c| handoffs::live(c, &id, now)).await
+    }
+
+    async fn end_handoff(&self, id: Vec<u8>) -> Result<bool> {
+        self.write(move |c| handoffs::end(c, &id)).await
     }
 
     async fn upsert_entry(&self, e: NewEntry) -> Result<Entry> {

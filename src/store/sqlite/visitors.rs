@@ -15,16 +15,17 @@ macro_rules! columns {
          purged_at, voided_at, not_before, not_after, show_on_wall"
     };
 }
+pub(super) use columns;
 
 pub(super) const INSERT: &str = "INSERT INTO visitors (id, conference, token_hash, token_pub, name, email, \
     email_lc, state, issuer_kind, backend_ref, created_at, retention_until, show_on_wall) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11, ?12)";
 pub(super) const TOKEN_PUB: &str = "SELECT token_pub FROM visitors WHERE id = ?1";
 // A certificate that arrives after retention (a backend that was slow) stores only what a
-// purge keeps: the certificate and the key name the visitor.
+// purge keeps: the certificate and the key name the visitor. A voided one gets no key.
 pub(super) const STORE_ISSUED: &str = "UPDATE visitors SET state = 'issued', error = NULL, \
     cert_pem = CASE WHEN purged_at IS NULL THEN ?2 END, \
-    intermediates_pem = ?3, root_pem = ?4, sealed_key = CASE WHEN purged_at IS NULL THEN ?5 END, serial = ?6, \
+    intermediates_pem = ?3, root_pem = ?4, sealed_key = CASE WHEN purged_at IS NULL AND voided_at IS NULL THEN ?5 END, serial = ?6, \
     fingerprint = ?7, not_before = ?8, not_after = ?9, issued_at = ?10 WHERE id = ?1";
 pub(super) const NOTE_PROBLEM: &str = "UPDATE visitors SET state = ?2, error = ?3 WHERE id = ?1 AND state != 'issued'";
 pub(super) const SET_BACKEND_REF: &str = "UPDATE visitors SET backend_ref = ?2 WHERE id = ?1";
@@ -55,7 +56,6 @@ pub(super) const PAGE_STATE: &str = concat!(
 /// The name leaves the database only for visitors who ticked "show my name on the wall".
 pub(super) const SEALS: &str = "SELECT id, fingerprint, issued_at, CASE WHEN show_on_wall THEN name END FROM visitors \
     WHERE conference = ?4 AND state = 'issued' AND voided_at IS NULL AND (issued_at, id) < (?1, ?2) ORDER BY issued_at DESC, id DESC LIMIT ?3";
-pub(super) const VOID: &str = "UPDATE visitors SET voided_at = ?2 WHERE id = ?1 AND voided_at IS NULL";
 /// Visitors due for the purge (`?1` = now); the other purge statements work on these.
 macro_rules! due {
     () => {
@@ -84,7 +84,7 @@ pub(super) const DROP_DUE_PAYLOADS: &str = concat!(
 pub(super) const PURGE: &str = "UPDATE visitors SET name = '', email = NULL, email_lc = NULL, cert_pem = NULL, \
     sealed_key = NULL, error = NULL, purged_at = ?1 WHERE retention_until <= ?1 AND purged_at IS NULL";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Visitor> {
     Ok(Visitor {
         id: r.get(0)?,
         conference: r.get(1)?,
@@ -114,7 +114,7 @@ fn one(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Option<Vis
     Ok(c.prepare_cached(sql)?.query_row(p, from_row).optional()?)
 }
 
-fn many(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Visitor>> {
+pub(super) fn many(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Visitor>> {
     let mut stmt = c.prepare_cached(sql)?;
     let rows = stmt.query_map(p, from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
@@ -233,10 +233,6 @@ pub(super) fn seals(c: &Connection, conference: &str, after: Option<&Cursor>, li
         key: s.issued_at,
         id: s.id.clone(),
     }))
-}
-
-pub(super) fn void(c: &Connection, id: &str) -> Result<bool> {
-    Ok(c.prepare_cached(VOID)?.execute(params![id, now_ts()])? == 1)
 }
 
 /// The purge's statements, in the writer's transaction: all of them or none.

@@ -82,31 +82,14 @@ impl Browser {
 
     /// Fail when axe finds a serious or critical violation on the current page.
     pub async fn assert_accessible(&self, label: &str) {
-        self.assert_accessible_except(label, &[]).await;
-    }
-
-    /// Like [`Browser::assert_accessible`], tolerating the rules in `known` (findings
-    /// another issue is fixing), which must still be found: a fixed one fails the test
-    /// until its entry goes.
-    pub async fn assert_accessible_except(&self, label: &str, known: &[&str]) {
-        let found: Vec<Violation> = self
+        let bad: Vec<String> = self
             .axe(label)
             .await
-            .into_iter()
-            .filter(Violation::blocks_people)
-            .collect();
-        let bad: Vec<String> = found
             .iter()
-            .filter(|v| !known.contains(&v.id.as_str()))
+            .filter(|v| v.blocks_people())
             .map(describe)
             .collect();
         assert!(bad.is_empty(), "axe-core on {label}:\n{}", bad.join("\n"));
-        for k in known {
-            assert!(
-                found.iter().any(|v| v.id == *k),
-                "axe-core no longer finds {k} on {label}: remove it from the known findings"
-            );
-        }
     }
 }
 

@@ -63,10 +63,24 @@ pub fn assert_openssl_verifies(dir: &Path) {
     );
 }
 
-/// Open the staff console as staff (the fixture's password `staff-secret`).
+/// Open the staff console as staff: the login form with the fixture's passphrase.
 pub async fn staff_console(b: &Browser, k: &Kiosk) {
-    // HTTP Basic: the credentials ride in the address, as a person may type them.
-    b.goto(&format!("http://staff:staff-secret@127.0.0.1:{}/staff", k.port))
+    b.goto(&k.at("/staff/login")).await;
+    b.type_into("#password", crate::support::STAFF_PASSPHRASE).await;
+    b.click_and_wait("form[action='/staff/login'] button[type=submit]")
         .await;
+    assert_eq!(b.url().await, k.at("/staff"));
     b.find("h1").await;
+}
+
+/// Make this browser the booth screen as staff do: they create a one-time link in the
+/// console on their own device, and the booth screen opens it without logging in.
+pub async fn make_booth_screen(b: &Browser, k: &Kiosk) {
+    let staff = crate::support::client();
+    let res = crate::support::staff_post(&staff, k, "/staff/kiosk/enrol").await;
+    assert_eq!(res.status(), 303);
+    let console = crate::support::staff_page(&staff, k).await;
+    let code = crate::support::between(&console, "/kiosk/enrol/", "\"");
+    b.goto(&k.at(&format!("/kiosk/enrol/{code}"))).await;
+    assert_eq!(b.url().await, k.at("/"));
 }
