@@ -407,7 +407,8 @@ async fn two_print_agents_print_each_ticket_once_on_its_printer() {
     assert_eq!(names, [("back", true), ("front", true)]);
     let staff = crate::support::staff_page(&client(), &b).await;
     assert!(
-        staff.contains("<td>front</td>") && staff.contains("<td>back</td>"),
+        staff.contains(r#"<td data-label="Printer">front</td>"#)
+            && staff.contains(r#"<td data-label="Printer">back</td>"#),
         "{staff}"
     );
     drop(front_agent);

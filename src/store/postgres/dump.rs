@@ -8,7 +8,7 @@ use crate::store::dump::{self, Dump, EntryRow, JobRow, VisitorRow};
 pub(super) async fn export<C: GenericClient>(c: &C) -> Result<Dump> {
     let visitors = c
         .query(
-            &format!("SELECT {} FROM visitors ORDER BY id", dump::VISITOR_COLUMNS),
+            &format!("SELECT {} FROM visitors ORDER BY seq", dump::VISITOR_COLUMNS),
             &[],
         )
         .await?

@@ -6,7 +6,10 @@ use crate::error::{Error, Result};
 use crate::store::dump::{self, Dump, EntryRow, JobRow, VisitorRow};
 
 pub(super) fn export(c: &Connection) -> Result<Dump> {
-    let mut visitors = c.prepare(&format!("SELECT {} FROM visitors ORDER BY id", dump::VISITOR_COLUMNS))?;
+    let mut visitors = c.prepare(&format!(
+        "SELECT {} FROM visitors ORDER BY rowid",
+        dump::VISITOR_COLUMNS
+    ))?;
     let visitors = visitors
         .query_map([], |r| {
             Ok(VisitorRow {
