@@ -5,7 +5,13 @@
 //! cargo run --release --example load                     # 1k stored certificates, 1/16/64/256 clients, 5 s each
 //! cargo run --release --example load -- --stored 1000,10000,100000 --clients 1,16,64,256 --seconds 5
 //! cargo run --release --example load -- --nginx           # also GET /c/{token} against nginx serving the same bytes (wrk)
+//! cargo run --release --example load -- --postgres --kiosks 2 --only issue   # two kiosks on a private PostgreSQL
+//! cargo run --release --example load -- --database postgres://u:pw@host/empty_db --kiosks 2
 //! ```
+//!
+//! With `--postgres` (a private server from Debian's `postgresql`, on loopback, as the tests
+//! start it) or `--database URL` (an empty database), every kiosk shares that database and
+//! one CA, and clients are spread over `--kiosks N` kiosk processes round robin.
 //!
 //! For each store size it seeds a fresh data dir through the store API (certificates
 //! signed by the kiosk's own CA), starts `target/release/certstamp serve` on it, times
@@ -34,7 +40,13 @@ struct Args {
     seconds: u64,
     nginx: bool,
     only: Option<String>,
+    database: Option<String>,
+    postgres: bool,
+    kiosks: usize,
 }
+
+#[path = "../src/store/postgres/testserver.rs"]
+mod testserver;
 
 fn parse_args() -> Args {
     let mut a = Args {
@@ -43,6 +55,9 @@ fn parse_args() -> Args {
         seconds: 5,
         nginx: false,
         only: None,
+        database: None,
+        postgres: false,
+        kiosks: 1,
     };
     let list = |s: String| -> Vec<usize> { s.split(',').map(|n| n.trim().parse().expect("a number")).collect() };
     let mut it = std::env::args().skip(1);
@@ -53,9 +68,12 @@ fn parse_args() -> Args {
             "--seconds" => a.seconds = it.next().expect("--seconds N").parse().expect("a number"),
             "--only" => a.only = it.next(),
             "--nginx" => a.nginx = true,
+            "--database" => a.database = it.next(),
+            "--postgres" => a.postgres = true,
+            "--kiosks" => a.kiosks = it.next().expect("--kiosks N").parse().expect("a number"),
             other => {
                 eprintln!(
-                    "unknown argument {other}\nusage: load [--stored N,N] [--clients N,N] [--seconds S] [--only SCENARIO] [--nginx]"
+                    "unknown argument {other}\nusage: load [--stored N,N] [--clients N,N] [--seconds S] [--only SCENARIO] [--nginx] [--postgres | --database URL] [--kiosks N]"
                 );
                 std::process::exit(2);
             }
@@ -79,11 +97,11 @@ fn conference() -> Conference {
 }
 
 /// Fill a data dir with `n` issued visitors; returns a few of their tokens.
-async fn seed(dir: &Path, n: usize) -> Vec<Token> {
+async fn seed(dir: &Path, database: &str, n: usize) -> Vec<Token> {
     let started = Instant::now();
     let conf = conference();
     let ca = Arc::new(LocalIssuer::open(dir, &conf).expect("CA"));
-    let store = Store::open(&dir.join("certstamp.db")).expect("store");
+    let store = Store::connect(database).await.expect("store");
     // Distinct rows, each sealed to its own token; leaves are signed in a small pool
     // and reused, so seeding 100k takes seconds, not minutes.
     let leaves: Vec<_> = (0..64)
@@ -163,7 +181,7 @@ fn kiosk_binary() -> PathBuf {
 }
 
 /// Start the kiosk, and time exec to the first 200 on /readyz.
-async fn start(bin: &Path, dir: &Path) -> (Kiosk, Duration) {
+async fn start(bin: &Path, dir: &Path, database: &str, form_key: &Path) -> (Kiosk, Duration) {
     use std::io::BufRead;
     let started = Instant::now();
     let mut child = Command::new(bin)
@@ -171,6 +189,9 @@ async fn start(bin: &Path, dir: &Path) -> (Kiosk, Duration) {
         .arg("--data-dir")
         .arg(dir)
         .args(["--issue-rate-per-minute", "100000000"])
+        .args(["--database", database])
+        .arg("--form-key-file")
+        .arg(form_key)
         // Every client comes from 127.0.0.1: lift the per-address connection bound too.
         .args(["--max-connections", "1000", "--max-connections-per-client", "1000"])
         .env("RUST_LOG", "warn")
@@ -310,12 +331,12 @@ struct Outcome {
     elapsed: Duration,
 }
 
-async fn drive(s: Scenario, clients: usize, secs: u64, base: &str, tokens: &[Token]) -> Outcome {
+async fn drive(s: Scenario, clients: usize, secs: u64, bases: &[String], tokens: &[Token]) -> Outcome {
     let until = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..clients {
-        let base = base.to_string();
+        let base = bases[i % bases.len()].clone();
         let token = tokens[i % tokens.len()].clone();
         tasks.push(tokio::spawn(async move {
             let c = reqwest::Client::builder()
@@ -386,11 +407,41 @@ async fn main() {
         None => println!("openssl speed: not available (install openssl for the ratio)"),
     }
     let bin = kiosk_binary();
+    let server = args.postgres.then(testserver::PgServer::start);
     for &n in &args.stored {
         let data = tempfile::tempdir().expect("temp dir");
-        println!("\n## {n} stored certificates");
-        let tokens = seed(data.path(), n).await;
-        let (kiosk, ready) = start(&bin, data.path()).await;
+        let database = match (&server, &args.database) {
+            (Some(pg), _) => pg.fresh_database(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => data.path().join("certstamp.db").display().to_string(),
+        };
+        let which = if database.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        println!("\n## {n} stored certificates, {which}, {} kiosk(s)", args.kiosks);
+        let tokens = seed(data.path(), &database, n).await;
+        // One CA and one form key for every kiosk, as deploy/booth-ha shares them.
+        let form_key = data.path().join("form.key");
+        std::fs::write(&form_key, rand::random::<[u8; 32]>()).expect("form key");
+        let mut others = Vec::new();
+        for _ in 1..args.kiosks {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let copied = Command::new("cp")
+                .arg("-a")
+                .arg(data.path().join("ca"))
+                .arg(dir.path())
+                .status();
+            assert!(copied.is_ok_and(|s| s.success()), "copy the CA");
+            others.push(dir);
+        }
+        let (kiosk, ready) = start(&bin, data.path(), &database, &form_key).await;
+        let mut rest = Vec::new();
+        for dir in &others {
+            rest.push(start(&bin, dir.path(), &database, &form_key).await.0);
+        }
+        let bases: Vec<String> = std::iter::once(&kiosk).chain(&rest).map(|k| k.base.clone()).collect();
         let pid = kiosk.child.id();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (idle, _) = rss_mib(pid);
@@ -407,7 +458,7 @@ async fn main() {
                 continue;
             }
             for &clients in &args.clients {
-                let o = drive(s, clients, args.seconds, &kiosk.base, &tokens).await;
+                let o = drive(s, clients, args.seconds, &bases, &tokens).await;
                 let (_, peak) = rss_mib(pid);
                 println!(
                     "{:<40} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>9.1}",

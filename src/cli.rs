@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use certstamp::config::{ArchiveArgs, CommonArgs, K8sManifestArgs, PrinterCommand, VerifyArgs};
+use certstamp::config::{ArchiveArgs, CommonArgs, K8sManifestArgs, MigrateArgs, PrinterCommand, VerifyArgs};
 use certstamp::issuer::cert_manager::manifests;
 use certstamp::issuer::local::{self, CaPaths};
 use certstamp::passphrase::{self, PassphraseHash};
@@ -122,8 +122,9 @@ pub fn printer(cmd: PrinterCommand) -> anyhow::Result<()> {
 }
 
 pub async fn archive(args: &ArchiveArgs) -> anyhow::Result<()> {
-    let (data_dir, _, _) = args.common.load()?;
+    let (data_dir, _, file) = args.common.load()?;
     let opts = certstamp::archive::Options {
+        database: Some(args.common.database(&data_dir, &file)),
         data_dir,
         out: args.out.clone(),
         before_retention: args.before_retention,
@@ -175,7 +176,7 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let (root_der, store) = match &args.root {
         Some(root) => (certs_in(root)?.remove(0), None),
         None => {
-            let (data_dir, _, _) = args.common.load()?;
+            let (data_dir, _, file) = args.common.load()?;
             let paths = CaPaths::new(&data_dir);
             let root = local::load_root_cert(&paths)?.with_context(|| {
                 format!(
@@ -186,8 +187,13 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             for pem in local::load_intermediate_certs(&paths)? {
                 candidates.extend(pki::pem_certs(&pem)?);
             }
-            let db = data_dir.join("certstamp.db");
-            let store = if db.is_file() { Some(Store::open(&db)?) } else { None };
+            let db = args.common.database(&data_dir, &file);
+            let shared = certstamp::store::postgres::is_url(&db);
+            let store = if shared || Path::new(&db).is_file() {
+                Some(Store::connect(&db).await?)
+            } else {
+                None
+            };
             (pki::pem_certs(&root)?.remove(0), store)
         }
     };
@@ -230,6 +236,25 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn store_migrate(args: &MigrateArgs) -> anyhow::Result<()> {
+    let is_file = |s: &str| !certstamp::store::postgres::is_url(s);
+    if is_file(&args.from) && !Path::new(&args.from).is_file() {
+        bail!("no database at {}", args.from);
+    }
+    if is_file(&args.to) && Path::new(&args.to).exists() {
+        bail!("{} exists; migrate into a new file", args.to);
+    }
+    let from = Store::connect(&args.from).await?;
+    let to = Store::connect(&args.to).await?;
+    let d = certstamp::store::dump::copy(&from, &to).await?;
+    println!(
+        "copied {} visitors, {} print jobs and {} guestbook entries; the copy reads back identical",
+        d.visitors.len(),
+        d.jobs.len(),
+        d.guestbook.len()
+    );
+    Ok(())
+}
 /// The passphrase from standard input: typed twice without echo on a terminal, else the
 /// first line of what is piped in (its line ending removed, nothing else).
 fn read_passphrase() -> anyhow::Result<zeroize::Zeroizing<String>> {

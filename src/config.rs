@@ -54,6 +54,12 @@ pub enum Command {
     Archive(ArchiveArgs),
     /// Check that a certificate was issued by this booth and is valid now (exit 0 only then).
     Verify(VerifyArgs),
+    /// The database itself.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Run only the print worker beside one printer, taking its jobs from the shared
+    /// database: `print-agent --printer tcp://HOST:9100 --printer-name front-desk --database postgres://…`.
+    PrintAgent(ServeArgs),
     /// The staff console's passphrase.
     #[command(subcommand)]
     Staff(StaffCommand),
@@ -61,6 +67,8 @@ pub enum Command {
 
 /// `certstamp staff ...`
 #[derive(Debug, Subcommand)]
+// Parsed once at start: the size of the common arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum StaffCommand {
     /// Read a passphrase (12 characters or more) from standard input and store its argon2id
     /// hash in <data-dir>/staff-password-hash (mode 0600). It takes effect at the next login.
@@ -81,6 +89,25 @@ pub struct ArchiveArgs {
     /// Archive before the retention purge has removed every email and key (neither goes into the site).
     #[arg(long)]
     pub before_retention: bool,
+}
+
+/// `certstamp store …`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every visitor, print job and guestbook entry into an empty database (SQLite to
+    /// PostgreSQL or back), then read the copy back and compare. Stop the kiosks first.
+    Migrate(MigrateArgs),
+}
+
+/// `certstamp store migrate`
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Source: a SQLite file path or a postgres:// URL.
+    #[arg(long)]
+    pub from: String,
+    /// Target (empty; its schema is created): a SQLite file path or a postgres:// URL.
+    #[arg(long)]
+    pub to: String,
 }
 
 /// `certstamp verify`
@@ -145,6 +172,11 @@ pub struct CommonArgs {
     /// Data directory: CA keys, SQLite database, print spool [default: ./data].
     #[arg(long, env = "CERTSTAMP_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Database: a `postgres://user:pw@host/db` URL shared by several kiosks and print
+    /// agents (`?sslmode=verify-full&sslrootcert=ca.pem` for TLS), or a SQLite file path
+    /// [default: <data-dir>/certstamp.db].
+    #[arg(long, env = "CERTSTAMP_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// Conference display name [default: certstamp demo conference].
     #[arg(long, env = "CERTSTAMP_CONFERENCE_NAME")]
     pub conference_name: Option<String>,
@@ -211,6 +243,22 @@ pub struct ServeArgs {
     /// Printer: spool:DIR, file:/dev/usb/lp0 or tcp://HOST:9100 [default: spool:<data-dir>/spool].
     #[arg(long, env = "CERTSTAMP_PRINTER")]
     pub printer: Option<String>,
+    /// This printer's name: jobs name their printer, and each printer's worker (this
+    /// kiosk's, or a `print-agent`'s) takes only its own [default: default].
+    #[arg(long, env = "CERTSTAMP_PRINTER_NAME")]
+    pub printer_name: Option<String>,
+    /// Where this kiosk's tickets go when it has no printer of its own (`--printer none`):
+    /// the `--printer-name` of a print agent [default: this kiosk's --printer-name].
+    #[arg(long, env = "CERTSTAMP_PRINT_TO")]
+    pub print_to: Option<String>,
+    /// Key that seals ticket links in the queue, shared by every kiosk and print agent of
+    /// one booth (e.g. mounted from one Secret) [default: <data-dir>/queue.key, made if missing].
+    #[arg(long, env = "CERTSTAMP_QUEUE_KEY_FILE")]
+    pub queue_key_file: Option<PathBuf>,
+    /// Key that signs form tokens (CSRF), shared by every kiosk of one booth
+    /// [default: <data-dir>/form.key, made if missing].
+    #[arg(long, env = "CERTSTAMP_FORM_KEY_FILE")]
+    pub form_key_file: Option<PathBuf>,
     /// Printer profile: 80mm or 58mm [default: 80mm].
     #[arg(long, env = "CERTSTAMP_PRINTER_PROFILE")]
     pub printer_profile: Option<String>,
@@ -309,6 +357,19 @@ pub struct PrinterSettings {
     pub auto_print: bool,
     /// Ticket footer.
     pub footer: String,
+    /// This printer's name (the worker serves its jobs).
+    pub name: String,
+    /// The printer this kiosk's tickets go to.
+    pub print_to: String,
+    /// Shared queue key file, if configured.
+    pub queue_key_file: Option<PathBuf>,
+}
+
+impl PrinterSettings {
+    /// `--printer none`: no printer here; tickets go to a print agent.
+    pub fn has_local_printer(&self) -> bool {
+        self.uri != "none"
+    }
 }
 
 /// cert-manager settings, resolved.
@@ -363,6 +424,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Database: a PostgreSQL URL or a SQLite file path.
+    pub database: String,
     /// Public base URL without a trailing slash.
     pub public_url: String,
     /// The conference.
@@ -375,6 +438,8 @@ pub struct Settings {
     pub printer: PrinterSettings,
     /// Guestbook.
     pub guestbook: GuestbookSettings,
+    /// Shared form key file, if configured.
+    pub form_key_file: Option<PathBuf>,
     /// Hash of the staff passphrase when configured (else the data dir's hash file is used).
     pub staff_password_hash: Option<String>,
     /// Per-client issuance rate limit.
@@ -444,6 +509,8 @@ pub const LEGACY_PASSWORD_VAR: &str = "CERTSTAMP_STAFF_PASSWORD";
 pub struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database: Option<String>,
+    form_key_file: Option<PathBuf>,
     public_url: Option<String>,
     issuer: Option<IssuerKind>,
     staff_password_hash: Option<String>,
@@ -500,6 +567,9 @@ struct FileCertManager {
 #[serde(deny_unknown_fields)]
 struct FilePrinter {
     uri: Option<String>,
+    name: Option<String>,
+    print_to: Option<String>,
+    queue_key_file: Option<PathBuf>,
     profile: Option<String>,
     auto_print: Option<bool>,
     footer: Option<String>,
@@ -621,6 +691,16 @@ impl CommonArgs {
     }
 
     /// Load the file named by `--config` (if any) and resolve.
+    /// The database setting: flag or environment, then the file, then SQLite in the data dir.
+    pub fn database(&self, data_dir: &Path, file: &FileConfig) -> String {
+        self.database
+            .clone()
+            .or(file.database.clone())
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| data_dir.join("certstamp.db").display().to_string())
+    }
+
+    /// Read the TOML file and resolve the data dir and conference.
     pub fn load(&self) -> Result<(PathBuf, Conference, FileConfig)> {
         let file = load_file(self.config.as_deref())?;
         let (d, c) = self.resolve(&file)?;
@@ -691,6 +771,19 @@ impl ServeArgs {
                 root_ca_file: self.root_ca_file.clone().or(cm.root_ca_file.clone()),
             },
             printer: PrinterSettings {
+                name: self
+                    .printer_name
+                    .clone()
+                    .or(p.name.clone())
+                    .unwrap_or_else(|| crate::store::jobs::DEFAULT_PRINTER.into()),
+                print_to: self
+                    .print_to
+                    .clone()
+                    .or(p.print_to.clone())
+                    .or(self.printer_name.clone())
+                    .or(p.name.clone())
+                    .unwrap_or_else(|| crate::store::jobs::DEFAULT_PRINTER.into()),
+                queue_key_file: self.queue_key_file.clone().or(p.queue_key_file.clone()),
                 uri: printer_uri,
                 profile: self
                     .printer_profile
@@ -724,6 +817,8 @@ impl ServeArgs {
             staff_password_hash: self.staff_password_hash.clone().or(file.staff_password_hash.clone()),
             issue_rate_per_minute: self.issue_rate_per_minute.or(file.issue_rate_per_minute).unwrap_or(30),
             trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            database: self.common.database(&data_dir, &file),
+            form_key_file: self.form_key_file.clone().or(file.form_key_file.clone()),
             connections,
             kiosk_handoff_seconds,
             data_dir,

@@ -71,6 +71,10 @@ pub enum Error {
         "the kiosk cannot save anything right now (its storage is full or read-only), so nothing was saved; please try again in a few minutes"
     )]
     Storage(String),
+    /// A shared database (PostgreSQL) cannot be reached: down, restarting, or the network
+    /// between (503). Nothing was saved; the pool reconnects by itself. The detail goes to the log.
+    #[error("the booth's database cannot be reached right now, so nothing was saved; please try again in a minute")]
+    DbUnreachable(String),
     /// Anything else internal (500); details go to the log, never to the page.
     #[error("internal error: {0}")]
     Internal(String),

@@ -3,7 +3,7 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use certstamp::config::{CaCommand, Cli, Command, LogFormat, StaffCommand};
+use certstamp::config::{CaCommand, Cli, Command, LogFormat, StaffCommand, StoreCommand};
 
 mod cli;
 
@@ -33,6 +33,8 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Printer(cmd)) => cli::printer(cmd),
         Some(Command::Archive(args)) => runtime.block_on(cli::archive(&args)),
         Some(Command::Verify(args)) => runtime.block_on(cli::verify(&args)),
+        Some(Command::PrintAgent(args)) => runtime.block_on(certstamp::server::print_agent(args.settings()?)),
+        Some(Command::Store(StoreCommand::Migrate(args))) => runtime.block_on(cli::store_migrate(&args)),
         Some(Command::Staff(StaffCommand::SetPassword(args))) => cli::staff_set_password(&args),
         Some(Command::Staff(StaffCommand::HashPassword)) => cli::staff_hash_password(),
     }

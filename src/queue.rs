@@ -47,7 +47,7 @@ where
     let mut delay = Duration::from_secs(1);
     loop {
         match record().await {
-            Err(Error::Storage(e)) => {
+            Err(Error::Storage(e) | Error::DbUnreachable(e)) => {
                 tracing::warn!(job = %job.key(), error = %e, "cannot record the print job's state yet (storage); retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
@@ -74,15 +74,33 @@ pub struct Queue {
     metrics: Metrics,
     /// The printer, shared by the worker and readiness probes.
     driver: Arc<Driver>,
+    /// Whether a printer is attached here (`--printer none`: tickets go to an agent).
+    local: bool,
+    /// The printer this worker serves (`--printer-name`).
+    name: Arc<str>,
+    /// Where this kiosk's tickets go (`--print-to`).
+    print_to: Arc<str>,
 }
+
+/// How long a worker's hold on its printer lasts unless renewed. A worker renews it
+/// before every job and every idle poll; a killed worker's printer is free after this.
+const LEASE_SECS: i64 = 10;
+/// With a shared database a job may come from another kiosk, which cannot wake this
+/// worker: look again this often when idle.
+const SHARED_POLL: Duration = Duration::from_secs(2);
 
 impl Queue {
     /// Parse the printer settings and open the kiosk key; changes are told to `events`
     /// and counted in `metrics`.
     pub fn new(settings: &Settings, events: Events, metrics: Metrics) -> Result<Self> {
-        let uri: PrinterUri = settings
-            .printer
-            .uri
+        let local = settings.printer.has_local_printer();
+        // Without a printer the driver is never used; the spool keeps the types simple.
+        let uri_text = if local {
+            settings.printer.uri.clone()
+        } else {
+            format!("spool:{}", settings.data_dir.join("spool").display())
+        };
+        let uri: PrinterUri = uri_text
             .parse()
             .map_err(|e: PrintError| Error::Invalid(e.to_string()))?;
         let profile = Profile::by_name(&settings.printer.profile).ok_or_else(|| {
@@ -94,7 +112,13 @@ impl Queue {
         })?;
         Ok(Queue {
             notify: Arc::new(Notify::new()),
-            key: Arc::new(KioskKey::load_or_create(&settings.data_dir.join("queue.key"))?),
+            key: Arc::new(match &settings.printer.queue_key_file {
+                Some(shared) => KioskKey::load_shared(shared)?,
+                None => KioskKey::load_or_create(&settings.data_dir.join("queue.key"))?,
+            }),
+            local,
+            name: settings.printer.name.as_str().into(),
+            print_to: settings.printer.print_to.as_str().into(),
             profile: Arc::new(profile),
             driver: Arc::new(Driver::open(&uri)),
             uri: Arc::new(uri),
@@ -113,7 +137,9 @@ impl Queue {
     /// Queue a ticket whose QR opens `page_url`, and wake the worker.
     pub async fn enqueue(&self, store: &Store, visitor_id: &str, origin: Origin, page_url: &str) -> Result<Enqueued> {
         let payload = self.ticket_payload(page_url);
-        let res = store.enqueue_job(visitor_id, origin, payload, DEDUPE_SECS).await?;
+        let res = store
+            .enqueue_job(visitor_id, origin, payload, DEDUPE_SECS, &self.print_to)
+            .await?;
         if let Enqueued::New(job) = &res {
             self.told(job, JobState::Queued);
         }
@@ -131,7 +157,9 @@ impl Queue {
         let payload = job.payload.clone().ok_or_else(|| {
             Error::Invalid("This ticket's link was purged after the retention period; it cannot be reprinted.".into())
         })?;
-        let res = store.enqueue_job(&job.visitor_id, Origin::Staff, payload, 0).await?;
+        let res = store
+            .enqueue_job(&job.visitor_id, Origin::Staff, payload, 0, &job.printer)
+            .await?;
         if let Enqueued::New(job) = &res {
             self.told(job, JobState::Queued);
         }
@@ -233,18 +261,46 @@ impl Queue {
         });
     }
 
-    /// Mark jobs a crash left in `printing` as interrupted, then run the worker.
+    /// Take this printer, mark jobs a crash left in `printing` as interrupted, then run
+    /// the worker. Without a printer here (`--printer none`) there is no worker.
     pub async fn start(&self, store: Store, settings: Arc<Settings>) -> Result<()> {
-        let n = store.interrupt_in_flight_jobs().await?;
+        if !self.local {
+            tracing::info!(print_to = %self.print_to, "no printer here; tickets go to a print agent");
+            return Ok(());
+        }
+        // One process per SQLite file: its worker is the printer's only one, also after a
+        // crash. With a shared database each worker holds its own lease.
+        let holder: String = if store.is_shared() {
+            rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect()
+        } else {
+            "this-kiosk".into()
+        };
+        let held = self.take_printer(&store, &holder).await?;
+        let q = self.clone();
+        tokio::spawn(async move { q.run(store, settings, holder, held).await });
+        Ok(())
+    }
+
+    /// Take or renew the lease on this printer. On taking it over, jobs the last holder
+    /// left in `printing` are marked interrupted: they may have printed.
+    async fn take_printer(&self, store: &Store, holder: &str) -> Result<bool> {
+        if !store.lease_printer(&self.name, holder, now_ts() + LEASE_SECS).await? {
+            return Ok(false);
+        }
+        let n = store.interrupt_in_flight_jobs(&self.name).await?;
         if n > 0 {
             tracing::warn!(
                 count = n,
+                printer = %self.name,
                 "print jobs were in flight at the last stop; marked interrupted for staff"
             );
         }
-        let q = self.clone();
-        tokio::spawn(async move { q.run(store, settings).await });
-        Ok(())
+        Ok(true)
+    }
+
+    /// The printer's name (`--printer-name`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Ask the printer how it is, unless a ticket is being sent right now (then it
@@ -288,8 +344,10 @@ impl Queue {
         }
     }
 
-    async fn run(self, store: Store, settings: Arc<Settings>) {
+    async fn run(self, store: Store, settings: Arc<Settings>, holder: String, mut held: bool) {
         let driver = self.driver.clone();
+        let shared = store.is_shared();
+        let mut reported = String::new();
         match self.probe().await {
             // The spool always takes a job; it has no paper sensor.
             None => self.metrics.printer(true, Paper::Unknown),
@@ -299,7 +357,32 @@ impl Queue {
         // A full or read-only disk: wait longer each time (1 s doubling to 30 s), not a hot loop.
         let mut storage_wait = Duration::from_secs(1);
         loop {
-            let job = match store.next_job().await {
+            // Renew the hold (or wait for a dead holder's to run out) before every job.
+            let renewed = if held {
+                store.lease_printer(&self.name, &holder, now_ts() + LEASE_SECS).await
+            } else {
+                self.take_printer(&store, &holder).await
+            };
+            match renewed {
+                Ok(true) => held = true,
+                Ok(false) => {
+                    held = false;
+                    self.set_health("another worker holds this printer; waiting");
+                    tokio::time::sleep(SHARED_POLL).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "print queue: cannot reach the database; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            // Staff on every kiosk see every printer's status.
+            let health = self.health();
+            if health != reported && store.report_printer(&self.name, &health).await.is_ok() {
+                reported = health;
+            }
+            let job = match store.next_job(&self.name).await {
                 Ok(j) => j,
                 Err(e) => {
                     tracing::error!(error = %e, "print queue: cannot read jobs; retrying");
@@ -310,13 +393,20 @@ impl Queue {
             };
             let Some(job) = job else {
                 // Idle until told: a new job, or a certificate recorded (every backend's
-                // result goes through the app, which wakes the queue).
-                self.notify.notified().await;
+                // result goes through the app, which wakes the queue). Another kiosk's
+                // job cannot tell us, so with a shared database look again soon.
+                if shared {
+                    let _ = tokio::time::timeout(SHARED_POLL, self.notify.notified()).await;
+                } else {
+                    self.notify.notified().await;
+                }
                 continue;
             };
             let wait = job.next_attempt_at - now_ts();
             if wait > 0 {
-                tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+                // Short naps under a shared database, so the lease stays renewed.
+                let nap = if shared { wait.min(2) } else { wait };
+                tokio::time::sleep(Duration::from_secs(nap as u64)).await;
                 continue;
             }
             let _busy = self.busy.lock().await;
@@ -472,16 +562,16 @@ mod tests {
         store.complete_issuance("v1", cert).await.unwrap();
         // A payload the kiosk key cannot open: nothing a retry could fix.
         store
-            .enqueue_job("v1", Origin::Visitor, b"not sealed".to_vec(), DEDUPE_SECS)
+            .enqueue_job("v1", Origin::Visitor, b"not sealed".to_vec(), DEDUPE_SECS, "default")
             .await
             .unwrap();
         let queue = Queue::new(&settings, Events::new(), Metrics::new()).unwrap();
-        let job = store.next_job().await.unwrap().unwrap();
+        let job = store.next_job("default").await.unwrap().unwrap();
         let driver = Arc::new(Driver::open(&PrinterUri::Spool(dir.path().join("spool"))));
         queue.attempt(&store, &settings, &driver, &job).await.unwrap();
         assert_eq!(store.job(job.id).await.unwrap().unwrap().state, JobState::Cancelled);
         assert!(
-            store.next_job().await.unwrap().is_none(),
+            store.next_job("default").await.unwrap().is_none(),
             "the queue is not held behind it"
         );
     }

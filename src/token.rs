@@ -161,6 +161,14 @@ pub fn seal(recipient: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
 /// The database alone reveals neither tokens nor keys.
 pub struct KioskKey(LessSafeKey);
 
+/// Read a secret that configuration names (a mounted Secret): it must exist, since a
+/// key made here would differ from the other kiosks'.
+fn load_shared_secret(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
+    let b = std::fs::read(path)
+        .map_err(|e| Error::Invalid(format!("cannot read the shared key {}: {e}", path.display())))?;
+    Ok(Zeroizing::new(b))
+}
+
 /// Read a 32-byte secret from `path`, or create it (mode 0600) when missing.
 fn load_or_create_secret(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
     use std::io::Write;
@@ -180,7 +188,15 @@ fn load_or_create_secret(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
 impl KioskKey {
     /// Load `path`, or create it with 32 random bytes.
     pub fn load_or_create(path: &std::path::Path) -> Result<Self> {
-        let bytes = load_or_create_secret(path)?;
+        Self::from_secret(path, load_or_create_secret(path)?)
+    }
+
+    /// Load a key shared by several kiosks and print agents (32 bytes, must exist).
+    pub fn load_shared(path: &std::path::Path) -> Result<Self> {
+        Self::from_secret(path, load_shared_secret(path)?)
+    }
+
+    fn from_secret(path: &std::path::Path, bytes: Zeroizing<Vec<u8>>) -> Result<Self> {
         let key = UnboundKey::new(&aead::CHACHA20_POLY1305, &bytes)
             .map_err(|_| Error::Internal(format!("{} is not a 32-byte key", path.display())))?;
         Ok(KioskKey(LessSafeKey::new(key)))
@@ -221,7 +237,15 @@ pub struct FormKey(ring::hmac::Key);
 impl FormKey {
     /// Load `path`, or create it with 32 random bytes.
     pub fn load_or_create(path: &std::path::Path) -> Result<Self> {
-        let bytes = load_or_create_secret(path)?;
+        Self::from_secret(path, load_or_create_secret(path)?)
+    }
+
+    /// Load a key shared by several kiosks (at least 32 bytes, must exist).
+    pub fn load_shared(path: &std::path::Path) -> Result<Self> {
+        Self::from_secret(path, load_shared_secret(path)?)
+    }
+
+    fn from_secret(path: &std::path::Path, bytes: Zeroizing<Vec<u8>>) -> Result<Self> {
         if bytes.len() < 32 {
             return Err(Error::Internal(format!("{} holds fewer than 32 bytes", path.display())));
         }

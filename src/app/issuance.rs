@@ -170,7 +170,11 @@ impl App {
             .printer
             .auto_print
             .then(|| self.queue.ticket_payload(&self.page_url(token)));
-        let queued = self.store.insert_issued_visitor(new, token, row, ticket).await?;
+        let printer = &self.settings.printer.print_to;
+        let queued = self
+            .store
+            .insert_issued_visitor(new, token, row, ticket, printer)
+            .await?;
         // The one log line per issuance (as in `Backend::complete_issuance`): no name,
         // email, token or key.
         tracing::info!(visitor = %id, serial = %serial, fingerprint = %fingerprint, "issued certificate");
@@ -187,8 +191,8 @@ impl App {
     pub(super) async fn record(&self, visitor_id: &str, outcome: Outcome) {
         match self.store_outcome(visitor_id, outcome.clone()).await {
             Ok(()) => self.recorded(visitor_id, &outcome),
-            Err(Error::Storage(e)) => {
-                // A full or read-only disk: keep the outcome in memory and store it once the
+            Err(Error::Storage(e) | Error::DbUnreachable(e)) => {
+                // A full or read-only disk (or a database away): keep the outcome in memory and store it once the
                 // disk takes writes again, so the visitor's page completes without a restart.
                 tracing::warn!(visitor = %visitor_id, error = %e, "cannot record issuance yet (storage); retrying");
                 let (app, id) = (self.clone(), visitor_id.to_string());
@@ -198,7 +202,9 @@ impl App {
                         tokio::time::sleep(delay).await;
                         match app.store_outcome(&id, outcome.clone()).await {
                             Ok(()) => return app.recorded(&id, &outcome),
-                            Err(Error::Storage(_)) => delay = (delay * 2).min(Duration::from_secs(30)),
+                            Err(Error::Storage(_) | Error::DbUnreachable(_)) => {
+                                delay = (delay * 2).min(Duration::from_secs(30))
+                            }
                             Err(e) => {
                                 tracing::error!(visitor = %id, error = %e, "could not record issuance; will retry at next start");
                                 return;

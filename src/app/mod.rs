@@ -23,6 +23,8 @@ use crate::token::{FormKey, Token};
 
 /// The staff passphrase, sessions, and which browser is the booth screen.
 pub mod access;
+/// The print agent: the print worker alone, beside its printer.
+pub mod agent;
 /// Page parts and zips, computed once and cached in memory.
 mod derived;
 /// Signing the guestbook, through the kiosk or over mutual TLS.
@@ -94,9 +96,13 @@ impl App {
     /// Open the data dir, database and issuer for `settings`. Starts nothing.
     pub async fn open(settings: Settings) -> Result<Self> {
         crate::files::tighten_tree(&settings.data_dir)?;
-        let store = Store::open(&settings.data_dir.join("certstamp.db"))?;
+        let store = Store::connect(&settings.database).await?;
         let (outcomes, reports) = Outcomes::channel();
         let issuer: Arc<dyn Issuer> = match settings.issuer {
+            // Kiosks sharing a database share one CA: none may make its own.
+            IssuerKind::Local if store.is_shared() => {
+                Arc::new(LocalIssuer::open_shared(&settings.data_dir, &settings.conference)?)
+            }
             IssuerKind::Local => Arc::new(LocalIssuer::open(&settings.data_dir, &settings.conference)?),
             // An unreachable API only means not ready: the kiosk serves and retries.
             IssuerKind::CertManager => Arc::new(CertManagerIssuer::open(&settings, outcomes.clone()).await?),
@@ -130,7 +136,10 @@ impl App {
             queue: Queue::new(&settings, events.clone(), metrics.clone())?,
             events,
             metrics,
-            form_key: FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
+            form_key: match &settings.form_key_file {
+                Some(shared) => FormKey::load_shared(shared)?,
+                None => FormKey::load_or_create(&settings.data_dir.join("form.key"))?,
+            },
             access: access::Access::open(settings.staff_password_hash.as_deref(), settings.data_dir.clone())?,
             crls: revocation::Crls::default(),
             guestbook,

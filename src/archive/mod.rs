@@ -33,6 +33,8 @@ pub mod site;
 pub struct Options {
     /// The kiosk's data dir.
     pub data_dir: PathBuf,
+    /// The kiosk's database (URL or SQLite path); `None`: `<data-dir>/certstamp.db`.
+    pub database: Option<String>,
     /// Where the site goes.
     pub out: PathBuf,
     /// Archive even though some visitors' emails or keys are still kept.
@@ -68,14 +70,16 @@ fn not_purged_yet(count: u64, until: Option<i64>, now: OffsetDateTime) -> Error 
 
 /// Build the site from `opts.data_dir` and write it to `opts.out`.
 pub async fn run(opts: &Options, now: OffsetDateTime) -> Result<Summary> {
-    let db = opts.data_dir.join("certstamp.db");
-    if !db.is_file() {
+    let db = opts
+        .database
+        .clone()
+        .unwrap_or_else(|| opts.data_dir.join("certstamp.db").display().to_string());
+    if !crate::store::postgres::is_url(&db) && !std::path::Path::new(&db).is_file() {
         return Err(Error::Invalid(format!(
-            "no kiosk database at {}; pass the kiosk's --data-dir",
-            db.display()
+            "no kiosk database at {db}; pass the kiosk's --data-dir or --database"
         )));
     }
-    let store = Store::open(&db)?;
+    let store = Store::connect(&db).await?;
     let unpurged = store.unpurged().await?;
     if unpurged.count > 0 && !opts.before_retention {
         return Err(not_purged_yet(unpurged.count, unpurged.until, now));

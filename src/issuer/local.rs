@@ -202,6 +202,26 @@ impl LocalIssuer {
         })
     }
 
+    /// Open a CA that must already be there: kiosks sharing one database share one CA
+    /// (the same `ca/` files mounted into each, e.g. from one Secret), so a missing file
+    /// is an error here, never a reason to make a second root or intermediate.
+    pub fn open_shared(data_dir: &Path, conf: &Conference) -> Result<Self> {
+        let paths = CaPaths::new(data_dir);
+        let (root, root_key) = paths.root();
+        let (intermediate, intermediate_key) = paths.intermediate(&conf.slug);
+        for file in [root, root_key, intermediate, intermediate_key] {
+            if !file.is_file() {
+                return Err(Error::Invalid(format!(
+                    "{} is missing. Kiosks that share a PostgreSQL database share one CA: run \
+                     `certstamp ca init` once and mount the same ca/ files into every kiosk \
+                     (or use the cert-manager issuer); a kiosk does not create its own CA",
+                    file.display()
+                )));
+            }
+        }
+        Self::open(data_dir, conf)
+    }
+
     /// Sign a visitor leaf synchronously (pure CPU work).
     pub fn sign(&self, req: &LeafRequest) -> Result<IssuedCert> {
         let now = OffsetDateTime::now_utc();
@@ -261,6 +281,32 @@ impl Issuer for LocalIssuer {
             Duration::days(90),
             self.intermediate_not_after,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod shared_ca_tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_ca_is_opened_never_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let today = OffsetDateTime::now_utc().date();
+        let conf = Conference {
+            name: "C".into(),
+            slug: "c".into(),
+            city: "X".into(),
+            start: today,
+            end: today,
+            leaf_validity_days: 1,
+            retention_days: 1,
+        };
+        let err = LocalIssuer::open_shared(dir.path(), &conf).err().unwrap().to_string();
+        assert!(err.contains("does not create its own CA"), "{err}");
+        assert!(!dir.path().join("ca").exists(), "nothing was created");
+        let made = LocalIssuer::open(dir.path(), &conf).unwrap();
+        let shared = LocalIssuer::open_shared(dir.path(), &conf).unwrap();
+        assert_eq!(made.root_pem(), shared.root_pem());
     }
 }
 

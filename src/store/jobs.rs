@@ -105,6 +105,24 @@ pub struct Job {
     pub created_at: i64,
     /// Unix time of the next attempt.
     pub next_attempt_at: i64,
+    /// The printer it goes to.
+    pub printer: String,
+}
+
+/// The printer a kiosk's own worker serves unless told otherwise.
+pub const DEFAULT_PRINTER: &str = "default";
+
+/// A printer as its worker last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterRow {
+    /// Its name (`--printer-name`).
+    pub name: String,
+    /// The worker's last word on it ("ready", "out of paper", ...).
+    pub status: String,
+    /// When that was, Unix seconds.
+    pub seen_at: i64,
+    /// Whether a worker holds it now (its lease has not run out).
+    pub served: bool,
 }
 
 impl Job {

@@ -1,7 +1,7 @@
 //! The database, behind one small typed interface: [`Backend`] lists every query the
 //! kiosk makes, [`Store`] is the cheap handle the rest of the code holds, and
-//! [`sqlite`] is the one module that talks to SQLite. No database type leaves this
-//! module, so a second backend can implement [`Backend`] without touching callers.
+//! [`sqlite`] and [`postgres`] are the only modules that talk to a database. No
+//! database type leaves this module, so callers never know which one they hold.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ use crate::token::Token;
 pub mod access;
 /// What the static archive and `certstamp verify` read.
 pub mod archive;
+/// Every row, for moving a booth between backends.
+pub mod dump;
 /// Guestbook entries, one per signing certificate.
 pub mod guestbook;
 /// The booth screen's handoffs, shared by every replica.
@@ -24,15 +26,19 @@ pub mod handoffs;
 pub mod jobs;
 /// Keyset pagination shared by every list.
 pub mod page;
+/// PostgreSQL: a connection pool shared by several kiosks and print agents.
+pub mod postgres;
 /// SQLite: a pool of readers and one group-committing writer.
 pub mod sqlite;
 /// What the staff console lists and changes: filters and searches, void and forget, kept links.
 pub mod staff;
+#[cfg(test)]
+mod tests;
 /// Visitors and their certificates.
 pub mod visitors;
 
 use guestbook::{Entry, NewEntry};
-use jobs::{Enqueued, Job, JobState, Origin};
+use jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use page::{Cursor, Page};
 use visitors::{IssuedRow, NewVisitor, SealTile, Visitor, VisitorFilter};
 
@@ -52,6 +58,20 @@ impl Store {
     /// Open (or create) the SQLite database file and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Store(Arc::new(sqlite::Sqlite::open(path)?)))
+    }
+
+    /// Open the database a setting names: a `postgres://` URL, or else a SQLite file path.
+    pub async fn connect(database: &str) -> Result<Self> {
+        if postgres::is_url(database) {
+            Ok(Store(Arc::new(postgres::Postgres::connect(database).await?)))
+        } else {
+            Self::open(Path::new(database))
+        }
+    }
+
+    /// Whether this store is shared with other kiosks (PostgreSQL), not a file of one Pi.
+    pub fn is_shared(&self) -> bool {
+        self.0.shared()
     }
 
     /// A throwaway database for tests: a real SQLite file in WAL mode (WAL needs a
@@ -134,20 +154,34 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Queue a ticket. Visitor requests within `dedupe_secs` of an open or just-printed
     /// visitor job for the same visitor return that job instead: a double tap prints once.
+    /// The ticket goes to `printer`.
     async fn enqueue_job(
         &self,
         visitor_id: &str,
         origin: Origin,
         payload: Vec<u8>,
         dedupe_secs: i64,
+        printer: &str,
     ) -> Result<Enqueued>;
 
-    /// At start: jobs left in `printing` may have printed. Mark them `interrupted`.
-    async fn interrupt_in_flight_jobs(&self) -> Result<usize>;
+    /// When a worker takes a printer over: that printer's jobs left in `printing` may
+    /// have printed. Mark them `interrupted`.
+    async fn interrupt_in_flight_jobs(&self, printer: &str) -> Result<usize>;
 
-    /// The next job to print: the oldest open job whose certificate is issued. Jobs of
-    /// certificates that failed to issue are cancelled on the way.
-    async fn next_job(&self) -> Result<Option<Job>>;
+    /// The next job for `printer`: its oldest open job whose certificate is issued. Jobs
+    /// of certificates that failed to issue are cancelled on the way.
+    async fn next_job(&self, printer: &str) -> Result<Option<Job>>;
+
+    /// Take or renew the lease on `printer` for `holder` until `until`: true while this
+    /// holder has it. Only the holder prints on it, so jobs go out in order and once,
+    /// however many workers are started for one printer.
+    async fn lease_printer(&self, printer: &str, holder: &str, until: i64) -> Result<bool>;
+
+    /// Record a printer's status for staff on every kiosk.
+    async fn report_printer(&self, printer: &str, status: &str) -> Result<()>;
+
+    /// Every printer any worker has reported, by name.
+    async fn printers(&self) -> Result<Vec<PrinterRow>>;
 
     /// Move a job to `printing` (durably, before any byte is sent).
     async fn start_job(&self, id: i64) -> Result<bool>;
@@ -315,7 +349,21 @@ pub trait Backend: Send + Sync + 'static {
     /// Visitors whose email or key the retention purge has not removed yet.
     async fn unpurged(&self) -> Result<archive::Unpurged>;
 
+    // ---- moving a booth between backends ----
+
+    /// Every row of every table (`certstamp store migrate`).
+    async fn export(&self) -> Result<dump::Dump>;
+
+    /// Write every row of `dump` into this database, in one transaction. Refuses a
+    /// database that already has visitors, jobs or guestbook entries.
+    async fn import(&self, dump: dump::Dump) -> Result<()>;
+
     // ---- conveniences every backend gets for free ----
+
+    /// Whether other kiosks may share this database (only PostgreSQL says yes).
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Record a submission (state `pending`), durably: see [`Backend::insert_visitor_row`].
     async fn insert_visitor(&self, v: NewVisitor, token: &Token) -> Result<()> {
@@ -334,12 +382,13 @@ pub trait Backend: Send + Sync + 'static {
         token: &Token,
         row: IssuedRow,
         ticket: Option<Vec<u8>>,
+        printer: &str,
     ) -> Result<Option<Enqueued>> {
         let id = v.id.clone();
         self.insert_visitor(v, token).await?;
         self.store_issued(&id, row).await?;
         match ticket {
-            Some(payload) => Ok(Some(self.enqueue_job(&id, Origin::Auto, payload, 0).await?)),
+            Some(payload) => Ok(Some(self.enqueue_job(&id, Origin::Auto, payload, 0, printer).await?)),
             None => Ok(None),
         }
     }

@@ -25,7 +25,7 @@ pub fn status(e: &Error) -> StatusCode {
         Error::TooSlow => StatusCode::REQUEST_TIMEOUT,
         Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Error::KeyPurged | Error::Voided => StatusCode::GONE,
-        Error::Unavailable(_) | Error::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::Storage(_) | Error::DbUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Issuance(_) => StatusCode::BAD_GATEWAY,
         Error::Pki(_) | Error::Printer(_) | Error::Db(_) | Error::Io(_) | Error::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -128,6 +128,10 @@ pub fn error_page(app: &App, err: &Error) -> Response {
         Error::Storage(detail) => {
             tracing::error!(%detail, "storage fault: a request could not be saved");
             Some("Booth staff: free space on the kiosk's data disk (or make it writable); the kiosk carries on by itself.".into())
+        }
+        Error::DbUnreachable(detail) => {
+            tracing::error!(%detail, "database unreachable: a request could not be saved");
+            Some("Booth staff: check the PostgreSQL server; the kiosks reconnect by themselves.".into())
         }
         _ => None,
     };

@@ -76,10 +76,11 @@ pub fn kustomize(dir: &Path) -> Vec<Value> {
 }
 
 /// Built-in kinds against Kubernetes' OpenAPI schemas, strictly (unknown fields fail).
+/// cert-manager's and CloudNativePG's kinds are checked against their CRDs instead.
 pub fn validate_builtin(docs: &[Value], what: &str) {
     let builtin: Vec<Value> = docs
         .iter()
-        .filter(|d| d["apiVersion"] != "cert-manager.io/v1")
+        .filter(|d| d["apiVersion"] != "cert-manager.io/v1" && d["apiVersion"] != "postgresql.cnpg.io/v1")
         .cloned()
         .collect();
     let dir = tempfile::tempdir().unwrap();
@@ -145,6 +146,8 @@ fn kiosk_settings(docs: &[Value], container: &Value) -> certstamp::config::Setti
         ("CERTSTAMP_ISSUER", "--issuer"),
         ("CERTSTAMP_LISTEN", "--listen"),
         ("CERTSTAMP_DATA_DIR", "--data-dir"),
+        ("CERTSTAMP_PRINTER_NAME", "--printer-name"),
+        ("CERTSTAMP_PRINT_TO", "--print-to"),
     ] {
         if let Some(v) = env_value(container, name) {
             args.extend([flag.to_string(), v.to_string()]);
@@ -319,6 +322,10 @@ fn check_rendering(dir: &Path, docs: &[Value]) {
     // The printer: a USB device comes from the device plugin on the printer's node; a network
     // printer is the one extra address the NetworkPolicy lets the kiosk reach.
     let egress = policy["spec"]["egress"].as_array().unwrap();
+    if !settings.printer.has_local_printer() {
+        check_shared_booth(&what, docs, c, &settings, egress);
+        return;
+    }
     let uri: certstamp_printer::PrinterUri = settings.printer.uri.parse().unwrap();
     match uri {
         certstamp_printer::PrinterUri::Device(path) => {
@@ -367,6 +374,208 @@ fn check_rendering(dir: &Path, docs: &[Value]) {
     assert_eq!(api, [6443], "{what}: only the API server's port goes to any address");
 }
 
+/// A booth of several kiosks (deploy/booth-ha): PostgreSQL from CloudNativePG, shared keys,
+/// and a print agent for the printer the kiosks send tickets to.
+fn check_shared_booth(
+    what: &str,
+    docs: &[Value],
+    kiosk: &Value,
+    settings: &certstamp::config::Settings,
+    egress: &[Value],
+) {
+    let deployment = find(docs, "Deployment", "certstamp");
+    assert!(
+        deployment["spec"]["replicas"].as_u64().unwrap() >= 2,
+        "{what}: 2+ kiosk replicas"
+    );
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate", "{what}");
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().all(|v| v.get("persistentVolumeClaim").is_none()),
+        "{what}: no shared volume"
+    );
+    assert!(docs.iter().all(|d| d["kind"] != "PersistentVolumeClaim"), "{what}");
+    // The CloudNativePG Cluster, valid against the operator's own CRD.
+    let cluster = docs
+        .iter()
+        .find(|d| d["kind"] == "Cluster")
+        .expect("a CloudNativePG Cluster");
+    let causes = crate::kube_standin::schema_causes(&cnpg_cluster_validator(), cluster);
+    assert!(causes.is_empty(), "{what}: {causes:#?}");
+    assert!(
+        cluster["spec"]["instances"].as_u64().unwrap() >= 2,
+        "{what}: a standby for failover"
+    );
+    let app_secret = format!("{}-app", cluster["metadata"]["name"].as_str().unwrap());
+    let ca_secret = format!("{}-ca", cluster["metadata"]["name"].as_str().unwrap());
+    // Kiosks and agents: the database from the operator's Secret, TLS verified against its CA,
+    // and the booth's shared queue key.
+    let agents: Vec<&Value> = docs
+        .iter()
+        .filter(|d| {
+            d["kind"] == "Deployment" && d["spec"]["template"]["spec"]["containers"][0]["args"][0] == "print-agent"
+        })
+        .collect();
+    assert!(!agents.is_empty(), "{what}: a print agent");
+    for (name, c) in std::iter::once(("kiosk", kiosk)).chain(
+        agents
+            .iter()
+            .map(|a| ("agent", &a["spec"]["template"]["spec"]["containers"][0])),
+    ) {
+        let env = c["env"].as_array().unwrap();
+        let uri = env.iter().position(|e| e["name"] == "DB_URI").expect("DB_URI");
+        assert_eq!(
+            env[uri]["valueFrom"]["secretKeyRef"]["name"],
+            app_secret.as_str(),
+            "{what} {name}"
+        );
+        let db = env
+            .iter()
+            .position(|e| e["name"] == "CERTSTAMP_DATABASE")
+            .expect("CERTSTAMP_DATABASE");
+        assert!(uri < db, "{what} {name}: $(DB_URI) is defined before it is used");
+        let url = env[db]["value"].as_str().unwrap();
+        assert!(
+            url.starts_with("$(DB_URI)?sslmode=verify-full&sslrootcert="),
+            "{what} {name}: {url}"
+        );
+        let names = env.iter().map(|e| e["name"].as_str().unwrap().to_string());
+        assert_eq!(
+            certstamp::config::unknown_env_vars(names),
+            Vec::<String>::new(),
+            "{what} {name}"
+        );
+        let file = env_value(c, "CERTSTAMP_QUEUE_KEY_FILE").unwrap_or_else(|| panic!("{what} {name}: no queue key"));
+        let mount = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| file.starts_with(m["mountPath"].as_str().unwrap()))
+            .unwrap();
+        assert_eq!(mount["readOnly"], true);
+        let pod = if name == "kiosk" {
+            &deployment["spec"]["template"]["spec"]
+        } else {
+            &agents[0]["spec"]["template"]["spec"]
+        };
+        let v = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(v["secret"]["secretName"], "certstamp-keys", "{what} {name}");
+        let root = env_value(c, "CERTSTAMP_DATABASE")
+            .unwrap()
+            .split("sslrootcert=")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        let mount = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| root.starts_with(m["mountPath"].as_str().unwrap()))
+            .unwrap();
+        let pod = if name == "kiosk" {
+            &deployment["spec"]["template"]["spec"]
+        } else {
+            &agents[0]["spec"]["template"]["spec"]
+        };
+        let v = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(v["secret"]["secretName"], ca_secret.as_str(), "{what} {name}");
+    }
+    assert!(
+        env_value(kiosk, "CERTSTAMP_FORM_KEY_FILE").is_some(),
+        "{what}: one CSRF key for all replicas"
+    );
+    // The kiosks' tickets go to a printer an agent serves; its policy lets it reach that printer.
+    let agent = agents
+        .iter()
+        .find(|a| {
+            env_value(
+                &a["spec"]["template"]["spec"]["containers"][0],
+                "CERTSTAMP_PRINTER_NAME",
+            ) == Some(settings.printer.print_to.as_str())
+        })
+        .unwrap_or_else(|| panic!("{what}: no agent serves {}", settings.printer.print_to));
+    let printer = env_value(&agent["spec"]["template"]["spec"]["containers"][0], "CERTSTAMP_PRINTER").unwrap();
+    let Ok(certstamp_printer::PrinterUri::Tcp { host, port }) = printer.parse::<certstamp_printer::PrinterUri>() else {
+        panic!("{what}: the agent's printer {printer} is not a network printer");
+    };
+    let labels = &agent["spec"]["template"]["metadata"]["labels"];
+    let policy = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "NetworkPolicy"
+                && d["spec"]["podSelector"]["matchLabels"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| &labels[k] == v)
+        })
+        .expect("a NetworkPolicy for the agent");
+    let reaches = |rules: &[Value], want: &dyn Fn(&Value) -> bool, port: u64| {
+        rules
+            .iter()
+            .any(|r| want(&r["to"][0]) && r["ports"][0]["port"].as_u64() == Some(port))
+    };
+    let agent_egress = policy["spec"]["egress"].as_array().unwrap();
+    assert!(
+        reaches(
+            agent_egress,
+            &|to| to["ipBlock"]["cidr"] == format!("{host}/32").as_str(),
+            u64::from(port)
+        ),
+        "{what}"
+    );
+    let db_pods = |to: &Value| to["podSelector"]["matchLabels"]["cnpg.io/cluster"] == cluster["metadata"]["name"];
+    assert!(
+        reaches(agent_egress, &db_pods, 5432),
+        "{what}: the agent reaches PostgreSQL"
+    );
+    assert!(reaches(egress, &db_pods, 5432), "{what}: the kiosks reach PostgreSQL");
+    assert!(
+        egress.iter().all(|r| r["ports"][0]["port"] != 9100),
+        "{what}: kiosks have no printer"
+    );
+    // A booth screen stays on one replica (its handoff pages live in that replica's memory).
+    let service = find(docs, "Service", "certstamp");
+    assert_eq!(
+        service["metadata"]["annotations"]["traefik.ingress.kubernetes.io/service.sticky.cookie"],
+        "true"
+    );
+    assert!(docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"), "{what}");
+}
+
+/// CloudNativePG's Cluster schema (tests/fixtures/crds, copied from the operator).
+fn cnpg_cluster_validator() -> jsonschema::Validator {
+    let text =
+        std::fs::read_to_string(crate::kube_standin::crd_dir().join("postgresql.cnpg.io_clusters.yaml")).unwrap();
+    let crd: Value = serde_saphyr::from_str(&text).unwrap();
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "v1")
+        .unwrap();
+    jsonschema::draft4::new(&version["schema"]["openAPIV3Schema"]).unwrap()
+}
+
+#[test]
+fn the_cluster_schema_catches_a_wrong_field() {
+    let bad: Value = serde_json::json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "x"},
+        "spec": {"instances": "two", "storage": {"size": "1Gi"}}
+    });
+    assert!(!crate::kube_standin::schema_causes(&cnpg_cluster_validator(), &bad).is_empty());
+}
+
 #[test]
 fn every_kustomization_renders_validates_and_fits_the_kiosk() {
     let dirs = kustomizations();
@@ -374,7 +583,12 @@ fn every_kustomization_renders_validates_and_fits_the_kiosk() {
         .iter()
         .map(|d| d.strip_prefix(repo()).unwrap().display().to_string())
         .collect();
-    for expected in ["deploy/base", "deploy/k3s-pi", "deploy/k3s-pi-network-printer"] {
+    for expected in [
+        "deploy/base",
+        "deploy/k3s-pi",
+        "deploy/k3s-pi-network-printer",
+        "deploy/booth-ha",
+    ] {
         assert!(names.iter().any(|n| n == expected), "{expected} is missing: {names:?}");
     }
     for dir in &dirs {

@@ -216,7 +216,7 @@ fn serve_printer_conn(mut s: TcpStream, mode: u8, jobs: &Mutex<Vec<Vec<u8>>>) {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 

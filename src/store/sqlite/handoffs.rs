@@ -41,23 +41,3 @@ pub(super) fn live(c: &Connection, id: &[u8], now: i64) -> Result<Option<StoredH
 pub(super) fn end(c: &Connection, id: &[u8]) -> Result<bool> {
     Ok(c.prepare_cached(END)?.execute([id])? == 1)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::Sqlite;
-    use crate::store::Backend;
-
-    #[tokio::test]
-    async fn handoffs_live_until_ended_or_expired() {
-        let db = Sqlite::temporary().unwrap();
-        db.create_handoff(vec![1], vec![9], vec![7], 400, 100).await.unwrap();
-        db.create_handoff(vec![2], vec![9], vec![8], 150, 100).await.unwrap();
-        let h = db.handoff(vec![1], 100).await.unwrap().unwrap();
-        assert_eq!((h.session, h.sealed_token), (vec![9], vec![7]));
-        assert!(db.handoff(vec![2], 150).await.unwrap().is_none(), "expired");
-        assert!(db.handoff(vec![3], 100).await.unwrap().is_none());
-        assert!(db.end_handoff(vec![1]).await.unwrap());
-        assert!(!db.end_handoff(vec![1]).await.unwrap());
-        assert!(db.handoff(vec![1], 100).await.unwrap().is_none());
-    }
-}

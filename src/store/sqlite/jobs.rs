@@ -3,13 +3,13 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Error, Result};
-use crate::store::jobs::{Enqueued, Job, JobState, Origin};
+use crate::store::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use crate::store::now_ts;
 use crate::store::page::{Cursor, Page};
 
 macro_rules! columns {
     () => {
-        "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at"
+        "id, visitor_id, origin, state, payload, attempts, last_error, created_at, next_attempt_at, printer"
     };
 }
 pub(super) use columns;
@@ -22,13 +22,13 @@ pub(super) const OPEN_FOR_VISITOR: &str = concat!(
      ORDER BY id DESC LIMIT 1"
 );
 pub(super) const INSERT: &str = concat!(
-    "INSERT INTO print_jobs (visitor_id, origin, state, payload, created_at, updated_at, next_attempt_at) \
-     VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?4) RETURNING ",
+    "INSERT INTO print_jobs (visitor_id, origin, state, payload, created_at, updated_at, next_attempt_at, printer) \
+     VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?4, ?5) RETURNING ",
     columns!()
 );
 pub(super) const INTERRUPT_IN_FLIGHT: &str = "UPDATE print_jobs SET state = 'interrupted', updated_at = ?1, \
     last_error = 'The kiosk stopped while this ticket was printing; it may or may not have printed.' \
-    WHERE state = 'printing'";
+    WHERE state = 'printing' AND printer = ?2";
 pub(super) const CANCEL_UNISSUABLE: &str = "UPDATE print_jobs SET state = 'cancelled', updated_at = ?1, \
     last_error = 'The certificate could not be issued.' \
     WHERE state IN ('queued', 'failed') AND EXISTS \
@@ -37,7 +37,7 @@ pub(super) const CANCEL_UNISSUABLE: &str = "UPDATE print_jobs SET state = 'cance
 pub(super) const NEXT: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM print_jobs INDEXED BY print_jobs_ready WHERE state IN ('queued', 'failed') AND EXISTS \
+    " FROM print_jobs INDEXED BY print_jobs_ready WHERE printer = ?1 AND state IN ('queued', 'failed') AND EXISTS \
      (SELECT 1 FROM visitors v WHERE v.id = print_jobs.visitor_id AND v.state = 'issued') ORDER BY id LIMIT 1"
 );
 pub(super) const START: &str = "UPDATE print_jobs SET state = 'printing', attempts = attempts + 1, updated_at = ?2 \
@@ -75,6 +75,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         last_error: r.get(6)?,
         created_at: r.get(7)?,
         next_attempt_at: r.get(8)?,
+        printer: r.get(9)?,
     })
 }
 
@@ -88,6 +89,7 @@ pub(super) fn enqueue(
     origin: Origin,
     payload: &[u8],
     dedupe: i64,
+    printer: &str,
 ) -> Result<Enqueued> {
     // Runs inside the writer's savepoint: the check and the insert are one step.
     let now = now_ts();
@@ -98,17 +100,47 @@ pub(super) fn enqueue(
     }
     let job = c
         .prepare_cached(INSERT)?
-        .query_row(params![visitor_id, origin.as_str(), payload, now], from_row)?;
+        .query_row(params![visitor_id, origin.as_str(), payload, now, printer], from_row)?;
     Ok(Enqueued::New(job))
 }
 
-pub(super) fn interrupt_in_flight(c: &Connection) -> Result<usize> {
-    Ok(c.prepare_cached(INTERRUPT_IN_FLIGHT)?.execute([now_ts()])?)
+pub(super) fn interrupt_in_flight(c: &Connection, printer: &str) -> Result<usize> {
+    Ok(c.prepare_cached(INTERRUPT_IN_FLIGHT)?
+        .execute(params![now_ts(), printer])?)
 }
 
-pub(super) fn next(c: &Connection) -> Result<Option<Job>> {
+pub(super) fn next(c: &Connection, printer: &str) -> Result<Option<Job>> {
     c.prepare_cached(CANCEL_UNISSUABLE)?.execute([now_ts()])?;
-    one(c, NEXT, [])
+    one(c, NEXT, [printer])
+}
+
+pub(super) fn lease(c: &Connection, printer: &str, holder: &str, until: i64) -> Result<bool> {
+    use rusqlite::OptionalExtension;
+    let got: Option<String> = c
+        .prepare_cached(LEASE)?
+        .query_row(params![printer, holder, until, now_ts()], |r| r.get(0))
+        .optional()?;
+    Ok(got.is_some())
+}
+
+pub(super) fn report(c: &Connection, printer: &str, status: &str) -> Result<()> {
+    c.prepare_cached(REPORT)?.execute(params![printer, status, now_ts()])?;
+    Ok(())
+}
+
+pub(super) fn printers(c: &Connection) -> Result<Vec<PrinterRow>> {
+    let mut stmt = c.prepare_cached(PRINTERS)?;
+    let rows = stmt
+        .query_map([now_ts()], |r| {
+            Ok(PrinterRow {
+                name: r.get(0)?,
+                status: r.get(1)?,
+                seen_at: r.get(2)?,
+                served: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 pub(super) fn start(c: &Connection, id: i64) -> Result<bool> {
@@ -161,6 +193,14 @@ pub(super) fn page(c: &Connection, after: Option<&Cursor>, limit: u32) -> Result
     }))
 }
 
+/// Taken when free, expired or already ours; `RETURNING` yields a row only then.
+pub(super) const LEASE: &str = "INSERT INTO printers (name, status, seen_at, holder, lease_until) \
+    VALUES (?1, 'starting', ?4, ?2, ?3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+    lease_until = excluded.lease_until WHERE printers.holder IS NULL OR printers.holder = excluded.holder \
+    OR printers.lease_until < ?4 RETURNING holder";
+pub(super) const REPORT: &str = "INSERT INTO printers (name, status, seen_at) VALUES (?1, ?2, ?3) \
+    ON CONFLICT (name) DO UPDATE SET status = excluded.status, seen_at = excluded.seen_at";
+pub(super) const PRINTERS: &str = "SELECT name, status, seen_at, lease_until >= ?1 FROM printers ORDER BY name";
 pub(super) const COUNTS: &str = "SELECT state, COUNT(*) FROM print_jobs GROUP BY state";
 
 /// Jobs per state, every state listed (for metrics).

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::Backend;
 use super::guestbook::{Entry, NewEntry};
-use super::jobs::{Enqueued, Job, JobState, Origin};
+use super::jobs::{Enqueued, Job, JobState, Origin, PrinterRow};
 use super::page::{Cursor, Page};
 use super::visitors::{IssuedRow, NewVisitor, Purged, SealTile, Visitor, VisitorFilter};
 use crate::error::{Error, Result};
@@ -23,6 +23,7 @@ use crate::token::Token;
 
 mod access;
 mod archive;
+mod dump;
 mod guestbook;
 mod handoffs;
 mod jobs;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_purge_guestbook.sql"),
     include_str!("../migrations/0008_wall_names_guestbook_display_names.sql"),
     include_str!("../migrations/0009_staff_console_and_booth_screen.sql"),
+    include_str!("../migrations/0010_printers.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.
@@ -293,14 +295,16 @@ impl Backend for Sqlite {
         token: &Token,
         row: IssuedRow,
         ticket: Option<Vec<u8>>,
+        printer: &str,
     ) -> Result<Option<Enqueued>> {
         let (hash, public) = (token.lookup_hash(), token.public_key());
+        let printer = printer.to_string();
         // One savepoint: a duplicate email (or a full disk) leaves none of the three.
         self.write(move |c| {
             visitors::insert(c, &v, &hash, &public)?;
             visitors::store_issued(c, &v.id, &row)?;
             ticket
-                .map(|payload| jobs::enqueue(c, &v.id, Origin::Auto, &payload, 0))
+                .map(|payload| jobs::enqueue(c, &v.id, Origin::Auto, &payload, 0, &printer))
                 .transpose()
         })
         .await
@@ -444,18 +448,35 @@ impl Backend for Sqlite {
         origin: Origin,
         payload: Vec<u8>,
         dedupe_secs: i64,
+        printer: &str,
     ) -> Result<Enqueued> {
-        let visitor_id = visitor_id.to_string();
-        self.write(move |c| jobs::enqueue(c, &visitor_id, origin, &payload, dedupe_secs))
+        let (visitor_id, printer) = (visitor_id.to_string(), printer.to_string());
+        self.write(move |c| jobs::enqueue(c, &visitor_id, origin, &payload, dedupe_secs, &printer))
             .await
     }
 
-    async fn interrupt_in_flight_jobs(&self) -> Result<usize> {
-        self.write(jobs::interrupt_in_flight).await
+    async fn interrupt_in_flight_jobs(&self, printer: &str) -> Result<usize> {
+        let printer = printer.to_string();
+        self.write(move |c| jobs::interrupt_in_flight(c, &printer)).await
     }
 
-    async fn next_job(&self) -> Result<Option<Job>> {
-        self.write(jobs::next).await
+    async fn next_job(&self, printer: &str) -> Result<Option<Job>> {
+        let printer = printer.to_string();
+        self.write(move |c| jobs::next(c, &printer)).await
+    }
+
+    async fn lease_printer(&self, printer: &str, holder: &str, until: i64) -> Result<bool> {
+        let (printer, holder) = (printer.to_string(), holder.to_string());
+        self.write(move |c| jobs::lease(c, &printer, &holder, until)).await
+    }
+
+    async fn report_printer(&self, printer: &str, status: &str) -> Result<()> {
+        let (printer, status) = (printer.to_string(), status.to_string());
+        self.write(move |c| jobs::report(c, &printer, &status)).await
+    }
+
+    async fn printers(&self) -> Result<Vec<PrinterRow>> {
+        self.read(jobs::printers).await
     }
 
     async fn start_job(&self, id: i64) -> Result<bool> {
@@ -531,6 +552,14 @@ impl Backend for Sqlite {
 
     async fn unpurged(&self) -> Result<crate::store::archive::Unpurged> {
         self.read(archive::unpurged).await
+    }
+
+    async fn export(&self) -> Result<crate::store::dump::Dump> {
+        self.read(dump::export).await
+    }
+
+    async fn import(&self, d: crate::store::dump::Dump) -> Result<()> {
+        self.write(move |c| dump::import(c, &d)).await
     }
 
     async fn create_staff_session(

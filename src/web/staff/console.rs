@@ -189,6 +189,14 @@ pub struct HandoffView {
     since: String,
 }
 
+/// One printer as its worker last reported it.
+pub struct PrinterView {
+    name: String,
+    status: String,
+    seen: String,
+    served: bool,
+}
+
 /// The part of the console that changes while staff watch.
 pub struct Live {
     csrf: String,
@@ -199,6 +207,8 @@ pub struct Live {
     /// Badge modifier: ready, not checked yet, or a problem.
     printer_tone: &'static str,
     printer_since: String,
+    /// Every printer a worker reported to the database (several with print agents).
+    printers: Vec<PrinterView>,
     handoffs: Vec<HandoffView>,
     jobs: Vec<JobRow>,
     tabs: Vec<Tab>,
@@ -234,6 +244,7 @@ impl Live {
                 since: short_ts(h.created_at, now),
             });
         }
+        let printers = app.store.printers().await?;
         let health = app.queue.health();
         Ok(Live {
             csrf,
@@ -246,6 +257,15 @@ impl Live {
             },
             printer_health: health,
             printer_since: short_ts(app.queue.health_since(), now),
+            printers: printers
+                .into_iter()
+                .map(|p| PrinterView {
+                    seen: short_ts(p.seen_at, now),
+                    name: p.name,
+                    status: p.status,
+                    served: p.served,
+                })
+                .collect(),
             handoffs,
             jobs: jobs.into_iter().map(|(j, name)| JobRow::of(&j, name, now)).collect(),
             tabs: FILTERS

@@ -1,0 +1,205 @@
+//! Every row in and out of PostgreSQL, for `certstamp store migrate`.
+
+use deadpool_postgres::GenericClient;
+
+use crate::error::{Error, Result};
+use crate::store::dump::{self, Dump, EntryRow, JobRow, VisitorRow};
+
+pub(super) async fn export<C: GenericClient>(c: &C) -> Result<Dump> {
+    let visitors = c
+        .query(
+            &format!("SELECT {} FROM visitors ORDER BY seq", dump::VISITOR_COLUMNS),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| VisitorRow {
+            id: r.get(0),
+            conference: r.get(1),
+            token_hash: r.get(2),
+            token_pub: r.get(3),
+            name: r.get(4),
+            email: r.get(5),
+            email_lc: r.get(6),
+            state: r.get(7),
+            issuer_kind: r.get(8),
+            backend_ref: r.get(9),
+            error: r.get(10),
+            cert_pem: r.get(11),
+            intermediates_pem: r.get(12),
+            root_pem: r.get(13),
+            sealed_key: r.get(14),
+            serial: r.get(15),
+            fingerprint: r.get(16),
+            not_before: r.get(17),
+            not_after: r.get(18),
+            created_at: r.get(19),
+            issued_at: r.get(20),
+            retention_until: r.get(21),
+            purged_at: r.get(22),
+            voided_at: r.get(23),
+            show_on_wall: r.get(24),
+        })
+        .collect();
+    let jobs = c
+        .query(
+            &format!("SELECT {} FROM print_jobs ORDER BY id", dump::JOB_COLUMNS),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| JobRow {
+            id: r.get(0),
+            visitor_id: r.get(1),
+            origin: r.get(2),
+            state: r.get(3),
+            payload: r.get(4),
+            attempts: i64::from(r.get::<_, i32>(5)),
+            last_error: r.get(6),
+            created_at: r.get(7),
+            updated_at: r.get(8),
+            next_attempt_at: r.get(9),
+            printed_at: r.get(10),
+            printer: r.get(11),
+        })
+        .collect();
+    let guestbook = c
+        .query(
+            &format!("SELECT {} FROM guestbook ORDER BY id", dump::ENTRY_COLUMNS),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| EntryRow {
+            id: r.get(0),
+            issuer: r.get(1),
+            serial: r.get(2),
+            name: r.get(3),
+            message: r.get(4),
+            star: r.get(5),
+            created_at: r.get(6),
+            signed_at: r.get(7),
+            rev: r.get(8),
+        })
+        .collect();
+    Ok(Dump {
+        visitors,
+        jobs,
+        guestbook,
+    })
+}
+
+/// Runs inside one transaction; the sequences continue after the copied ids.
+pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
+    let rows: i64 = c
+        .query_one(
+            "SELECT (SELECT COUNT(*) FROM visitors) + (SELECT COUNT(*) FROM print_jobs) + (SELECT COUNT(*) FROM guestbook)",
+            &[],
+        )
+        .await?
+        .get(0);
+    if rows > 0 {
+        return Err(Error::Invalid(
+            "the target database already holds visitors, jobs or guestbook entries; migrate into an empty one".into(),
+        ));
+    }
+    let stmt = c
+        .prepare(&format!(
+            "INSERT INTO visitors ({}) VALUES ({})",
+            dump::VISITOR_COLUMNS,
+            dump::placeholders(25, '$')
+        ))
+        .await?;
+    for v in &d.visitors {
+        c.execute(
+            &stmt,
+            &[
+                &v.id,
+                &v.conference,
+                &v.token_hash,
+                &v.token_pub,
+                &v.name,
+                &v.email,
+                &v.email_lc,
+                &v.state,
+                &v.issuer_kind,
+                &v.backend_ref,
+                &v.error,
+                &v.cert_pem,
+                &v.intermediates_pem,
+                &v.root_pem,
+                &v.sealed_key,
+                &v.serial,
+                &v.fingerprint,
+                &v.not_before,
+                &v.not_after,
+                &v.created_at,
+                &v.issued_at,
+                &v.retention_until,
+                &v.purged_at,
+                &v.voided_at,
+                &v.show_on_wall,
+            ],
+        )
+        .await?;
+    }
+    let stmt = c
+        .prepare(&format!(
+            "INSERT INTO print_jobs ({}) VALUES ({})",
+            dump::JOB_COLUMNS,
+            dump::placeholders(12, '$')
+        ))
+        .await?;
+    for j in &d.jobs {
+        let attempts = i32::try_from(j.attempts).unwrap_or(i32::MAX);
+        c.execute(
+            &stmt,
+            &[
+                &j.id,
+                &j.visitor_id,
+                &j.origin,
+                &j.state,
+                &j.payload,
+                &attempts,
+                &j.last_error,
+                &j.created_at,
+                &j.updated_at,
+                &j.next_attempt_at,
+                &j.printed_at,
+                &j.printer,
+            ],
+        )
+        .await?;
+    }
+    let stmt = c
+        .prepare(&format!(
+            "INSERT INTO guestbook ({}) VALUES ({})",
+            dump::ENTRY_COLUMNS,
+            dump::placeholders(9, '$')
+        ))
+        .await?;
+    for e in &d.guestbook {
+        c.execute(
+            &stmt,
+            &[
+                &e.id,
+                &e.issuer,
+                &e.serial,
+                &e.name,
+                &e.message,
+                &e.star,
+                &e.created_at,
+                &e.signed_at,
+                &e.rev,
+            ],
+        )
+        .await?;
+    }
+    c.batch_execute(
+        "SELECT setval(pg_get_serial_sequence('print_jobs', 'id'), COALESCE((SELECT MAX(id) FROM print_jobs), 0) + 1, false); \
+         SELECT setval(pg_get_serial_sequence('guestbook', 'id'), COALESCE((SELECT MAX(id) FROM guestbook), 0) + 1, false); \
+         SELECT setval('guestbook_rev', COALESCE((SELECT MAX(rev) FROM guestbook), 0) + 1, false);",
+    )
+    .await?;
+    Ok(())
+}
