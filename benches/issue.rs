@@ -43,9 +43,9 @@ fn issuance(c: &mut Criterion) {
     let token = Token::generate();
     let public = token.public_key();
     g.bench_function("seal key to token", |b| {
-        b.iter(|| seal(black_box(&public), issued.leaf.key_pem.as_bytes()))
+        b.iter(|| seal(black_box(&public), issued.leaf.key_pem.as_bytes()).unwrap())
     });
-    let sealed = seal(&public, issued.leaf.key_pem.as_bytes());
+    let sealed = seal(&public, issued.leaf.key_pem.as_bytes()).unwrap();
     g.bench_function("open sealed key", |b| {
         b.iter(|| token.open(black_box(&sealed)).unwrap())
     });

@@ -5,6 +5,7 @@
 //! cargo run --release --example load                     # 1k stored certificates, 1/16/64/256 clients, 5 s each
 //! cargo run --release --example load -- --stored 1000,10000,100000 --clients 1,16,64,256 --seconds 5
 //! cargo run --release --example load -- --nginx           # also GET /c/{token} against nginx serving the same bytes (wrk)
+//! cargo run --release --example load -- --wrk --only issue  # also POST /issue driven by wrk (as issue 10 measured it)
 //! cargo run --release --example load -- --postgres --kiosks 2 --only issue   # two kiosks on a private PostgreSQL
 //! cargo run --release --example load -- --database postgres://u:pw@host/empty_db --kiosks 2
 //! ```
@@ -39,6 +40,7 @@ struct Args {
     clients: Vec<usize>,
     seconds: u64,
     nginx: bool,
+    wrk: bool,
     only: Option<String>,
     database: Option<String>,
     postgres: bool,
@@ -54,6 +56,7 @@ fn parse_args() -> Args {
         clients: vec![1, 16, 64, 256],
         seconds: 5,
         nginx: false,
+        wrk: false,
         only: None,
         database: None,
         postgres: false,
@@ -68,12 +71,13 @@ fn parse_args() -> Args {
             "--seconds" => a.seconds = it.next().expect("--seconds N").parse().expect("a number"),
             "--only" => a.only = it.next(),
             "--nginx" => a.nginx = true,
+            "--wrk" => a.wrk = true,
             "--database" => a.database = it.next(),
             "--postgres" => a.postgres = true,
             "--kiosks" => a.kiosks = it.next().expect("--kiosks N").parse().expect("a number"),
             other => {
                 eprintln!(
-                    "unknown argument {other}\nusage: load [--stored N,N] [--clients N,N] [--seconds S] [--only SCENARIO] [--nginx] [--postgres | --database URL] [--kiosks N]"
+                    "unknown argument {other}\nusage: load [--stored N,N] [--clients N,N] [--seconds S] [--only SCENARIO] [--nginx] [--wrk] [--postgres | --database URL] [--kiosks N]"
                 );
                 std::process::exit(2);
             }
@@ -476,6 +480,17 @@ async fn main() {
             let url = format!("{}/c/{}", kiosk.base, tokens[0].as_str());
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compare-nginx.sh");
             let _ = Command::new("bash").arg(script).arg(&url).status();
+        }
+        if args.wrk && args.only.as_deref().is_none_or(|o| o == "issue") {
+            // wrk needs at least one connection per thread (-t2).
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/issue-wrk.sh");
+            for &clients in args.clients.iter().filter(|&&c| c >= 2) {
+                let _ = Command::new("bash")
+                    .arg(&script)
+                    .arg(&kiosk.base)
+                    .arg(clients.to_string())
+                    .status();
+            }
         }
         drop(kiosk);
     }

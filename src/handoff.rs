@@ -42,7 +42,7 @@ mod tests {
         assert_ne!(new_id(), id);
         assert_ne!(id_digest(&id), session_digest(&id));
         let visitor = Token::generate();
-        let sealed = token::seal(&session_key("booth").public_key(), visitor.as_str().as_bytes());
+        let sealed = token::seal(&session_key("booth").public_key(), visitor.as_str().as_bytes()).unwrap();
         assert!(
             !sealed
                 .windows(8)

@@ -186,7 +186,7 @@ impl App {
         self.store
             .create_enrolment_code(code_digest(code.as_str()), expires_at, now)
             .await?;
-        let sealed = token::seal(&owner.public_key(), code.as_str().as_bytes());
+        let sealed = token::seal(&owner.public_key(), code.as_str().as_bytes())?;
         self.store
             .set_staff_enrolment(session_digest(session), Some((sealed, expires_at)))
             .await?;

@@ -14,7 +14,7 @@ impl App {
     pub async fn open_handoff(&self, token: Token, session: &str) -> Result<String> {
         let id = handoff::new_id();
         let now = now_ts();
-        let sealed = token::seal(&handoff::session_key(session).public_key(), token.as_str().as_bytes());
+        let sealed = token::seal(&handoff::session_key(session).public_key(), token.as_str().as_bytes())?;
         let expires_at = now.saturating_add_unsigned(self.settings.kiosk_handoff_seconds);
         self.store
             .create_handoff(

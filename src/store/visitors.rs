@@ -159,7 +159,7 @@ impl IssuedRow {
             cert_pem: issued.leaf.cert_pem.clone(),
             intermediates_pem: issued.intermediates_pem.clone(),
             root_pem: issued.root_pem.clone(),
-            sealed_key: token::seal(token_pub, issued.leaf.key_pem.as_bytes()),
+            sealed_key: token::seal(token_pub, issued.leaf.key_pem.as_bytes())?,
             fingerprint: s.fingerprint_hex(),
             serial: s.serial,
             not_before: s.not_before.unix_timestamp(),

@@ -158,6 +158,9 @@ fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
     // Deleted content is overwritten with zeros, so what the purge removes is gone from the file.
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
+    // Savepoint sub-journals stay in memory: a group commit's savepoints cost no file
+    // writes, and no page with personal data spills into a temp file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
