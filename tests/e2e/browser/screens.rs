@@ -98,26 +98,9 @@ async fn assert_fits(b: &Browser, what: &str, vertically: bool) {
     }
 }
 
-/// The text of the first `css` on the wall as one line, read in one step: the live part
-/// is replaced whenever something happens, so element handles go stale.
-async fn wall_text(b: &Browser, css: &str) -> String {
-    let v =
-        b.c.execute(
-            "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''",
-            vec![json!(css)],
-        )
-        .await
-        .unwrap();
-    v.as_str()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The wall's counts ("1 certificate issued 0 tickets printed ...").
 async fn stats(b: &Browser) -> String {
-    wall_text(b, ".wall-stats").await
+    b.text_now(".wall-stats").await
 }
 
 /// Submit the form over HTTP (not the browser under test).
@@ -246,7 +229,7 @@ async fn the_wall_fills_its_screen_with_0_1_and_40_visitors_and_updates_itself()
     b.goto(&k.at("/wall")).await;
     b.find("h1").await;
     assert_eq!(viewport(&b).await, (1920.0, 1080.0), "not the wall's screen");
-    assert!(wall_text(&b, "main").await.contains("No certificates yet"));
+    assert!(b.text_now("main").await.contains("No certificates yet"));
     assert_fits(&b, "the empty wall", true).await;
     b.shot("0-visitors").await;
     b.assert_accessible("wall-empty").await;
@@ -263,8 +246,8 @@ async fn the_wall_fills_its_screen_with_0_1_and_40_visitors_and_updates_itself()
         Value::Bool(true),
         "the wall reloaded instead of updating in place"
     );
-    assert_eq!(wall_text(&b, ".wall-name").await, "Ada");
-    assert_eq!(wall_text(&b, ".wall-when").await, "just now");
+    assert_eq!(b.text_now(".wall-name").await, "Ada");
+    assert_eq!(b.text_now(".wall-when").await, "just now");
     b.shot("1-visitor").await;
 
     // Forty, in many scripts; some sign the guestbook, some print.
@@ -295,7 +278,7 @@ async fn the_wall_fills_its_screen_with_0_1_and_40_visitors_and_updates_itself()
     })
     .await;
     assert_fits(&b, "the wall with 40 visitors", true).await;
-    let text = wall_text(&b, "main").await;
+    let text = b.text_now("main").await;
     assert!(!text.contains('@') && !text.contains("example.org"), "{text}");
     assert!(!text.contains("Lovelace"), "only first names");
     b.shot("40-visitors").await;

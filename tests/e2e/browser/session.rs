@@ -251,6 +251,24 @@ impl Browser {
         self.find(css).await.text().await.unwrap()
     }
 
+    /// The rendered text of the first element matching `css`, whitespace collapsed, or ""
+    /// when there is none: for polling a page that updates itself, without waiting.
+    pub async fn text_now(&self, css: &str) -> String {
+        let v = self
+            .c
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        v.as_str()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Attribute `name` of every element matching `css`, in page order.
     pub async fn attr_of_all(&self, css: &str, name: &str) -> Vec<String> {
         let mut values = Vec::new();

@@ -11,22 +11,6 @@ use super::flows;
 use super::session::{Browser, Window};
 use crate::support::*;
 
-/// The wall's text under `css`, read in one step (the live part is replaced on updates).
-async fn text(b: &Browser, css: &str) -> String {
-    let v =
-        b.c.execute(
-            "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''",
-            vec![json!(css)],
-        )
-        .await
-        .unwrap();
-    v.as_str()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wall_shows_a_visitor_issued_from_another_window_without_reloading() {
     let data = tempfile::tempdir().unwrap();
@@ -34,7 +18,7 @@ async fn the_wall_shows_a_visitor_issued_from_another_window_without_reloading()
     let wall = Browser::open(Window::wall("12-wall-live")).await;
     wall.goto(&k.at("/wall")).await;
     wall.find("h1").await;
-    assert!(text(&wall, "main").await.contains("No certificates yet"));
+    assert!(wall.text_now("main").await.contains("No certificates yet"));
     wall.c.execute("window.stillHere = true", vec![]).await.unwrap();
 
     let phone = Browser::open(Window::phone("12-wall-live-phone")).await;
@@ -49,7 +33,8 @@ async fn the_wall_shows_a_visitor_issued_from_another_window_without_reloading()
     phone.shot("issued").await;
 
     wall.wait_for("the wall to show the new visitor", async || {
-        text(&wall, ".wall-stats").await.contains("1 certificate issued") && text(&wall, ".wall-name").await == "Grace"
+        wall.text_now(".wall-stats").await.contains("1 certificate issued")
+            && wall.text_now(".wall-name").await == "Grace"
     })
     .await;
     println!(
@@ -69,10 +54,10 @@ async fn the_wall_shows_a_visitor_issued_from_another_window_without_reloading()
     // The same for a visitor who did not tick the box: a seal, no name.
     flows::issue(&phone, &k, "Alan Turing", "alan@example.org").await;
     wall.wait_for("the wall to show the second visitor", async || {
-        text(&wall, ".wall-stats").await.contains("2 certificates issued")
+        wall.text_now(".wall-stats").await.contains("2 certificates issued")
     })
     .await;
-    let main = text(&wall, "main").await;
+    let main = wall.text_now("main").await;
     assert!(!main.contains("Alan") && !main.contains('@'), "{main}");
     wall.shot("anonymous").await;
     phone.finish().await;
