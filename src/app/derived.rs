@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use super::App;
@@ -44,6 +45,16 @@ pub(super) struct Derived {
     rendering: tokio::sync::Mutex<()>,
     /// Zips and PKCS#12 files built at once: one per core.
     builders: tokio::sync::Semaphore,
+    /// The kiosk's root as certificate pages pin it (it is fixed for the process).
+    root_pin: std::sync::OnceLock<Option<RootPin>>,
+}
+
+/// The booth root as the certificate page's in-browser check pins it.
+pub struct RootPin {
+    /// DER, base64.
+    pub b64: String,
+    /// SHA-256 of the DER, colon hex.
+    pub fingerprint: String,
 }
 
 /// A shared render and what it was made from.
@@ -63,6 +74,7 @@ impl Derived {
             shared: Mutex::default(),
             rendering: tokio::sync::Mutex::const_new(()),
             builders: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            root_pin: std::sync::OnceLock::new(),
         }
     }
 
@@ -99,26 +111,31 @@ impl Derived {
 }
 
 /// Everything on a certificate page that never changes once the certificate exists.
+/// The large parts are shared (`Arc`): a page view takes a reference, not a copy.
 pub struct CertParts {
     /// The leaf, parsed; `None` while issuance is pending or failed.
     pub cert: Option<CertSummary>,
     /// Chain lines: the visitor's own, then each CA with its fingerprint.
     pub chain: Vec<String>,
     /// The link's QR code, an inline `<svg>`.
-    pub qr_svg: String,
+    pub qr_svg: Arc<String>,
     /// The seal drawn from the fingerprint (the one on the ticket).
-    pub seal_svg: Option<String>,
+    pub seal_svg: Option<Arc<String>>,
+    /// Leaf then intermediates as space-separated base64 DER, for the page's in-browser
+    /// check; empty until issued.
+    pub chain_b64: String,
 }
 
 impl CertParts {
     fn build(page_url: &str, v: &Visitor) -> Result<Self> {
-        let qr_svg = qr::svg(page_url, "qr")?;
+        let qr_svg = Arc::new(qr::svg(page_url, "qr")?);
         let (Some(leaf), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
             return Ok(CertParts {
                 cert: None,
                 chain: Vec::new(),
                 qr_svg,
                 seal_svg: None,
+                chain_b64: String::new(),
             });
         };
         let s = CertSummary::parse(leaf)?;
@@ -127,11 +144,16 @@ impl CertParts {
             let c = CertSummary::from_der(der)?;
             chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
         }
+        let b64 = |d: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(d);
+        let mut ders = pem_certs(leaf)?;
+        ders.truncate(1);
+        ders.extend(pem_certs(ints)?);
         Ok(CertParts {
-            seal_svg: Some(certstamp_printer::seal::svg(&s.fingerprint)),
+            seal_svg: Some(Arc::new(certstamp_printer::seal::svg(&s.fingerprint))),
             cert: Some(s),
             chain,
             qr_svg,
+            chain_b64: ders.iter().map(b64).collect::<Vec<_>>().join(" "),
         })
     }
 }
@@ -190,6 +212,21 @@ impl App {
         self.derived
             .pages
             .get_or_try_insert(&v.id, || CertParts::build(&url, v))
+    }
+
+    /// The kiosk's own root (not a stored copy) as certificate pages pin it; `None` if its
+    /// PEM does not parse.
+    pub fn root_pin(&self) -> Option<&RootPin> {
+        self.derived
+            .root_pin
+            .get_or_init(|| {
+                let der = pem_certs(&self.issuer.root_pem()).ok()?.into_iter().next()?;
+                Some(RootPin {
+                    b64: base64::engine::general_purpose::STANDARD.encode(&der),
+                    fingerprint: crate::pki::colon_hex(&crate::pki::sha256(&der)),
+                })
+            })
+            .as_ref()
     }
 
     /// The link's QR code as a PNG.

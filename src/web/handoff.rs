@@ -39,8 +39,8 @@ pub struct HandoffPage {
     id: String,
     name: String,
     status: CertStatus,
-    qr_svg: String,
-    seal_svg: Option<String>,
+    qr_svg: std::sync::Arc<String>,
+    seal_svg: Option<std::sync::Arc<String>>,
     print: Option<PrintView>,
     csrf: String,
     /// Seconds until the screen returns to the form by itself, a little before the

@@ -1,10 +1,8 @@
 //! The certificate page's "Check it yourself" panel (`templates/_verify.html`): the chain
 //! as base64 DER for `/assets/verify.js` to check in the browser against the kiosk's root.
 
-use base64::Engine as _;
-
+use crate::app::{CertParts, RootPin};
 use crate::clock::human_ts;
-use crate::pki::{self, pem_certs};
 use crate::store::visitors::Visitor;
 
 /// What the partial shows; built only for issued certificates.
@@ -22,17 +20,16 @@ pub struct VerifyPanel {
 }
 
 impl VerifyPanel {
-    /// The panel for `v`, checked against `root_pem` (the kiosk's own root, not the stored one).
-    pub fn of(v: &Visitor, root_pem: &str) -> Option<Self> {
-        let b64 = |d: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(d);
-        let mut chain = pem_certs(v.cert_pem.as_deref()?).ok()?;
-        chain.truncate(1);
-        chain.extend(pem_certs(v.intermediates_pem.as_deref()?).ok()?);
-        let root = pem_certs(root_pem).ok()?.remove(0);
+    /// The panel for `v`, from its cached page parts, checked against the kiosk's own root.
+    pub fn of(v: &Visitor, parts: &CertParts, root: Option<&RootPin>) -> Option<Self> {
+        let root = root?;
+        if parts.chain_b64.is_empty() {
+            return None;
+        }
         Some(VerifyPanel {
-            chain: chain.iter().map(b64).collect::<Vec<_>>().join(" "),
-            root: b64(&root),
-            root_fingerprint: pki::colon_hex(&pki::sha256(&root)),
+            chain: parts.chain_b64.clone(),
+            root: root.b64.clone(),
+            root_fingerprint: root.fingerprint.clone(),
             voided: v.voided_at.is_some(),
             voided_at: v.voided_at.map(human_ts).unwrap_or_default(),
         })

@@ -3,6 +3,7 @@
 //! (`handoff.rs`), so the shared screen never holds their permanent link.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -226,7 +227,7 @@ pub struct SignDraft {
 }
 
 /// `templates/certificate.html`.
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "certificate.html")]
 pub struct CertificatePage {
     layout: Layout,
@@ -236,9 +237,9 @@ pub struct CertificatePage {
     key_available: bool,
     p12_password: String,
     token: String,
-    qr_svg: String,
+    qr_svg: Arc<String>,
     page_url: String,
-    seal_svg: Option<String>,
+    seal_svg: Option<Arc<String>>,
     print: Option<PrintView>,
     csrf: String,
     sign_url: String,
@@ -250,9 +251,21 @@ pub struct CertificatePage {
     purged_on: Option<String>,
 }
 
+/// The page carries about 40 KB of inline SVG: rendered into one buffer of that size
+/// rather than a string that doubles its way there.
+impl IntoResponse for CertificatePage {
+    fn into_response(self) -> Response {
+        let mut html = String::with_capacity(48 * 1024);
+        match self.render_into(&mut html) {
+            Ok(()) => axum::response::Html(html).into_response(),
+            Err(e) => Error::internal(e).into_response(),
+        }
+    }
+}
+
 /// What a purged visitor's page still shows: the numbers, not the certificate (it named
 /// them), and the seal drawn from the kept fingerprint.
-fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<String>), Error> {
+fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<Arc<String>>), Error> {
     let (Some(serial), Some(fingerprint), Some(ints), Some(root)) =
         (&v.serial, &v.fingerprint, &v.intermediates_pem, &v.root_pem)
     else {
@@ -268,7 +281,7 @@ fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<Strin
         }
         chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
     }
-    let seal = super::wall::fingerprint_bytes(fingerprint).map(|fp| app.seal_svg(&fp).to_string());
+    let seal = super::wall::fingerprint_bytes(fingerprint).map(|fp| app.seal_svg(&fp));
     let view = CertView {
         subject: "(deleted after the retention period)".into(),
         issuer,
@@ -352,7 +365,7 @@ pub(super) async fn render_certificate(
             ..sign
         },
         display_name_max: DISPLAY_NAME_MAX,
-        verify: super::verify_panel::VerifyPanel::of(v, &app.issuer.root_pem()),
+        verify: super::verify_panel::VerifyPanel::of(v, &parts, app.root_pin()),
         purged_on,
     };
     Ok(with_cookie(status_code, page, set_cookie))
