@@ -562,7 +562,10 @@ fn check_usb_agent(what: &str, docs: &[Value], agent: &Value) {
     let plugin = find(docs, "DaemonSet", "generic-device-plugin");
     let plugin_pod = &plugin["spec"]["template"]["spec"];
     assert_eq!(plugin["metadata"]["namespace"], "kube-system", "{what}");
-    assert!(pod["nodeSelector"].is_object(), "{what}: the USB agent is pinned by a node label");
+    assert!(
+        pod["nodeSelector"].is_object(),
+        "{what}: the USB agent is pinned by a node label"
+    );
     assert_eq!(pod["nodeSelector"], plugin_pod["nodeSelector"], "{what}");
     let printer = env_value(c, "CERTSTAMP_PRINTER").expect("CERTSTAMP_PRINTER");
     let Ok(certstamp_printer::PrinterUri::Device(path)) = printer.parse::<certstamp_printer::PrinterUri>() else {

@@ -48,6 +48,10 @@ const MIGRATION_LOCK: i64 = 0x6365_7274_7374_616d; // "certstam"
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
+        // A wrong certificate or a server that wants TLS: a setting to fix, not an outage.
+        if let Some(message) = tls::failure(&e) {
+            return Error::Db(message);
+        }
         let code = e.code();
         // Lost or refused connections and a server shutting down: try again shortly.
         let gone = e.is_closed()
