@@ -110,7 +110,7 @@ async fn tls_to_a_hostssl_only_server_verifies_the_ca_and_the_name() {
     let store = connect(&with_tls(&url, "verify-full", &ca)).await.unwrap();
     works(&store).await;
     let encrypted = server.psql(
-        &url.rsplit('/').next().unwrap().to_string(),
+        url.rsplit('/').next().unwrap(),
         "SELECT bool_and(ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'certstamp'",
     );
     assert_eq!(encrypted, "t", "every certstamp session is TLS");
