@@ -80,7 +80,7 @@ on_both_backends!(
     handoffs_live_until_ended_or_expired,
 );
 
-fn new(id: &str, email: &str) -> NewVisitor {
+pub(crate) fn new(id: &str, email: &str) -> NewVisitor {
     NewVisitor {
         id: id.into(),
         conference: "c".into(),
@@ -94,7 +94,7 @@ fn new(id: &str, email: &str) -> NewVisitor {
     }
 }
 
-fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
+pub(crate) fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
     let conf = crate::config::Conference {
         name: "C".into(),
         slug: "c".into(),
@@ -107,7 +107,7 @@ fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
     crate::issuer::local::LocalIssuer::open(dir, &conf).unwrap()
 }
 
-fn leaf(id: &str) -> LeafRequest {
+pub(crate) fn leaf(id: &str) -> LeafRequest {
     LeafRequest {
         visitor_id: id.into(),
         name: "Ada".into(),
@@ -156,7 +156,7 @@ async fn insert_complete_purge(store: Store, _other: Store) {
     ));
 }
 
-fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
+pub(crate) fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
     NewEntry {
         issuer: "CN=int".into(),
         serial: serial.into(),

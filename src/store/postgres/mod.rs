@@ -21,9 +21,14 @@ use crate::error::{Error, Result};
 mod access;
 mod archive;
 mod dump;
+mod erase;
+#[cfg(test)]
+mod erase_tests;
 mod guestbook;
 mod handoffs;
 mod jobs;
+#[cfg(test)]
+mod plans;
 mod staff;
 mod tls;
 mod visitors;
@@ -35,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_printers.sql"),
     include_str!("migrations/0003_purge_and_wall_names.sql"),
     include_str!("migrations/0004_staff_console_and_booth_screen.sql"),
+    include_str!("migrations/0005_erase_and_open_jobs.sql"),
 ];
 
 /// Connections per kiosk. PostgreSQL's default `max_connections` (100) leaves room for
@@ -162,7 +168,7 @@ impl Postgres {
 }
 
 /// Counters kept by triggers (see the migration), summed over their shards.
-const COUNTER: &str = "SELECT COALESCE(SUM(n), 0)::BIGINT FROM counters WHERE key = $1";
+pub(super) const COUNTER: &str = "SELECT COALESCE(SUM(n), 0)::BIGINT FROM counters WHERE key = $1";
 
 async fn counter<C: GenericClient>(c: &C, key: &str) -> Result<u64> {
     let stmt = c.prepare_cached(COUNTER).await?;
@@ -267,12 +273,7 @@ impl Backend for Postgres {
     }
 
     async fn erase_deleted(&self) -> Result<()> {
-        // Dead rows keep the deleted bytes until a vacuum reuses their space.
-        self.conn()
-            .await?
-            .batch_execute("VACUUM visitors, guestbook, print_jobs, kept_links")
-            .await?;
-        Ok(())
+        erase::erase(&self.conn().await?).await
     }
 
     async fn console_page(
@@ -417,9 +418,10 @@ impl Backend for Postgres {
         let tx = c.transaction().await?;
         let purged = visitors::purge_expired(&tx, now).await?;
         tx.commit().await?;
-        if !purged.visitors.is_empty() {
-            // Dead rows keep the purged bytes until a vacuum reuses their space.
-            c.batch_execute("VACUUM visitors, guestbook, print_jobs").await?;
+        // Also any rewrite owed by an earlier purge, forget or void: this runs hourly.
+        // The purge is committed either way, so a failed rewrite does not undo it.
+        if let Err(e) = erase::erase(&c).await {
+            tracing::warn!(error = %e, "deleted data stays in the database files until the next upkeep");
         }
         Ok(purged)
     }
