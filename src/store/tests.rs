@@ -947,3 +947,37 @@ async fn handoffs_live_until_ended_or_expired(store: Store, other: Store) {
     assert!(!store.end_handoff(vec![1]).await.unwrap());
     assert!(store.handoff(vec![1], 100).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_is_not_there_says_why_at_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = Store::connect(&format!("postgres://u:p@127.0.0.1:{port}/db"))
+        .await
+        .err()
+        .expect("nothing listens there");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach the database") && text.contains("refused"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_error_names_the_statement_problem_never_the_row() {
+    let url = testserver::shared().fresh_database();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let sql = "CREATE TABLE t (email TEXT UNIQUE); INSERT INTO t VALUES ('secret@x.io')";
+    client.batch_execute(sql).await.unwrap();
+    let e = client
+        .batch_execute("INSERT INTO t VALUES ('secret@x.io')")
+        .await
+        .unwrap_err();
+    let text = Error::from(e).to_string();
+    assert!(text.contains("23505") && text.contains("t_email_key"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}

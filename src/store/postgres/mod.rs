@@ -72,13 +72,24 @@ impl From<tokio_postgres::Error> for Error {
                     .contains(c)
             });
         if gone {
-            Error::DbUnreachable(e.to_string())
+            Error::DbUnreachable(described(&e))
         } else if code.is_some_and(|c| c.code().starts_with("53")) {
             // Insufficient resources: the server's disk is full or out of memory.
-            Error::Storage(e.to_string())
+            Error::Storage(described(&e))
         } else {
-            Error::Db(e.to_string())
+            Error::Db(described(&e))
         }
+    }
+}
+
+/// The driver's words with their cause: its own ("db error", "error connecting to
+/// server") say little without the server's message or the socket's error. Never the
+/// server's DETAIL: it quotes the row's values (an email, in a unique violation).
+fn described(e: &tokio_postgres::Error) -> String {
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{e}: {} {}: {}", db.severity(), db.code().code(), db.message()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 
@@ -126,7 +137,11 @@ impl Postgres {
             .build()
             .map_err(|e| Error::Internal(format!("database pool: {e}")))?;
         let pg = Postgres { pool };
-        pg.migrate().await?;
+        // At start nothing retries: say why (a 503's wording would hide it).
+        pg.migrate().await.map_err(|e| match e {
+            Error::DbUnreachable(detail) => Error::Db(format!("cannot reach the database: {detail}")),
+            e => e,
+        })?;
         Ok(pg)
     }
 
