@@ -508,18 +508,7 @@ fn check_shared_booth(
     let Ok(certstamp_printer::PrinterUri::Tcp { host, port }) = printer.parse::<certstamp_printer::PrinterUri>() else {
         panic!("{what}: the agent's printer {printer} is not a network printer");
     };
-    let labels = &agent["spec"]["template"]["metadata"]["labels"];
-    let policy = docs
-        .iter()
-        .find(|d| {
-            d["kind"] == "NetworkPolicy"
-                && d["spec"]["podSelector"]["matchLabels"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .all(|(k, v)| &labels[k] == v)
-        })
-        .expect("a NetworkPolicy for the agent");
+    let policy = policy_for(docs, agent);
     let reaches = |rules: &[Value], want: &dyn Fn(&Value) -> bool, port: u64| {
         rules
             .iter()
@@ -551,6 +540,21 @@ fn check_shared_booth(
         "true"
     );
     assert!(docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"), "{what}");
+}
+
+/// The NetworkPolicy that selects `workload`'s pods.
+fn policy_for<'a>(docs: &'a [Value], workload: &Value) -> &'a Value {
+    let labels = &workload["spec"]["template"]["metadata"]["labels"];
+    docs.iter()
+        .find(|d| {
+            d["kind"] == "NetworkPolicy"
+                && d["spec"]["podSelector"]["matchLabels"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| &labels[k] == v)
+        })
+        .unwrap_or_else(|| panic!("no NetworkPolicy for {}", workload["metadata"]["name"]))
 }
 
 /// A print agent on each node with a USB printer: pinned where the device plugin offers the
@@ -602,18 +606,7 @@ fn check_usb_agent(what: &str, docs: &[Value], agent: &Value) {
         assert!(v.get("hostPath").is_none(), "{what}: no host path, only the device");
     }
     // Its NetworkPolicy: PostgreSQL and DNS, no printer address, no ingress.
-    let labels = &agent["spec"]["template"]["metadata"]["labels"];
-    let policy = docs
-        .iter()
-        .find(|d| {
-            d["kind"] == "NetworkPolicy"
-                && d["spec"]["podSelector"]["matchLabels"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .all(|(k, v)| &labels[k] == v)
-        })
-        .expect("a NetworkPolicy for the USB agent");
+    let policy = policy_for(docs, agent);
     assert!(policy["spec"].get("ingress").is_none(), "{what}");
     let ports: BTreeSet<u64> = policy["spec"]["egress"]
         .as_array()
