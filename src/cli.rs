@@ -248,10 +248,12 @@ pub async fn store_migrate(args: &MigrateArgs) -> anyhow::Result<()> {
     let to = Store::connect(&args.to).await?;
     let d = certstamp::store::dump::copy(&from, &to).await?;
     println!(
-        "copied {} visitors, {} print jobs and {} guestbook entries; the copy reads back identical",
+        "copied {} visitors, {} print jobs, {} guestbook entries and {} kept reissue links; the copy reads back \
+         identical (staff sign in again: sessions are not copied)",
         d.visitors.len(),
         d.jobs.len(),
-        d.guestbook.len()
+        d.guestbook.len(),
+        d.kept_links.len()
     );
     Ok(())
 }

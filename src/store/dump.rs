@@ -1,6 +1,13 @@
 //! Every row of a database, column for column, for `certstamp store migrate`: read from
 //! one backend, written into an empty other one, read back and compared. Counters are
 //! not copied: each backend's triggers rebuild them from the rows as they go in.
+//!
+//! What a booth keeps across the move: visitors, print jobs, guestbook entries and the
+//! links staff keep after a reissue (a visitor who has not opened theirs yet must still
+//! get it). What it does not: staff and booth-screen sessions, enrolment codes, booth
+//! handoffs and login-failure windows (short-lived by design: staff sign in again after
+//! the move), and printer status and leases (each worker reports and leases its printer
+//! again when it starts).
 
 /// The whole database.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -11,6 +18,8 @@ pub struct Dump {
     pub jobs: Vec<JobRow>,
     /// Guestbook entries, by id.
     pub guestbook: Vec<EntryRow>,
+    /// Links kept after a reissue, by visitor id.
+    pub kept_links: Vec<KeptLinkRow>,
 }
 
 impl std::fmt::Debug for Dump {
@@ -18,10 +27,11 @@ impl std::fmt::Debug for Dump {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Dump {{ {} visitors, {} jobs, {} guestbook entries }}",
+            "Dump {{ {} visitors, {} jobs, {} guestbook entries, {} kept links }}",
             self.visitors.len(),
             self.jobs.len(),
-            self.guestbook.len()
+            self.guestbook.len(),
+            self.kept_links.len()
         )
     }
 }
@@ -90,6 +100,15 @@ pub struct EntryRow {
     pub rev: i64,
 }
 
+/// A `kept_links` row: the new page URL, sealed with the kiosk's queue key.
+#[derive(Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct KeptLinkRow {
+    pub visitor_id: String,
+    pub sealed_url: Vec<u8>,
+    pub created_at: i64,
+}
+
 /// Visitor columns in table order, shared by both backends' statements.
 pub(crate) const VISITOR_COLUMNS: &str = "id, conference, token_hash, token_pub, name, email, email_lc, state, \
     issuer_kind, backend_ref, error, cert_pem, intermediates_pem, root_pem, sealed_key, serial, fingerprint, \
@@ -99,6 +118,11 @@ pub(crate) const JOB_COLUMNS: &str = "id, visitor_id, origin, state, payload, at
     updated_at, next_attempt_at, printed_at, printer";
 /// Guestbook columns in table order.
 pub(crate) const ENTRY_COLUMNS: &str = "id, issuer, serial, name, message, star, created_at, signed_at, rev";
+/// Kept-link columns in table order.
+pub(crate) const KEPT_LINK_COLUMNS: &str = "visitor_id, sealed_url, created_at";
+/// Counts the rows a migration refuses to merge into.
+pub(crate) const ROWS_IN_TARGET: &str = "SELECT (SELECT COUNT(*) FROM visitors) + (SELECT COUNT(*) FROM print_jobs) \
+    + (SELECT COUNT(*) FROM guestbook) + (SELECT COUNT(*) FROM kept_links)";
 
 /// `$1, $2, …` or `?1, ?2, …` for `n` columns.
 pub(crate) fn placeholders(n: usize, sigil: char) -> String {

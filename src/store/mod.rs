@@ -139,8 +139,10 @@ pub trait Backend: Send + Sync + 'static {
     /// [`Backend::erase_deleted`] after it.
     async fn forget(&self, id: &str) -> Result<Option<staff::Voided>>;
 
-    /// Make what was just deleted leave the files too: fold the write-ahead log into the
-    /// database (deleted cells are overwritten there) and empty it.
+    /// Make what was just deleted leave the files too. SQLite: fold the write-ahead log
+    /// into the database (deleted cells are overwritten there) and empty it. PostgreSQL:
+    /// rewrite the tables holding personal data (`VACUUM (FULL)`; a busy table postpones
+    /// it to the next hourly upkeep, see `postgres/erase.rs`).
     async fn erase_deleted(&self) -> Result<()>;
 
     /// Purge everything personal of visitors whose retention has passed, in one

@@ -80,7 +80,7 @@ on_both_backends!(
     handoffs_live_until_ended_or_expired,
 );
 
-fn new(id: &str, email: &str) -> NewVisitor {
+pub(crate) fn new(id: &str, email: &str) -> NewVisitor {
     NewVisitor {
         id: id.into(),
         conference: "c".into(),
@@ -94,7 +94,7 @@ fn new(id: &str, email: &str) -> NewVisitor {
     }
 }
 
-fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
+pub(crate) fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
     let conf = crate::config::Conference {
         name: "C".into(),
         slug: "c".into(),
@@ -107,7 +107,7 @@ fn ca(dir: &Path) -> crate::issuer::local::LocalIssuer {
     crate::issuer::local::LocalIssuer::open(dir, &conf).unwrap()
 }
 
-fn leaf(id: &str) -> LeafRequest {
+pub(crate) fn leaf(id: &str) -> LeafRequest {
     LeafRequest {
         visitor_id: id.into(),
         name: "Ada".into(),
@@ -156,7 +156,7 @@ async fn insert_complete_purge(store: Store, _other: Store) {
     ));
 }
 
-fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
+pub(crate) fn entry(serial: &str, message: &str, star: bool) -> NewEntry {
     NewEntry {
         issuer: "CN=int".into(),
         serial: serial.into(),
@@ -432,7 +432,8 @@ async fn the_health_row_takes_a_write_and_job_counts_list_every_state(store: Sto
 }
 
 /// A booth with a bit of everything: issued, pending, failed, voided and purged
-/// visitors; jobs in every state; guestbook entries with and without a star.
+/// visitors; jobs in every state; guestbook entries with and without a star; links kept
+/// after a reissue; a staff session (which a migration leaves behind).
 async fn busy_booth(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
     let ca = ca(dir.path());
@@ -483,6 +484,12 @@ async fn busy_booth(store: &Store) {
         .await
         .unwrap();
     store.purge_expired(now_ts()).await.unwrap();
+    store.put_kept_link("m04", vec![4; 40]).await.unwrap();
+    store.put_kept_link("m08", vec![8; 40]).await.unwrap();
+    store
+        .create_staff_session(vec![9; 32], vec![1; 16], now_ts(), now_ts() - 3600)
+        .await
+        .unwrap();
 }
 
 /// What the kiosk reads, beyond the rows: counters, pages and counts.
@@ -493,6 +500,15 @@ async fn summary(s: &Store) -> Vec<String> {
         format!("{}", s.printed_count().await.unwrap()),
         format!("{:?}", s.job_counts().await.unwrap()),
         format!("{:?}", s.entries_page(100, 0).await.unwrap()),
+        format!(
+            "{:?}",
+            s.kept_links()
+                .await
+                .unwrap()
+                .iter()
+                .map(|k| (&k.visitor_id, &k.name, &k.sealed_url, k.created_at))
+                .collect::<Vec<_>>()
+        ),
         format!(
             "{:?}",
             s.visitors_page(VisitorFilter::default(), None, 100)
@@ -513,9 +529,17 @@ async fn migrate_sqlite_to_postgres_and_back_leaves_identical_data() {
     let pg = postgres().await.0;
     let copied = super::dump::copy(&source, &pg).await.unwrap();
     assert_eq!(
-        (copied.visitors.len(), copied.jobs.len(), copied.guestbook.len()),
-        (13, 12, 12)
+        (
+            copied.visitors.len(),
+            copied.jobs.len(),
+            copied.guestbook.len(),
+            copied.kept_links.len()
+        ),
+        (13, 12, 12, 2)
     );
+    // Sessions stay behind: staff sign in again after the move.
+    assert!(pg.staff_session(vec![9; 32]).await.unwrap().is_none());
+    assert!(source.staff_session(vec![9; 32]).await.unwrap().is_some());
     assert_eq!(
         summary(&pg).await,
         summary(&source).await,
@@ -525,6 +549,7 @@ async fn migrate_sqlite_to_postgres_and_back_leaves_identical_data() {
     super::dump::copy(&pg, &back).await.unwrap();
     assert_eq!(back.export().await.unwrap(), source.export().await.unwrap());
     assert_eq!(summary(&back).await, summary(&source).await);
+    assert_eq!(back.export().await.unwrap().kept_links.len(), 2);
     // Both carry on where the source stopped: new ids after the copied ones, the email
     // rule intact, a new signature on top.
     for s in [&pg, &back] {
@@ -539,6 +564,7 @@ async fn migrate_sqlite_to_postgres_and_back_leaves_identical_data() {
         let dup = s.insert_visitor(new("again", "m00@x.io"), &Token::generate()).await;
         assert!(matches!(dup, Err(Error::AlreadyIssued)));
         s.upsert_entry(entry("99", "after the move", false)).await.unwrap();
+        assert!(s.take_kept_link("m04").await.unwrap(), "a kept link is opened once");
         assert_eq!(
             s.entries_after(None, 1).await.unwrap().items[0].message,
             "after the move"
@@ -920,4 +946,38 @@ async fn handoffs_live_until_ended_or_expired(store: Store, other: Store) {
     assert!(other.end_handoff(vec![1]).await.unwrap());
     assert!(!store.end_handoff(vec![1]).await.unwrap());
     assert!(store.handoff(vec![1], 100).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_is_not_there_says_why_at_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = Store::connect(&format!("postgres://u:p@127.0.0.1:{port}/db"))
+        .await
+        .err()
+        .expect("nothing listens there");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach the database") && text.contains("refused"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_error_names_the_statement_problem_never_the_row() {
+    let url = testserver::shared().fresh_database();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let sql = "CREATE TABLE t (email TEXT UNIQUE); INSERT INTO t VALUES ('secret@x.io')";
+    client.batch_execute(sql).await.unwrap();
+    let e = client
+        .batch_execute("INSERT INTO t VALUES ('secret@x.io')")
+        .await
+        .unwrap_err();
+    let text = Error::from(e).to_string();
+    assert!(text.contains("23505") && text.contains("t_email_key"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
 }

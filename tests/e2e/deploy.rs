@@ -177,7 +177,9 @@ fn check_rendering(dir: &Path, docs: &[Value]) {
         match kind {
             "Namespace" => {}
             // The device plugin is node plumbing; it lives with the kubelet's other helpers.
-            "DaemonSet" => assert_eq!(ns, Some("kube-system"), "{what}"),
+            "DaemonSet" if d["metadata"]["name"] == "generic-device-plugin" => {
+                assert_eq!(ns, Some("kube-system"), "{what}")
+            }
             _ => assert_eq!(ns, Some("certstamp"), "{what}: {kind}"),
         }
     }
@@ -413,15 +415,16 @@ fn check_shared_booth(
     let agents: Vec<&Value> = docs
         .iter()
         .filter(|d| {
-            d["kind"] == "Deployment" && d["spec"]["template"]["spec"]["containers"][0]["args"][0] == "print-agent"
+            (d["kind"] == "Deployment" || d["kind"] == "DaemonSet")
+                && d["spec"]["template"]["spec"]["containers"][0]["args"][0] == "print-agent"
         })
         .collect();
     assert!(!agents.is_empty(), "{what}: a print agent");
-    for (name, c) in std::iter::once(("kiosk", kiosk)).chain(
-        agents
-            .iter()
-            .map(|a| ("agent", &a["spec"]["template"]["spec"]["containers"][0])),
-    ) {
+    let kiosk_pod = &deployment["spec"]["template"]["spec"];
+    for (name, pod, c) in std::iter::once(("kiosk", kiosk_pod, kiosk)).chain(agents.iter().map(|a| {
+        let pod = &a["spec"]["template"]["spec"];
+        ("agent", pod, &pod["containers"][0])
+    })) {
         let env = c["env"].as_array().unwrap();
         let uri = env.iter().position(|e| e["name"] == "DB_URI").expect("DB_URI");
         assert_eq!(
@@ -453,11 +456,6 @@ fn check_shared_booth(
             .find(|m| file.starts_with(m["mountPath"].as_str().unwrap()))
             .unwrap();
         assert_eq!(mount["readOnly"], true);
-        let pod = if name == "kiosk" {
-            &deployment["spec"]["template"]["spec"]
-        } else {
-            &agents[0]["spec"]["template"]["spec"]
-        };
         let v = pod["volumes"]
             .as_array()
             .unwrap()
@@ -477,11 +475,6 @@ fn check_shared_booth(
             .iter()
             .find(|m| root.starts_with(m["mountPath"].as_str().unwrap()))
             .unwrap();
-        let pod = if name == "kiosk" {
-            &deployment["spec"]["template"]["spec"]
-        } else {
-            &agents[0]["spec"]["template"]["spec"]
-        };
         let v = pod["volumes"]
             .as_array()
             .unwrap()
@@ -489,6 +482,13 @@ fn check_shared_booth(
             .find(|v| v["name"] == mount["name"])
             .unwrap();
         assert_eq!(v["secret"]["secretName"], ca_secret.as_str(), "{what} {name}");
+    }
+    assert!(
+        agents.iter().any(|a| a["kind"] == "DaemonSet"),
+        "{what}: an agent for the USB printers"
+    );
+    for agent in agents.iter().filter(|a| a["kind"] == "DaemonSet") {
+        check_usb_agent(what, docs, agent);
     }
     assert!(
         env_value(kiosk, "CERTSTAMP_FORM_KEY_FILE").is_some(),
@@ -508,18 +508,7 @@ fn check_shared_booth(
     let Ok(certstamp_printer::PrinterUri::Tcp { host, port }) = printer.parse::<certstamp_printer::PrinterUri>() else {
         panic!("{what}: the agent's printer {printer} is not a network printer");
     };
-    let labels = &agent["spec"]["template"]["metadata"]["labels"];
-    let policy = docs
-        .iter()
-        .find(|d| {
-            d["kind"] == "NetworkPolicy"
-                && d["spec"]["podSelector"]["matchLabels"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .all(|(k, v)| &labels[k] == v)
-        })
-        .expect("a NetworkPolicy for the agent");
+    let policy = policy_for(docs, agent);
     let reaches = |rules: &[Value], want: &dyn Fn(&Value) -> bool, port: u64| {
         rules
             .iter()
@@ -551,6 +540,82 @@ fn check_shared_booth(
         "true"
     );
     assert!(docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"), "{what}");
+}
+
+/// The NetworkPolicy that selects `workload`'s pods.
+fn policy_for<'a>(docs: &'a [Value], workload: &Value) -> &'a Value {
+    let labels = &workload["spec"]["template"]["metadata"]["labels"];
+    docs.iter()
+        .find(|d| {
+            d["kind"] == "NetworkPolicy"
+                && d["spec"]["podSelector"]["matchLabels"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| &labels[k] == v)
+        })
+        .unwrap_or_else(|| panic!("no NetworkPolicy for {}", workload["metadata"]["name"]))
+}
+
+/// A print agent on each node with a USB printer: pinned where the device plugin offers the
+/// printer, given that one device, unprivileged (the device's group, not root), and nothing
+/// else of the node or the cluster.
+fn check_usb_agent(what: &str, docs: &[Value], agent: &Value) {
+    let pod = &agent["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let plugin = find(docs, "DaemonSet", "generic-device-plugin");
+    let plugin_pod = &plugin["spec"]["template"]["spec"];
+    assert_eq!(plugin["metadata"]["namespace"], "kube-system", "{what}");
+    assert!(
+        pod["nodeSelector"].is_object(),
+        "{what}: the USB agent is pinned by a node label"
+    );
+    assert_eq!(pod["nodeSelector"], plugin_pod["nodeSelector"], "{what}");
+    let printer = env_value(c, "CERTSTAMP_PRINTER").expect("CERTSTAMP_PRINTER");
+    let Ok(certstamp_printer::PrinterUri::Device(path)) = printer.parse::<certstamp_printer::PrinterUri>() else {
+        panic!("{what}: the USB agent's printer {printer} is not a device");
+    };
+    let device: Value = serde_saphyr::from_str(plugin_pod["containers"][0]["args"][1].as_str().unwrap()).unwrap();
+    assert_eq!(
+        device["groups"][0]["paths"][0]["mountPath"].as_str(),
+        path.to_str(),
+        "{what}: the device appears where the agent writes"
+    );
+    assert_eq!(c["resources"]["limits"]["squat.ai/printer"], "1", "{what}");
+    // Each node's printer has its own name (the node's), so each agent takes its own jobs.
+    let name = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "CERTSTAMP_PRINTER_NAME")
+        .expect("CERTSTAMP_PRINTER_NAME");
+    assert_eq!(name["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName", "{what}");
+    // Least privilege: non-root in the device's group, read-only root, no token, no host.
+    let security = &pod["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true, "{what}");
+    assert_ne!(security["runAsUser"], 0, "{what}");
+    assert!(
+        security["supplementalGroups"].as_array().is_some_and(|g| !g.is_empty()),
+        "{what}: the group that owns the device"
+    );
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{what}");
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false, "{what}");
+    assert_eq!(pod["automountServiceAccountToken"], false, "{what}");
+    assert!(c["securityContext"].get("privileged").is_none(), "{what}");
+    for v in pod["volumes"].as_array().unwrap() {
+        assert!(v.get("hostPath").is_none(), "{what}: no host path, only the device");
+    }
+    // Its NetworkPolicy: PostgreSQL and DNS, no printer address, no ingress.
+    let policy = policy_for(docs, agent);
+    assert!(policy["spec"].get("ingress").is_none(), "{what}");
+    let ports: BTreeSet<u64> = policy["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["ports"].as_array().unwrap())
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, BTreeSet::from([53, 5432]), "{what}");
 }
 
 /// CloudNativePG's Cluster schema (tests/fixtures/crds, copied from the operator).

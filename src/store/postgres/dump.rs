@@ -3,7 +3,7 @@
 use deadpool_postgres::GenericClient;
 
 use crate::error::{Error, Result};
-use crate::store::dump::{self, Dump, EntryRow, JobRow, VisitorRow};
+use crate::store::dump::{self, Dump, EntryRow, JobRow, KeptLinkRow, VisitorRow};
 
 pub(super) async fn export<C: GenericClient>(c: &C) -> Result<Dump> {
     let visitors = c
@@ -82,25 +82,34 @@ pub(super) async fn export<C: GenericClient>(c: &C) -> Result<Dump> {
             rev: r.get(8),
         })
         .collect();
+    let kept_links = c
+        .query(
+            &format!("SELECT {} FROM kept_links ORDER BY visitor_id", dump::KEPT_LINK_COLUMNS),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| KeptLinkRow {
+            visitor_id: r.get(0),
+            sealed_url: r.get(1),
+            created_at: r.get(2),
+        })
+        .collect();
     Ok(Dump {
         visitors,
         jobs,
         guestbook,
+        kept_links,
     })
 }
 
 /// Runs inside one transaction; the sequences continue after the copied ids.
 pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
-    let rows: i64 = c
-        .query_one(
-            "SELECT (SELECT COUNT(*) FROM visitors) + (SELECT COUNT(*) FROM print_jobs) + (SELECT COUNT(*) FROM guestbook)",
-            &[],
-        )
-        .await?
-        .get(0);
+    let rows: i64 = c.query_one(dump::ROWS_IN_TARGET, &[]).await?.get(0);
     if rows > 0 {
         return Err(Error::Invalid(
-            "the target database already holds visitors, jobs or guestbook entries; migrate into an empty one".into(),
+            "the target database already holds visitors, jobs, guestbook entries or kept links; migrate into an empty one"
+                .into(),
         ));
     }
     let stmt = c
@@ -194,6 +203,16 @@ pub(super) async fn import<C: GenericClient>(c: &C, d: &Dump) -> Result<()> {
             ],
         )
         .await?;
+    }
+    let stmt = c
+        .prepare(&format!(
+            "INSERT INTO kept_links ({}) VALUES ({})",
+            dump::KEPT_LINK_COLUMNS,
+            dump::placeholders(3, '$')
+        ))
+        .await?;
+    for k in &d.kept_links {
+        c.execute(&stmt, &[&k.visitor_id, &k.sealed_url, &k.created_at]).await?;
     }
     c.batch_execute(
         "SELECT setval(pg_get_serial_sequence('print_jobs', 'id'), COALESCE((SELECT MAX(id) FROM print_jobs), 0) + 1, false); \

@@ -71,3 +71,11 @@ pub(super) async fn page<C: GenericClient>(c: &C, limit: u32, offset: u64) -> Re
         .collect();
     Ok((rows, total))
 }
+
+/// Every statement above, by name, for the query-plan test.
+#[cfg(test)]
+pub(super) const STATEMENTS: &[(&str, &str)] = &[
+    ("guestbook::UPSERT", UPSERT),
+    ("guestbook::AFTER", AFTER),
+    ("guestbook::BY_OFFSET", BY_OFFSET),
+];

@@ -240,3 +240,26 @@ pub(super) async fn counts<C: GenericClient>(c: &C) -> Result<Vec<(JobState, u64
         })
         .collect())
 }
+
+/// Every statement above, by name, for the query-plan test.
+#[cfg(test)]
+pub(super) const STATEMENTS: &[(&str, &str)] = &[
+    ("jobs::LOCK_VISITOR", LOCK_VISITOR),
+    ("jobs::OPEN_FOR_VISITOR", OPEN_FOR_VISITOR),
+    ("jobs::INSERT", INSERT),
+    ("jobs::INTERRUPT_IN_FLIGHT", INTERRUPT_IN_FLIGHT),
+    ("jobs::CANCEL_UNISSUABLE", CANCEL_UNISSUABLE),
+    ("jobs::NEXT", NEXT),
+    ("jobs::START", START),
+    ("jobs::FINISH", FINISH),
+    ("jobs::FAIL", FAIL),
+    ("jobs::SET_STATE_WITH_REASON", SET_STATE_WITH_REASON),
+    ("jobs::STAFF_CANCEL", STAFF_CANCEL),
+    ("jobs::STAFF_PRINTED", STAFF_PRINTED),
+    ("jobs::BY_ID", BY_ID),
+    ("jobs::LATEST_FOR", LATEST_FOR),
+    ("jobs::PAGE", PAGE),
+    ("jobs::LEASE", LEASE),
+    ("jobs::REPORT", REPORT),
+    ("jobs::PRINTERS", PRINTERS),
+];

@@ -21,9 +21,14 @@ use crate::error::{Error, Result};
 mod access;
 mod archive;
 mod dump;
+mod erase;
+#[cfg(test)]
+mod erase_tests;
 mod guestbook;
 mod handoffs;
 mod jobs;
+#[cfg(test)]
+mod plans;
 mod staff;
 mod tls;
 mod visitors;
@@ -35,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_printers.sql"),
     include_str!("migrations/0003_purge_and_wall_names.sql"),
     include_str!("migrations/0004_staff_console_and_booth_screen.sql"),
+    include_str!("migrations/0005_erase_and_open_jobs.sql"),
 ];
 
 /// Connections per kiosk. PostgreSQL's default `max_connections` (100) leaves room for
@@ -48,6 +54,10 @@ const MIGRATION_LOCK: i64 = 0x6365_7274_7374_616d; // "certstam"
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
+        // A wrong certificate or a server that wants TLS: a setting to fix, not an outage.
+        if let Some(message) = tls::failure(&e) {
+            return Error::Db(message);
+        }
         let code = e.code();
         // Lost or refused connections and a server shutting down: try again shortly.
         let gone = e.is_closed()
@@ -62,13 +72,24 @@ impl From<tokio_postgres::Error> for Error {
                     .contains(c)
             });
         if gone {
-            Error::DbUnreachable(e.to_string())
+            Error::DbUnreachable(described(&e))
         } else if code.is_some_and(|c| c.code().starts_with("53")) {
             // Insufficient resources: the server's disk is full or out of memory.
-            Error::Storage(e.to_string())
+            Error::Storage(described(&e))
         } else {
-            Error::Db(e.to_string())
+            Error::Db(described(&e))
         }
+    }
+}
+
+/// The driver's words with their cause: its own ("db error", "error connecting to
+/// server") say little without the server's message or the socket's error. Never the
+/// server's DETAIL: it quotes the row's values (an email, in a unique violation).
+fn described(e: &tokio_postgres::Error) -> String {
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{e}: {} {}: {}", db.severity(), db.code().code(), db.message()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 
@@ -116,7 +137,11 @@ impl Postgres {
             .build()
             .map_err(|e| Error::Internal(format!("database pool: {e}")))?;
         let pg = Postgres { pool };
-        pg.migrate().await?;
+        // At start nothing retries: say why (a 503's wording would hide it).
+        pg.migrate().await.map_err(|e| match e {
+            Error::DbUnreachable(detail) => Error::Db(format!("cannot reach the database: {detail}")),
+            e => e,
+        })?;
         Ok(pg)
     }
 
@@ -158,7 +183,7 @@ impl Postgres {
 }
 
 /// Counters kept by triggers (see the migration), summed over their shards.
-const COUNTER: &str = "SELECT COALESCE(SUM(n), 0)::BIGINT FROM counters WHERE key = $1";
+pub(super) const COUNTER: &str = "SELECT COALESCE(SUM(n), 0)::BIGINT FROM counters WHERE key = $1";
 
 async fn counter<C: GenericClient>(c: &C, key: &str) -> Result<u64> {
     let stmt = c.prepare_cached(COUNTER).await?;
@@ -263,12 +288,7 @@ impl Backend for Postgres {
     }
 
     async fn erase_deleted(&self) -> Result<()> {
-        // Dead rows keep the deleted bytes until a vacuum reuses their space.
-        self.conn()
-            .await?
-            .batch_execute("VACUUM visitors, guestbook, print_jobs, kept_links")
-            .await?;
-        Ok(())
+        erase::erase(&self.conn().await?).await
     }
 
     async fn console_page(
@@ -413,9 +433,10 @@ impl Backend for Postgres {
         let tx = c.transaction().await?;
         let purged = visitors::purge_expired(&tx, now).await?;
         tx.commit().await?;
-        if !purged.visitors.is_empty() {
-            // Dead rows keep the purged bytes until a vacuum reuses their space.
-            c.batch_execute("VACUUM visitors, guestbook, print_jobs").await?;
+        // Also any rewrite owed by an earlier purge, forget or void: this runs hourly.
+        // The purge is committed either way, so a failed rewrite does not undo it.
+        if let Err(e) = erase::erase(&c).await {
+            tracing::warn!(error = %e, "deleted data stays in the database files until the next upkeep");
         }
         Ok(purged)
     }

@@ -194,6 +194,8 @@ pub(super) async fn void<C: GenericClient>(c: &C, id: &str, reason: &str) -> Res
     if exec(c, VOID_ROW, &[&id, &now]).await? == 0 {
         return Ok(None);
     }
+    // The old row version still holds the sealed key until the tables are rewritten.
+    super::erase::owe(c).await?;
     retire(c, id, reason, now).await.map(Some)
 }
 
@@ -205,6 +207,7 @@ pub(super) async fn forget<C: GenericClient>(c: &C, id: &str) -> Result<Option<V
         return Ok(None);
     }
     exec(c, FORGET_ENTRIES, &[&id]).await?;
+    super::erase::owe(c).await?;
     retire(c, id, "The visitor's data was deleted.", now).await.map(Some)
 }
 
@@ -246,3 +249,32 @@ pub(super) async fn revoked<C: GenericClient>(c: &C, conference: &str) -> Result
 pub(super) async fn retry<C: GenericClient>(c: &C, id: i64) -> Result<bool> {
     Ok(exec(c, RETRY, &[&id, &now_ts()]).await? == 1)
 }
+
+/// Every statement above, by name, for the query-plan test.
+#[cfg(test)]
+pub(super) const STATEMENTS: &[(&str, &str)] = &[
+    ("staff::PAGE_ALL", PAGE_ALL),
+    ("staff::PAGE_PENDING", PAGE_PENDING),
+    ("staff::PAGE_FAILED", PAGE_FAILED),
+    ("staff::PAGE_VOIDED", PAGE_VOIDED),
+    ("staff::PAGE_WAITING", PAGE_WAITING),
+    ("staff::SEARCH", SEARCH),
+    ("staff::COUNT_ALL", COUNT_ALL),
+    ("staff::COUNT_PENDING", COUNT_PENDING),
+    ("staff::COUNT_FAILED", COUNT_FAILED),
+    ("staff::COUNT_VOIDED", COUNT_VOIDED),
+    ("staff::COUNT_WAITING", COUNT_WAITING),
+    ("staff::OPEN_JOBS", OPEN_JOBS),
+    ("staff::DONE_JOBS", DONE_JOBS),
+    ("staff::VOID_ROW", VOID_ROW),
+    ("staff::FORGET_ROW", FORGET_ROW),
+    ("staff::FORGET_ENTRIES", FORGET_ENTRIES),
+    ("staff::CANCEL_OPEN_JOBS", CANCEL_OPEN_JOBS),
+    ("staff::DROP_PAYLOADS", DROP_PAYLOADS),
+    ("staff::CONFERENCE_OF", CONFERENCE_OF),
+    ("staff::PUT_LINK", PUT_LINK),
+    ("staff::TAKE_LINK", TAKE_LINK),
+    ("staff::LINKS", LINKS),
+    ("staff::REVOKED", REVOKED),
+    ("staff::RETRY", RETRY),
+];

@@ -93,9 +93,27 @@ fn command(program: &Path, owner: Option<(u32, u32)>) -> Command {
     c
 }
 
+/// A server certificate and key (PEM files) for a cluster that takes TLS only.
+pub struct TlsFiles<'a> {
+    /// The server's certificate (chain), PEM.
+    pub cert: &'a Path,
+    /// Its private key, PEM.
+    pub key: &'a Path,
+}
+
 impl PgServer {
     /// initdb a cluster and start it; panics with an install hint when PostgreSQL is missing.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A cluster with `ssl = on` whose pg_hba takes TCP connections over TLS only
+    /// (`hostssl`): a plain connection is refused.
+    pub fn start_tls(files: TlsFiles<'_>) -> Self {
+        Self::start_with(Some(files))
+    }
+
+    fn start_with(tls: Option<TlsFiles<'_>>) -> Self {
         let bin = bin_dir();
         let owner = run_as();
         let dir = std::env::temp_dir().join(format!("certstamp-pg-{}-{}", std::process::id(), free_port()));
@@ -126,6 +144,30 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut settings = Vec::new();
+        if let Some(files) = tls {
+            // The server reads its key only when the server's user owns it, mode 0600.
+            for (from, name) in [(files.cert, "server.crt"), (files.key, "server.key")] {
+                let to = dir.join(name);
+                std::fs::copy(from, &to).unwrap();
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&to, Some(uid), Some(gid)).unwrap();
+                }
+                let key = if name == "server.crt" {
+                    "ssl_cert_file"
+                } else {
+                    "ssl_key_file"
+                };
+                settings.push(format!("{key}={}", to.display()));
+            }
+            settings.push("ssl=on".into());
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .unwrap();
+        }
         let port = free_port();
         let mut wrapper = command(Path::new("/bin/sh"), owner);
         wrapper
@@ -142,6 +184,7 @@ impl PgServer {
                 "-c",
                 "synchronous_commit=on",
             ])
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(dir.join("server.log")).unwrap()));
@@ -161,6 +204,11 @@ impl PgServer {
     /// The TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The cluster's data directory (owned by the test: its files may be read).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
     }
 
     /// The URL of database `db`.

@@ -69,6 +69,8 @@ const DROP_DUE_PAYLOADS: &str =
     "UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL AND visitor_id = ANY($1)";
 const PURGE: &str = "UPDATE visitors SET name = '', email = NULL, email_lc = NULL, cert_pem = NULL, \
     sealed_key = NULL, error = NULL, purged_at = $2 WHERE id = ANY($1)";
+/// A reissued link kept for a purged visitor goes with them, in the same transaction.
+const DROP_DUE_LINKS: &str = "DELETE FROM kept_links WHERE visitor_id = ANY($1)";
 
 pub(super) fn from_row(r: &Row) -> Visitor {
     Visitor {
@@ -271,7 +273,9 @@ pub(super) async fn purge_expired<C: GenericClient>(c: &C, now: i64) -> Result<P
     let guestbook_entries = c.execute(PURGE_GUESTBOOK, &[&ids]).await? as usize;
     let cancelled_jobs = c.execute(CANCEL_DUE_JOBS, &[&ids, &now]).await? as usize;
     c.execute(DROP_DUE_PAYLOADS, &[&ids]).await?;
+    c.execute(DROP_DUE_LINKS, &[&ids]).await?;
     c.execute(PURGE, &[&ids, &now]).await?;
+    super::erase::owe(c).await?;
     Ok(Purged {
         visitors,
         jobs,
@@ -279,3 +283,27 @@ pub(super) async fn purge_expired<C: GenericClient>(c: &C, now: i64) -> Result<P
         cancelled_jobs,
     })
 }
+
+/// Every statement above, by name, for the query-plan test.
+#[cfg(test)]
+pub(super) const STATEMENTS: &[(&str, &str)] = &[
+    ("visitors::INSERT", INSERT),
+    ("visitors::TOKEN_PUB", TOKEN_PUB),
+    ("visitors::STORE_ISSUED", STORE_ISSUED),
+    ("visitors::NOTE_PROBLEM", NOTE_PROBLEM),
+    ("visitors::SET_BACKEND_REF", SET_BACKEND_REF),
+    ("visitors::BY_TOKEN_HASH", BY_TOKEN_HASH),
+    ("visitors::BY_ID", BY_ID),
+    ("visitors::BY_SERIAL", BY_SERIAL),
+    ("visitors::PENDING", PENDING),
+    ("visitors::PAGE_ALL", PAGE_ALL),
+    ("visitors::PAGE_STATE", PAGE_STATE),
+    ("visitors::SEALS", SEALS),
+    ("visitors::DUE", DUE),
+    ("visitors::DUE_JOBS", DUE_JOBS),
+    ("visitors::PURGE_GUESTBOOK", PURGE_GUESTBOOK),
+    ("visitors::CANCEL_DUE_JOBS", CANCEL_DUE_JOBS),
+    ("visitors::DROP_DUE_PAYLOADS", DROP_DUE_PAYLOADS),
+    ("visitors::PURGE", PURGE),
+    ("visitors::DROP_DUE_LINKS", DROP_DUE_LINKS),
+];

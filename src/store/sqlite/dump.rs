@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params};
 
 use crate::error::{Error, Result};
-use crate::store::dump::{self, Dump, EntryRow, JobRow, VisitorRow};
+use crate::store::dump::{self, Dump, EntryRow, JobRow, KeptLinkRow, VisitorRow};
 
 pub(super) fn export(c: &Connection) -> Result<Dump> {
     let mut visitors = c.prepare(&format!(
@@ -76,22 +76,33 @@ pub(super) fn export(c: &Connection) -> Result<Dump> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut kept_links = c.prepare(&format!(
+        "SELECT {} FROM kept_links ORDER BY visitor_id",
+        dump::KEPT_LINK_COLUMNS
+    ))?;
+    let kept_links = kept_links
+        .query_map([], |r| {
+            Ok(KeptLinkRow {
+                visitor_id: r.get(0)?,
+                sealed_url: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Dump {
         visitors,
         jobs,
         guestbook,
+        kept_links,
     })
 }
 
 pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
-    let rows: i64 = c.query_row(
-        "SELECT (SELECT COUNT(*) FROM visitors) + (SELECT COUNT(*) FROM print_jobs) + (SELECT COUNT(*) FROM guestbook)",
-        [],
-        |r| r.get(0),
-    )?;
+    let rows: i64 = c.query_row(dump::ROWS_IN_TARGET, [], |r| r.get(0))?;
     if rows > 0 {
         return Err(Error::Invalid(
-            "the target database already holds visitors, jobs or guestbook entries; migrate into an empty one".into(),
+            "the target database already holds visitors, jobs, guestbook entries or kept links; migrate into an empty one"
+                .into(),
         ));
     }
     let sql = format!(
@@ -169,6 +180,15 @@ pub(super) fn import(c: &Connection, d: &Dump) -> Result<()> {
             e.signed_at,
             e.rev
         ])?;
+    }
+    let sql = format!(
+        "INSERT INTO kept_links ({}) VALUES ({})",
+        dump::KEPT_LINK_COLUMNS,
+        dump::placeholders(3, '?')
+    );
+    let mut stmt = c.prepare(&sql)?;
+    for k in &d.kept_links {
+        stmt.execute(params![k.visitor_id, k.sealed_url, k.created_at])?;
     }
     Ok(())
 }
