@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::App;
 use crate::bundle::{self, BundleInput};
 use crate::error::{Error, Result};
+use crate::store::LinkView;
 use crate::store::visitors::Visitor;
 use crate::token::Token;
 
@@ -16,15 +17,25 @@ impl App {
     /// a voided certificate's link [`Error::Voided`]. Opening a reissued link drops the
     /// sealed copy staff were showing.
     pub async fn visitor(&self, token: &str) -> Result<(Token, Visitor)> {
+        self.link(token).await.map(|(token, view)| (token, view.visitor))
+    }
+
+    /// [`App::visitor`] with the visitor's newest print job, read together.
+    pub async fn link(&self, token: &str) -> Result<(Token, LinkView)> {
         let token = Token::parse(token).ok_or(Error::NotFound)?;
-        let v = self.store.visitor_by_token(&token).await?.ok_or(Error::NotFound)?;
+        let view = self
+            .store
+            .visitor_by_link(token.lookup_hash())
+            .await?
+            .ok_or(Error::NotFound)?;
+        let v = &view.visitor;
         if v.voided_at.is_some() {
             return Err(Error::Voided);
         }
-        if self.store.take_kept_link(&v.id).await? {
+        if view.kept_link && self.store.take_kept_link(&v.id).await? {
             self.events.emit(crate::events::Event::Visitor { id: v.id.clone() });
         }
-        Ok((token, v))
+        Ok((token, view))
     }
 
     /// The visitor's private key, opened with their token.

@@ -395,6 +395,21 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
+    /// What every request on a visitor's link reads, in one go where the backend can (one
+    /// read transaction on SQLite, instead of three trips to a reader thread).
+    async fn visitor_by_link(&self, token_hash: Vec<u8>) -> Result<Option<LinkView>> {
+        let Some(visitor) = self.visitor_by_token_hash(token_hash).await? else {
+            return Ok(None);
+        };
+        let latest_job = self.latest_job_for(&visitor.id).await?;
+        Ok(Some(LinkView {
+            visitor,
+            latest_job,
+            // Cannot tell without asking: `take_kept_link` decides.
+            kept_link: true,
+        }))
+    }
+
     /// Find a visitor by token.
     async fn visitor_by_token(&self, token: &Token) -> Result<Option<Visitor>> {
         self.visitor_by_token_hash(token.lookup_hash()).await
@@ -425,3 +440,14 @@ pub trait Backend: Send + Sync + 'static {
 
 /// Store timestamps are Unix seconds.
 pub use crate::clock::now_ts;
+
+/// A visitor as their link finds them (see [`Backend::visitor_by_link`]).
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    /// Their row.
+    pub visitor: Visitor,
+    /// Their newest print job.
+    pub latest_job: Option<Job>,
+    /// Staff may keep a reissued link for them (`false` only when surely not).
+    pub kept_link: bool,
+}

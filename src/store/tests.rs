@@ -78,6 +78,7 @@ on_both_backends!(
     pruning_access_drops_only_what_has_ended,
     login_failures_count_per_client_in_one_minute_windows,
     handoffs_live_until_ended_or_expired,
+    a_link_reads_its_visitor_newest_job_and_kept_link_together,
 );
 
 pub(crate) fn new(id: &str, email: &str) -> NewVisitor {
@@ -980,4 +981,36 @@ async fn a_database_error_names_the_statement_problem_never_the_row() {
     let text = Error::from(e).to_string();
     assert!(text.contains("23505") && text.contains("t_email_key"), "{text}");
     assert!(!text.contains("secret"), "{text}");
+}
+
+async fn a_link_reads_its_visitor_newest_job_and_kept_link_together(store: Store, other: Store) {
+    let t = Token::generate();
+    store.insert_visitor(new("a", "ada@example.org"), &t).await.unwrap();
+    assert!(
+        other
+            .visitor_by_link(Token::generate().lookup_hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let view = other.visitor_by_link(t.lookup_hash()).await.unwrap().unwrap();
+    assert_eq!((view.visitor.id.as_str(), view.latest_job.map(|j| j.id)), ("a", None));
+    // `false` is a promise that there is none; `true` may be a guess (take_kept_link decides).
+    assert!(!view.kept_link || !other.take_kept_link("a").await.unwrap());
+    let mut queued = Vec::new();
+    for _ in 0..2 {
+        match store
+            .enqueue_job("a", Origin::Staff, vec![1], 0, "default")
+            .await
+            .unwrap()
+        {
+            Enqueued::New(job) => queued.push(job.id),
+            Enqueued::Existing(_) => panic!("staff reprints always queue"),
+        }
+    }
+    store.put_kept_link("a", vec![1, 2]).await.unwrap();
+    let view = other.visitor_by_link(t.lookup_hash()).await.unwrap().unwrap();
+    assert_eq!(view.latest_job.map(|j| j.id), queued.last().copied(), "the newest job");
+    assert!(view.kept_link);
+    assert!(other.take_kept_link("a").await.unwrap());
 }

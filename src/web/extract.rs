@@ -9,6 +9,7 @@ use super::csrf::cookie;
 use super::forms::is_kiosk;
 use crate::app::App;
 use crate::error::Error;
+use crate::store::jobs::Job;
 use crate::store::visitors::Visitor;
 use crate::token::Token;
 
@@ -20,6 +21,8 @@ pub struct Holder {
     pub token: Token,
     /// Their stored row.
     pub visitor: Visitor,
+    /// Their newest print job, read with the row.
+    pub latest_job: Option<Job>,
 }
 
 impl FromRequestParts<App> for Holder {
@@ -30,8 +33,12 @@ impl FromRequestParts<App> for Holder {
             .await
             .map(|p| p.0)
             .unwrap_or_default();
-        let (token, visitor) = app.visitor(&raw).await?;
-        Ok(Holder { token, visitor })
+        let (token, view) = app.link(&raw).await?;
+        Ok(Holder {
+            token,
+            visitor: view.visitor,
+            latest_job: view.latest_job,
+        })
     }
 }
 

@@ -150,7 +150,7 @@ async fn sign_here(
                 message: form.message,
                 name: Some(form.name),
             };
-            render_certificate(&app, &headers, &h.token, &h.visitor, status, draft).await
+            render_certificate(&app, &headers, &h, status, draft).await
         }
         Err(e) => Err(e),
     }

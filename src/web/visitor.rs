@@ -312,27 +312,19 @@ async fn certificate(State(app): State<App>, h: Holder, headers: HeaderMap) -> R
     if is_kiosk(&app, &headers) {
         return handoff_redirect(&app, &headers, h.token).await;
     }
-    render_certificate(
-        &app,
-        &headers,
-        &h.token,
-        &h.visitor,
-        StatusCode::OK,
-        SignDraft::default(),
-    )
-    .await
+    render_certificate(&app, &headers, &h, StatusCode::OK, SignDraft::default()).await
 }
 
 /// The certificate page, optionally with a refused guestbook signature and its typing.
 pub(super) async fn render_certificate(
     app: &App,
     headers: &HeaderMap,
-    token: &Token,
-    v: &Visitor,
+    h: &Holder,
     status_code: StatusCode,
     sign: SignDraft,
 ) -> Result<Response, Error> {
-    let print = app.latest_job(v).await?.as_ref().map(PrintView::of);
+    let (token, v) = (&h.token, &h.visitor);
+    let print = h.latest_job.as_ref().map(PrintView::of);
     let (csrf, set_cookie) = csrf_for(app, headers);
     let page_url = app.page_url(token);
     let status = CertStatus::of(v);

@@ -338,6 +338,24 @@ impl Backend for Sqlite {
         self.read(move |c| visitors::by_token_hash(c, &hash)).await
     }
 
+    async fn visitor_by_link(&self, token_hash: Vec<u8>) -> Result<Option<super::LinkView>> {
+        self.read(move |c| {
+            // One snapshot for the three reads.
+            let tx = c.unchecked_transaction()?;
+            let Some(visitor) = visitors::by_token_hash(&tx, &token_hash)? else {
+                return Ok(None);
+            };
+            let latest_job = jobs::latest_for(&tx, &visitor.id)?;
+            let kept_link = staff::has_link(&tx, &visitor.id)?;
+            Ok(Some(super::LinkView {
+                visitor,
+                latest_job,
+                kept_link,
+            }))
+        })
+        .await
+    }
+
     async fn visitor_by_id(&self, id: &str) -> Result<Option<Visitor>> {
         let id = id.to_string();
         self.read(move |c| visitors::by_id(c, &id)).await
