@@ -285,8 +285,12 @@ fn shapes(seed: &[u8; 32]) -> Vec<Shape> {
 
 /// The seal as a standalone, inline-able `<svg>` element (no XML header), drawn in
 /// `currentColor` so the page decides the ink.
+///
+/// Points are rounded to a tenth of a unit (a 200-unit box: finer than a pixel at any size
+/// a page shows it) and written as relative moves, so a seal is about a third of its
+/// absolute, two-decimal text: every certificate page and the wall carry them.
 pub fn svg(seed: &[u8; 32]) -> String {
-    let mut s = String::with_capacity(16 * 1024);
+    let mut s = String::with_capacity(12 * 1024);
     s.push_str(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-100 -100 200 200\" \
          width=\"200\" height=\"200\" role=\"img\" aria-label=\"Certificate seal\" \
@@ -295,17 +299,62 @@ pub fn svg(seed: &[u8; 32]) -> String {
     for shape in shapes(seed) {
         s.push_str("<path d=\"");
         for contour in &shape.contours {
-            for (i, (x, y)) in contour.iter().enumerate() {
-                let cmd = if i == 0 { 'M' } else { 'L' };
-                // Fixed precision keeps the text identical across platforms.
-                let _ = write!(s, "{cmd}{:.2} {:.2}", x * 100.0, y * 100.0);
-            }
-            s.push('Z');
+            path_data(&mut s, contour);
         }
         s.push_str("\"/>");
     }
     s.push_str("</g></svg>");
     s
+}
+
+/// One closed contour as `M x y l dx dy dx dy … z`, in integer tenths underneath so the
+/// relative steps add up exactly (no drift) and the text is the same on every platform.
+fn path_data(s: &mut String, contour: &[(f64, f64)]) {
+    let tenths = |v: f64| (v * 1000.0).round() as i64;
+    let mut at: Option<(i64, i64)> = None;
+    for &(x, y) in contour {
+        let p = (tenths(x), tenths(y));
+        match at {
+            None => {
+                s.push('M');
+                push_tenths(s, p.0);
+                push_tenths(s, p.1);
+                s.push('l');
+            }
+            Some(prev) if prev == p => continue,
+            Some(prev) => {
+                push_tenths(s, p.0 - prev.0);
+                push_tenths(s, p.1 - prev.1);
+            }
+        }
+        at = Some(p);
+    }
+    if at.is_some() {
+        s.push('z');
+    }
+}
+
+/// `n` tenths as the shortest SVG number (`12`, `1.5`, `-.3`), with a space before it
+/// unless it follows a command letter or starts with its own minus sign.
+fn push_tenths(s: &mut String, n: i64) {
+    if n >= 0 && !s.ends_with(['M', 'l']) {
+        s.push(' ');
+    }
+    if n < 0 {
+        s.push('-');
+    }
+    let (whole, tenth) = (n.unsigned_abs() / 10, n.unsigned_abs() % 10);
+    match (whole, tenth) {
+        (w, 0) => {
+            let _ = write!(s, "{w}");
+        }
+        (0, t) => {
+            let _ = write!(s, ".{t}");
+        }
+        (w, t) => {
+            let _ = write!(s, "{w}.{t}");
+        }
+    }
 }
 
 /// The seal as a `size` x `size` 1-bit raster (a dot is black when its centre is inside).
@@ -385,6 +434,56 @@ mod tests {
         assert!(!bm.get(0, 0) && !bm.get(159, 159));
         // The centre is pierced.
         assert!(!bm.get(80, 80) || !bm.get(80, 72));
+    }
+
+    /// Read `M x y l dx dy … z` contours back into absolute points.
+    fn parse_path(d: &str) -> Vec<Vec<(f64, f64)>> {
+        let mut contours = Vec::new();
+        for part in d.split('z').filter(|p| !p.is_empty()) {
+            let (start, steps) = part.trim_start_matches('M').split_once('l').unwrap();
+            let nums = |t: &str| -> Vec<f64> {
+                // A minus sign starts a number as a space does.
+                t.replace('-', " -")
+                    .split_whitespace()
+                    .map(|n| n.parse().unwrap())
+                    .collect()
+            };
+            let start = nums(start);
+            let mut p = (start[0], start[1]);
+            let mut points = vec![p];
+            for d in nums(steps).chunks(2) {
+                p = (p.0 + d[0], p.1 + d[1]);
+                points.push(p);
+            }
+            contours.push(points);
+        }
+        contours
+    }
+
+    #[test]
+    fn svg_paths_trace_the_shapes_to_a_tenth_of_a_unit() {
+        for seed in [[1u8; 32], [0xA5; 32], [0x3C; 32]] {
+            let s = svg(&seed);
+            let ds: Vec<&str> = s.split("d=\"").skip(1).map(|p| p.split('"').next().unwrap()).collect();
+            let shapes = shapes(&seed);
+            assert_eq!(ds.len(), shapes.len());
+            for (d, shape) in ds.iter().zip(&shapes) {
+                let drawn = parse_path(d);
+                assert_eq!(drawn.len(), shape.contours.len());
+                for (points, contour) in drawn.iter().zip(&shape.contours) {
+                    let mut want: Vec<(f64, f64)> = contour.iter().map(|&(x, y)| (x * 100.0, y * 100.0)).collect();
+                    // Points closer than a tenth merge into one.
+                    want.dedup_by(|a, b| ((a.0 - b.0) * 10.0).round() == 0.0 && ((a.1 - b.1) * 10.0).round() == 0.0);
+                    assert!(points.len() <= want.len() && points.len() + 8 >= want.len());
+                    for p in points {
+                        let near = want
+                            .iter()
+                            .any(|w| (w.0 - p.0).abs() <= 0.051 && (w.1 - p.1).abs() <= 0.051);
+                        assert!(near, "{p:?} is not within a twentieth of a unit of the shape");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

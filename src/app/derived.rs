@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use super::App;
 use crate::cache::TtlCache;
+use crate::clock::human_time;
 use crate::error::Result;
 use crate::pki::{CertSummary, pem_certs};
 use crate::qr;
@@ -113,10 +114,8 @@ impl Derived {
 /// Everything on a certificate page that never changes once the certificate exists.
 /// The large parts are shared (`Arc`): a page view takes a reference, not a copy.
 pub struct CertParts {
-    /// The leaf, parsed; `None` while issuance is pending or failed.
-    pub cert: Option<CertSummary>,
-    /// Chain lines: the visitor's own, then each CA with its fingerprint.
-    pub chain: Vec<String>,
+    /// The leaf's details as the page prints them; `None` while issuance is pending or failed.
+    pub cert: Option<Arc<CertText>>,
     /// The link's QR code, an inline `<svg>`.
     pub qr_svg: Arc<String>,
     /// The seal drawn from the fingerprint (the one on the ticket).
@@ -126,13 +125,30 @@ pub struct CertParts {
     pub chain_b64: String,
 }
 
+/// A certificate's details as pages print them, formatted once.
+pub struct CertText {
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial, colon hex.
+    pub serial: String,
+    /// SHA-256 fingerprint, colon hex.
+    pub fingerprint: String,
+    /// Validity start, `2026-11-29 09:30 UTC`.
+    pub not_before: String,
+    /// Validity end.
+    pub not_after: String,
+    /// Chain lines: the visitor's own, then each CA with its fingerprint.
+    pub chain: Vec<String>,
+}
+
 impl CertParts {
     fn build(page_url: &str, v: &Visitor) -> Result<Self> {
         let qr_svg = Arc::new(qr::svg(page_url, "qr")?);
         let (Some(leaf), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
             return Ok(CertParts {
                 cert: None,
-                chain: Vec::new(),
                 qr_svg,
                 seal_svg: None,
                 chain_b64: String::new(),
@@ -150,8 +166,15 @@ impl CertParts {
         ders.extend(pem_certs(ints)?);
         Ok(CertParts {
             seal_svg: Some(Arc::new(certstamp_printer::seal::svg(&s.fingerprint))),
-            cert: Some(s),
-            chain,
+            cert: Some(Arc::new(CertText {
+                fingerprint: s.fingerprint_hex(),
+                not_before: human_time(s.not_before),
+                not_after: human_time(s.not_after),
+                subject: s.subject,
+                issuer: s.issuer,
+                serial: s.serial,
+                chain,
+            })),
             qr_svg,
             chain_b64: ders.iter().map(b64).collect::<Vec<_>>().join(" "),
         })

@@ -44,7 +44,7 @@ mod staff;
 /// A visitor's link: lookup and the zip.
 mod visitor;
 
-pub use derived::{CertParts, RootPin};
+pub use derived::{CertParts, CertText, RootPin};
 pub use issuance::{FieldErrors, Submission, Valid};
 pub use operations::Check;
 pub use staff::{Handoff, JobAction, Reissued};

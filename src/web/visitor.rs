@@ -19,8 +19,8 @@ use super::extract::Holder;
 use super::forms::{FormBody, is_kiosk};
 use super::pages::Layout;
 use super::print::PrintView;
-use crate::app::{App, CertParts, Submission};
-use crate::clock::{human_time, human_ts};
+use crate::app::{App, CertText, Submission};
+use crate::clock::human_ts;
 use crate::error::Error;
 use crate::pki::{CertSummary, pem_certs};
 
@@ -204,17 +204,6 @@ impl CertStatus {
     }
 }
 
-/// Certificate details for the page.
-pub struct CertView {
-    subject: String,
-    issuer: String,
-    serial: String,
-    fingerprint: String,
-    not_before: String,
-    not_after: String,
-    chain: Vec<String>,
-}
-
 /// What a failed guestbook signature gives back to the form: the reason and the typing.
 #[derive(Debug, Default)]
 pub struct SignDraft {
@@ -233,7 +222,7 @@ pub struct CertificatePage {
     layout: Layout,
     name: String,
     status: CertStatus,
-    cert: Option<CertView>,
+    cert: Option<Arc<CertText>>,
     key_available: bool,
     p12_password: String,
     token: String,
@@ -265,7 +254,7 @@ impl IntoResponse for CertificatePage {
 
 /// What a purged visitor's page still shows: the numbers, not the certificate (it named
 /// them), and the seal drawn from the kept fingerprint.
-fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<Arc<String>>), Error> {
+fn purged_view(app: &App, v: &Visitor) -> Result<(Option<Arc<CertText>>, Option<Arc<String>>), Error> {
     let (Some(serial), Some(fingerprint), Some(ints), Some(root)) =
         (&v.serial, &v.fingerprint, &v.intermediates_pem, &v.root_pem)
     else {
@@ -282,7 +271,7 @@ fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<Arc<S
         chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
     }
     let seal = super::wall::fingerprint_bytes(fingerprint).map(|fp| app.seal_svg(&fp));
-    let view = CertView {
+    let view = CertText {
         subject: "(deleted after the retention period)".into(),
         issuer,
         serial: serial.clone(),
@@ -291,21 +280,7 @@ fn purged_view(app: &App, v: &Visitor) -> Result<(Option<CertView>, Option<Arc<S
         not_after: when(v.not_after),
         chain,
     };
-    Ok((Some(view), seal))
-}
-
-/// Format the cached parts for the page (cheap: the parsing happened once).
-fn cert_view(parts: &CertParts) -> Option<CertView> {
-    let s = parts.cert.as_ref()?;
-    Some(CertView {
-        subject: s.subject.clone(),
-        issuer: s.issuer.clone(),
-        serial: s.serial.clone(),
-        fingerprint: s.fingerprint_hex(),
-        not_before: human_time(s.not_before),
-        not_after: human_time(s.not_after),
-        chain: parts.chain.clone(),
-    })
+    Ok((Some(Arc::new(view)), seal))
 }
 
 async fn certificate(State(app): State<App>, h: Holder, headers: HeaderMap) -> Result<Response, Error> {
@@ -332,7 +307,7 @@ pub(super) async fn render_certificate(
     let (cert, seal_svg) = if v.purged_at.is_some() && v.cert_pem.is_none() {
         purged_view(app, v)?
     } else {
-        (cert_view(&parts), parts.seal_svg.clone())
+        (parts.cert.clone(), parts.seal_svg.clone())
     };
     let purged_on = v.purged_at.map(human_ts);
     let sign_url = app.guestbook_sign_url();
