@@ -49,10 +49,16 @@
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       button.disabled = true;
+      let res;
       try {
-        await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)), redirect: "manual" });
+        res = await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)), redirect: "manual" });
       } catch {
         // The status below says what happened.
+      }
+      if (res && res.status >= 400) {
+        // Refused (say, the printer picked stopped serving): show the server's page.
+        form.submit();
+        return;
       }
       button.disabled = false;
       refresh();

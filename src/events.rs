@@ -2,17 +2,21 @@
 //! visitor's page). A broadcast: publishers never wait, a slow subscriber only misses
 //! events (and is told so, to reload). Events carry ids and states only, never a name,
 //! email or token: the wall's stream is public.
+//!
+//! Kiosks sharing a database share their events too: the store relays what this
+//! process emits ([`Events::relay`]) and delivers what the others emitted
+//! ([`Events::deliver`]), so a screen on one replica follows what happens on another.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
-use tokio::sync::{broadcast, watch};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::store::jobs::JobState;
 
 /// One thing that changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A visitor was added, or their certificate's state changed (issued, failed,
@@ -40,6 +44,10 @@ pub enum Event {
         /// Entry id.
         id: i64,
     },
+    /// Events from other replicas may have been missed (the database went away and came
+    /// back): whatever a screen shows, it should fetch again. Only ever delivered here,
+    /// never relayed.
+    Resync,
 }
 
 /// The bus; cheap to clone. It also counts what it carried, so a page rendered for
@@ -51,6 +59,8 @@ pub struct Events {
     emitted: Arc<AtomicU64>,
     /// Set once the kiosk is stopping: live streams end, so they do not hold it up.
     closing: watch::Sender<bool>,
+    /// Where emitted events also go, for other replicas (set by [`Events::relay`]).
+    outbox: Arc<OnceLock<mpsc::UnboundedSender<Event>>>,
 }
 
 impl Default for Events {
@@ -66,13 +76,30 @@ impl Events {
             bus: broadcast::channel(256).0,
             emitted: Arc::default(),
             closing: watch::channel(false).0,
+            outbox: Arc::default(),
         }
     }
 
-    /// Tell whoever listens; nobody listening is fine.
+    /// Tell whoever listens, here and (once relayed) on the other replicas; nobody
+    /// listening is fine.
     pub fn emit(&self, e: Event) {
+        if let Some(out) = self.outbox.get() {
+            let _ = out.send(e.clone());
+        }
+        self.deliver(e);
+    }
+
+    /// Tell listeners in this process only: an event another replica emitted.
+    pub fn deliver(&self, e: Event) {
         self.emitted.fetch_add(1, Ordering::SeqCst);
         let _ = self.bus.send(e);
+    }
+
+    /// From now on, every emitted event is also handed to the returned receiver (the
+    /// store relays them to the other replicas). `None` if something relays already.
+    pub fn relay(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.outbox.set(tx).ok().map(|()| rx)
     }
 
     /// How many events were emitted so far: equal readings mean nothing happened between.
@@ -117,6 +144,30 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"kind":"job","id":3,"visitor":"v","state":"printed"}"#);
+    }
+
+    #[tokio::test]
+    async fn emitted_events_are_relayed_and_delivered_ones_stay_here() {
+        let bus = Events::new();
+        let mut relayed = bus.relay().unwrap();
+        assert!(bus.relay().is_none(), "one relay");
+        let mut rx = bus.subscribe();
+        bus.emit(Event::Guestbook { id: 1 });
+        bus.deliver(Event::Resync);
+        assert_eq!(rx.recv().await.unwrap(), Event::Guestbook { id: 1 });
+        assert_eq!(rx.recv().await.unwrap(), Event::Resync);
+        assert_eq!(relayed.recv().await.unwrap(), Event::Guestbook { id: 1 });
+        assert!(relayed.try_recv().is_err(), "delivered events are not relayed back");
+        assert_eq!(bus.changes(), 2, "both change what screens show");
+        let back: Event = serde_json::from_str(r#"{"kind":"job","id":3,"visitor":"v","state":"printed"}"#).unwrap();
+        assert_eq!(
+            back,
+            Event::Job {
+                id: 3,
+                visitor: "v".into(),
+                state: JobState::Printed
+            }
+        );
     }
 
     #[tokio::test]

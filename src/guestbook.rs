@@ -22,7 +22,7 @@ use crate::clock::human_ts;
 use crate::config::GuestbookSettings;
 use crate::error::{Error, Result};
 use crate::issuer::Issuer;
-use crate::limit::RateLimiter;
+use crate::limit::ClientLimit;
 use crate::pki::{self, CertSummary};
 use crate::store::Store;
 use crate::store::guestbook::{Entry, NewEntry};
@@ -107,7 +107,8 @@ pub struct Guestbook {
     /// the kiosk learns it only from the first issued chain.
     current_intermediate: Box<dyn Fn() -> String + Send + Sync>,
     this_conference_only: bool,
-    limiter: RateLimiter<String>,
+    /// Sign requests per certificate, across replicas on a shared database.
+    limiter: ClientLimit,
 }
 
 fn ring() -> Arc<rustls::crypto::CryptoProvider> {
@@ -121,6 +122,7 @@ impl Guestbook {
         root_pem: &str,
         current_intermediate: impl Fn() -> String + Send + Sync + 'static,
         this_conference_only: bool,
+        store: &Store,
     ) -> Result<Self> {
         let mut roots = RootCertStore::empty();
         for der in pki::pem_certs(root_pem)? {
@@ -138,7 +140,7 @@ impl Guestbook {
             root_pem: root_pem.to_string(),
             current_intermediate: Box::new(current_intermediate),
             this_conference_only,
-            limiter: RateLimiter::new(SIGN_RATE_PER_MINUTE),
+            limiter: ClientLimit::new(SIGN_RATE_PER_MINUTE, store),
         })
     }
 
@@ -170,9 +172,16 @@ impl Guestbook {
         Ok(signer)
     }
 
-    /// Count one sign request of this certificate; 429 past [`SIGN_RATE_PER_MINUTE`].
-    pub fn allow(&self, signer: &Signer) -> Result<()> {
-        if self.limiter.allow(&format!("{}\n{}", signer.issuer, signer.serial)) {
+    /// Count one sign request of this certificate (on every replica); 429 past
+    /// [`SIGN_RATE_PER_MINUTE`].
+    pub async fn allow(&self, signer: &Signer) -> Result<()> {
+        let cert = format!("guestbook sign\0{}\n{}", signer.issuer, signer.serial);
+        let key: String = ring::digest::digest(&ring::digest::SHA256, cert.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if self.limiter.allow(key, crate::clock::now_ts()).await {
             Ok(())
         } else {
             Err(Error::RateLimited)
@@ -393,8 +402,8 @@ mod tests {
     async fn authorize_uses_webpki_and_the_void_list() {
         let c = ca("a");
         let int_pem = c.int.cert_pem.clone();
-        let gb = Guestbook::new(&c.root.cert_pem, move || int_pem.clone(), false).unwrap();
         let store = Store::in_memory().unwrap();
+        let gb = Guestbook::new(&c.root.cert_pem, move || int_pem.clone(), false, &store).unwrap();
         assert!(matches!(
             gb.authorize(&store, &[]).await,
             Err(Error::CertificateRequired)
@@ -406,10 +415,10 @@ mod tests {
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
         // A limit of 30 a minute per certificate, then 429.
         for _ in 0..SIGN_RATE_PER_MINUTE {
-            gb.allow(&signer).unwrap();
+            gb.allow(&signer).await.unwrap();
             gb.sign(&store, &signer, "hi", "", true).await.unwrap();
         }
-        assert!(matches!(gb.allow(&signer), Err(Error::RateLimited)));
+        assert!(matches!(gb.allow(&signer).await, Err(Error::RateLimited)));
         assert_eq!(store.entries_page(10, 0).await.unwrap().1, 1);
     }
 
@@ -434,8 +443,8 @@ mod tests {
     async fn entries_carry_the_chosen_display_name_and_never_an_email() {
         let c = ca("a");
         let int_pem = c.int.cert_pem.clone();
-        let gb = Guestbook::new(&c.root.cert_pem, move || int_pem.clone(), false).unwrap();
         let store = Store::in_memory().unwrap();
+        let gb = Guestbook::new(&c.root.cert_pem, move || int_pem.clone(), false, &store).unwrap();
         let now = OffsetDateTime::now_utc();
         let p = leaf_params("Ada Lovelace", "ada@example.org", now, D::days(30), now + D::days(3650)).unwrap();
         let ada = sign_with_new_key(&p, &c.int).unwrap();

@@ -40,14 +40,15 @@
 //! 4. [`app`]: checks the submission and issues: store first, then the issuer.
 //! 5. [`validate`]: the rules for names and emails.
 //! 6. [`token`]: the visitor's link token, stored only hashed; it seals the key.
-//! 7. [`limit`]: requests per client address.
+//! 7. [`limit`]: requests per client address (one budget across replicas).
 //! 8. [`issuer`]: local CA or cert-manager; results come back through one channel.
 //! 9. [`pki`]: the leaf profile, chains and checks.
 //! 10. [`store`]: the visitor row, durable before the redirect.
 //! 11. [`bundle`] and [`qr`]: the zip with the PKCS#12, and the code on page and ticket.
 //! 12. [`ticket`] and [`queue`]: the printed ticket and the worker that prints it once.
 //! 13. [`guestbook`]: what the certificate is for: signing over mutual TLS.
-//! 14. [`events`]: what just happened, for the wall, staff and the visitor's page.
+//! 14. [`events`]: what just happened, for the wall, staff and the visitor's page (on a
+//!     shared database, from every replica).
 //! 15. [`metrics`]: the same, counted for Prometheus at `/metrics`.
 //! 16. [`clock`] and [`error`]: timestamps, and the one error type.
 //! 17. [`verify`] and [`archive`]: after the event, checking a certificate anywhere, and

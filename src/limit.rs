@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::store::Store;
 
 /// A fixed-window limiter: at most `per_minute` hits per key per minute.
 pub struct RateLimiter<K> {
@@ -37,6 +40,62 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         entry.1 += 1;
         entry.1 <= self.per_minute
     }
+}
+
+/// A client's budget per minute that holds across kiosk replicas: counted in the shared
+/// database (one upsert per hit, in windows aligned to the minute) when the kiosk has
+/// one, in this process on a single Pi. Keys are keyed digests of the client
+/// (`FormKey::tag`), never its address, in memory as in the database.
+///
+/// While the database cannot count (it is restarting), the limit fails open to this
+/// replica's own count: a visitor is not refused for the database's sake (the issuance
+/// that follows needs the database anyway and answers 503 on its own), and a flood still
+/// meets a per-replica limit.
+pub struct ClientLimit {
+    per_minute: u32,
+    here: RateLimiter<String>,
+    shared: Option<Store>,
+    /// Whether the last count fell back to this replica (logged once per outage).
+    degraded: AtomicBool,
+}
+
+impl ClientLimit {
+    /// `per_minute` hits per client, across every kiosk that shares `store`.
+    pub fn new(per_minute: u32, store: &Store) -> Self {
+        ClientLimit {
+            per_minute,
+            here: RateLimiter::new(per_minute),
+            shared: store.is_shared().then(|| store.clone()),
+            degraded: AtomicBool::new(false),
+        }
+    }
+
+    /// Count a hit for the client digest `key` at `now` (Unix seconds); `false` when the
+    /// client is over its budget.
+    pub async fn allow(&self, key: String, now: i64) -> bool {
+        let Some(store) = &self.shared else {
+            return self.here.allow(&key);
+        };
+        match store.count_hit(key.as_bytes().to_vec(), window_of(now)).await {
+            Ok(hits) => {
+                if self.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("rate limits are counted in the database again");
+                }
+                hits <= self.per_minute
+            }
+            Err(e) => {
+                if !self.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = ?e, "rate limits counted on this replica alone until the database answers");
+                }
+                self.here.allow(&key)
+            }
+        }
+    }
+}
+
+/// The start of the minute `now` falls in: every replica counts into the same window.
+pub fn window_of(now: i64) -> i64 {
+    now - now.rem_euclid(60)
 }
 
 /// Open connections, in total and per client address. A [`ConnectionPass`] holds one
@@ -139,6 +198,23 @@ mod tests {
             None,
             "no entry kept for a client that left"
         );
+    }
+
+    #[test]
+    fn windows_are_whole_minutes() {
+        assert_eq!(window_of(120), 120);
+        assert_eq!(window_of(179), 120);
+        assert_eq!(window_of(180), 180);
+    }
+
+    #[tokio::test]
+    async fn a_client_limit_on_one_pi_counts_in_memory() {
+        let store = Store::in_memory().unwrap();
+        let l = ClientLimit::new(2, &store);
+        assert!(l.allow("a".into(), 100).await && l.allow("a".into(), 100).await);
+        assert!(!l.allow("a".into(), 100).await);
+        assert!(l.allow("b".into(), 100).await);
+        assert_eq!(store.count_hit(b"a".to_vec(), 60).await.unwrap(), 1, "nothing written");
     }
 
     #[test]

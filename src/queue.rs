@@ -85,8 +85,8 @@ pub struct Queue {
 /// How long a worker's hold on its printer lasts unless renewed. A worker renews it
 /// before every job and every idle poll; a killed worker's printer is free after this.
 const LEASE_SECS: i64 = 10;
-/// With a shared database a job may come from another kiosk, which cannot wake this
-/// worker: look again this often when idle.
+/// With a shared database a job may come from another kiosk; its event wakes this worker,
+/// but one sent while the database was away is lost: look again this often when idle.
 const SHARED_POLL: Duration = Duration::from_secs(2);
 
 impl Queue {
@@ -134,11 +134,25 @@ impl Queue {
         &self.profile
     }
 
-    /// Queue a ticket whose QR opens `page_url`, and wake the worker.
+    /// Queue a ticket whose QR opens `page_url` on this kiosk's printer (`--print-to`),
+    /// and wake the worker.
     pub async fn enqueue(&self, store: &Store, visitor_id: &str, origin: Origin, page_url: &str) -> Result<Enqueued> {
+        self.enqueue_to(store, visitor_id, origin, page_url, &self.print_to)
+            .await
+    }
+
+    /// Queue a ticket on the printer named `printer`, and wake the worker.
+    pub async fn enqueue_to(
+        &self,
+        store: &Store,
+        visitor_id: &str,
+        origin: Origin,
+        page_url: &str,
+        printer: &str,
+    ) -> Result<Enqueued> {
         let payload = self.ticket_payload(page_url);
         let res = store
-            .enqueue_job(visitor_id, origin, payload, DEDUPE_SECS, &self.print_to)
+            .enqueue_job(visitor_id, origin, payload, DEDUPE_SECS, printer)
             .await?;
         if let Enqueued::New(job) = &res {
             self.told(job, JobState::Queued);
@@ -152,13 +166,14 @@ impl Queue {
         self.key.seal(page_url.as_bytes())
     }
 
-    /// A staff reprint of an earlier job's ticket: a new job with the same payload.
-    pub async fn reprint(&self, store: &Store, job: &Job) -> Result<Enqueued> {
+    /// A staff reprint of an earlier job's ticket: a new job with the same payload, on
+    /// `printer`.
+    pub async fn reprint(&self, store: &Store, job: &Job, printer: &str) -> Result<Enqueued> {
         let payload = job.payload.clone().ok_or_else(|| {
             Error::Invalid("This ticket's link was purged after the retention period; it cannot be reprinted.".into())
         })?;
         let res = store
-            .enqueue_job(&job.visitor_id, Origin::Staff, payload, 0, &job.printer)
+            .enqueue_job(&job.visitor_id, Origin::Staff, payload, 0, printer)
             .await?;
         if let Enqueued::New(job) = &res {
             self.told(job, JobState::Queued);
@@ -276,9 +291,32 @@ impl Queue {
             "this-kiosk".into()
         };
         let held = self.take_printer(&store, &holder).await?;
+        if store.is_shared() {
+            self.wake_on_news();
+        }
         let q = self.clone();
         tokio::spawn(async move { q.run(store, settings, holder, held).await });
         Ok(())
+    }
+
+    /// On a shared database, tickets queued and certificates recorded by other processes
+    /// arrive as events: wake the worker at once rather than at its next poll.
+    fn wake_on_news(&self) {
+        let (mut heard, q) = (self.events.subscribe(), self.clone());
+        tokio::spawn(async move {
+            loop {
+                match heard.recv().await {
+                    Ok(Event::Job {
+                        state: JobState::Queued,
+                        ..
+                    })
+                    | Ok(Event::Visitor { .. } | Event::Resync)
+                    | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => q.wake(),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// Take or renew the lease on this printer. On taking it over, jobs the last holder

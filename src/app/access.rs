@@ -86,7 +86,9 @@ impl App {
         let _permit = self.access.verifying.acquire().await.map_err(Error::internal)?;
         let now = now_ts();
         let since = now - FAILURE_WINDOW;
-        if self.store.login_failures(client.to_string(), since).await? >= FAILURES_PER_MINUTE {
+        // Counted under a keyed digest: the database never keeps the address.
+        let client = self.form_key.tag("staff login", &client.to_string());
+        if self.store.login_failures(client.clone(), since).await? >= FAILURES_PER_MINUTE {
             return Err(Error::RateLimited);
         }
         let h = hash.clone();
@@ -96,7 +98,7 @@ impl App {
         if ok {
             Ok(hash)
         } else {
-            self.store.count_login_failure(client.to_string(), now, since).await?;
+            self.store.count_login_failure(client, now, since).await?;
             tracing::warn!("wrong staff passphrase");
             Err(Error::Unauthorized)
         }

@@ -28,7 +28,10 @@ pub async fn run(settings: Settings, stop: impl std::future::Future<Output = ()>
             "this print agent uses a SQLite file; kiosks elsewhere cannot reach it (use --database postgres://…)"
         );
     }
-    let queue = Queue::new(&settings, Events::new(), Metrics::new())?;
+    // Job and printer changes reach the kiosks' screens through the database.
+    let events = Events::new();
+    store.share_events(&events);
+    let queue = Queue::new(&settings, events, Metrics::new())?;
     let name = queue.name().to_string();
     queue.start(store, Arc::new(settings)).await?;
     // Tests and humans read this line.

@@ -21,7 +21,7 @@ impl App {
     /// listener asks before it reads the request body.
     pub async fn tls_signer(&self, chain: &[Vec<u8>]) -> Result<Signer> {
         let signer = self.authorize(chain).await?;
-        self.guestbook.allow(&signer)?;
+        self.guestbook.allow(&signer).await?;
         Ok(signer)
     }
 
@@ -50,7 +50,7 @@ impl App {
         }
         let chain: Vec<Vec<u8>> = pem_certs(cert)?.into_iter().chain(pem_certs(ints)?).collect();
         let signer = self.authorize(&chain).await?;
-        self.guestbook.allow(&signer)?;
+        self.guestbook.allow(&signer).await?;
         let entry = self
             .guestbook
             .sign(&self.store, &signer, message, display_name, false)

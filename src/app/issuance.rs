@@ -76,7 +76,9 @@ impl App {
     /// Issue a certificate for a checked submission from `client`, within its rate limit.
     /// Returns the visitor's token once the visitor is durably stored.
     pub async fn issue(&self, client: IpAddr, v: Valid) -> Result<Token> {
-        if !self.issue_limiter.allow(&client) {
+        // A keyed digest, so neither memory nor the database keeps the address.
+        let key = self.form_key.tag("issue rate", &client.to_string());
+        if !self.issue_limiter.allow(key, crate::clock::now_ts()).await {
             return Err(Error::RateLimited);
         }
         Ok(self.register(v.name, v.email, v.email_lc, v.show_on_wall).await?.1)

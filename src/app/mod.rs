@@ -2,7 +2,6 @@
 //! [`App`], the state every handler and worker shares. `web` turns requests into these
 //! calls; everything below (store, issuer, queue, guestbook rules) knows nothing of them.
 
-use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +14,7 @@ use crate::guestbook::Guestbook;
 use crate::issuer::cert_manager::CertManagerIssuer;
 use crate::issuer::local::LocalIssuer;
 use crate::issuer::{Issuer, Outcomes, Report};
-use crate::limit::RateLimiter;
+use crate::limit::ClientLimit;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::Store;
@@ -68,8 +67,8 @@ pub struct Parts {
     pub store: Store,
     /// The issuing backend.
     pub issuer: Arc<dyn Issuer>,
-    /// Certificate requests per client address.
-    issue_limiter: RateLimiter<IpAddr>,
+    /// Certificate requests per client, across replicas on a shared database.
+    issue_limiter: ClientLimit,
     /// The staff passphrase, sessions and booth-screen enrolment.
     pub access: access::Access,
     /// Each conference's latest CRL.
@@ -128,6 +127,7 @@ impl App {
             &issuer.root_pem(),
             move || current.intermediate_pem(),
             settings.guestbook.this_conference_only,
+            &store,
         )?;
         let events = Events::new();
         let metrics = Metrics::new();
@@ -143,7 +143,7 @@ impl App {
             access: access::Access::open(settings.staff_password_hash.as_deref(), settings.data_dir.clone())?,
             crls: revocation::Crls::default(),
             guestbook,
-            issue_limiter: RateLimiter::new(settings.issue_rate_per_minute),
+            issue_limiter: ClientLimit::new(settings.issue_rate_per_minute, &store),
             settings: Arc::new(settings),
             store,
             issuer,
@@ -161,6 +161,7 @@ impl App {
         self.prune_access().await?;
         self.resume_pending().await?;
         self.spawn_recorder();
+        self.store.share_events(&self.events);
         self.queue.start(self.store.clone(), self.settings.clone()).await?;
         self.spawn_upkeep();
         Ok(())

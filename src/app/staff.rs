@@ -40,6 +40,8 @@ pub enum JobAction {
     Retry,
     /// Stop trying.
     Cancel,
+    /// Send a waiting ticket to another printer.
+    Move,
     /// An interrupted ticket did come out.
     Done,
 }
@@ -51,6 +53,7 @@ impl JobAction {
             "reprint" => Some(JobAction::Reprint),
             "retry" => Some(JobAction::Retry),
             "cancel" => Some(JobAction::Cancel),
+            "move" => Some(JobAction::Move),
             "done" => Some(JobAction::Done),
             _ => None,
         }
@@ -163,8 +166,10 @@ impl App {
         Ok(())
     }
 
-    /// Apply a staff decision to a print job; returns the notice to show.
-    pub async fn job_action(&self, job_id: i64, action: JobAction) -> Result<String> {
+    /// Apply a staff decision to a print job; returns the notice to show. A reprint goes
+    /// to `printer` (checked by [`App::pick_printer`]), or where the job went; a move
+    /// needs one.
+    pub async fn job_action(&self, job_id: i64, action: JobAction, printer: Option<String>) -> Result<String> {
         let job = self.store.job(job_id).await?.ok_or(Error::NotFound)?;
         let refused = || {
             Error::Invalid(format!(
@@ -175,8 +180,22 @@ impl App {
         };
         let notice = match action {
             JobAction::Reprint => {
-                self.queue.reprint(&self.store, &job).await?;
-                format!("Reprint of {} queued as a new job.", job.key())
+                let to = printer.unwrap_or_else(|| job.printer.clone());
+                self.queue.reprint(&self.store, &job, &to).await?;
+                if to == job.printer {
+                    format!("Reprint of {} queued as a new job.", job.key())
+                } else {
+                    format!("Reprint of {} queued as a new job on {to}.", job.key())
+                }
+            }
+            JobAction::Move => {
+                let to = printer.ok_or_else(|| Error::Invalid("Pick the printer to send this ticket to.".into()))?;
+                if !self.store.move_job(job_id, &to).await? {
+                    return Err(refused());
+                }
+                self.queue.told(&job, job.state);
+                self.queue.wake();
+                format!("{} will print on {to}.", job.key())
             }
             JobAction::Retry => {
                 if !self.store.retry_job(job_id).await? {

@@ -4,7 +4,7 @@
 //! queued/failed -> cancelled; interrupted -> printed (staff: it did print) or a new job.
 
 /// A job's state, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Waiting for the worker.

@@ -247,6 +247,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Staff: try a failed job again now instead of after its backoff.
     async fn retry_job(&self, id: i64) -> Result<bool>;
 
+    /// Staff: send a job no worker has started (queued or failed) to `printer`, to be
+    /// tried there now; `false` once it is printing or done.
+    async fn move_job(&self, id: i64, printer: &str) -> Result<bool>;
+
     /// Keep a reissued link, sealed, for staff to show until the visitor opens it.
     async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()>;
 
@@ -304,9 +308,15 @@ pub trait Backend: Send + Sync + 'static {
     /// `now`. Returns the failures in the current window.
     async fn count_login_failure(&self, client: String, now: i64, since: i64) -> Result<u32>;
 
+    /// Count a hit on a rate limit shared by replicas: `key` is a keyed digest of the
+    /// client (never its address), `window` the start of the current window. A newer
+    /// window starts over at 1; a hit stamped with an older one (a replica's clock
+    /// behind) counts in the newer. Returns the hits in the window, this one included.
+    async fn count_hit(&self, key: Vec<u8>, window: i64) -> Result<u32>;
+
     /// Drop what has ended: sessions idle since `idle_before`, enrolment codes and booth
-    /// screen handoffs expired at `now`, failed-login windows started before `failures_before`
-    /// (their client addresses go with them).
+    /// screen handoffs expired at `now`, failed-login and rate-limit windows started before
+    /// `failures_before` (their client keys go with them).
     async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()>;
 
     // ---- the booth screen's handoffs ----
@@ -366,6 +376,11 @@ pub trait Backend: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+
+    /// Share live events with every process on this database: what `events` emits
+    /// reaches their screens, and theirs reach ours (the bus is told to resync after
+    /// anything may have been missed). A database of one process has nobody to tell.
+    fn share_events(&self, _events: &crate::events::Events) {}
 
     /// Record a submission (state `pending`), durably: see [`Backend::insert_visitor_row`].
     async fn insert_visitor(&self, v: NewVisitor, token: &Token) -> Result<()> {

@@ -79,6 +79,7 @@ on_both_backends!(
     login_failures_count_per_client_in_one_minute_windows,
     handoffs_live_until_ended_or_expired,
     a_link_reads_its_visitor_newest_job_and_kept_link_together,
+    rate_limit_hits_count_once_each_across_kiosks_per_window,
 );
 
 pub(crate) fn new(id: &str, email: &str) -> NewVisitor {
@@ -615,6 +616,13 @@ async fn each_printer_has_its_own_queue_and_one_worker_at_a_time(store: Store, o
     assert_eq!(other.interrupt_in_flight_jobs("back").await.unwrap(), 1);
     assert_eq!(store.job(1).await.unwrap().unwrap().state, JobState::Printing);
     assert_eq!(store.job(2).await.unwrap().unwrap().state, JobState::Interrupted);
+    // Staff send a waiting job to another printer; one being sent or done stays put.
+    assert!(other.move_job(3, "back").await.unwrap());
+    assert_eq!(store.next_job("back").await.unwrap().unwrap().id, 3);
+    assert!(store.next_job("front").await.unwrap().is_none());
+    assert!(!other.move_job(1, "back").await.unwrap(), "printing");
+    assert!(!other.move_job(2, "front").await.unwrap(), "interrupted");
+    assert_eq!(store.job(1).await.unwrap().unwrap().printer, "front");
     // Status reports are seen from every kiosk.
     store.report_printer("front", "ready").await.unwrap();
     other.report_printer("back", "out of paper").await.unwrap();
@@ -981,6 +989,26 @@ async fn a_database_error_names_the_statement_problem_never_the_row() {
     let text = Error::from(e).to_string();
     assert!(text.contains("23505") && text.contains("t_email_key"), "{text}");
     assert!(!text.contains("secret"), "{text}");
+}
+
+async fn rate_limit_hits_count_once_each_across_kiosks_per_window(store: Store, other: Store) {
+    let key = || vec![7u8; 32];
+    // Two kiosks counting at once: every hit gets its own number, none is lost.
+    let hits = (0..20).map(|i| {
+        let kiosk = if i % 2 == 0 { store.clone() } else { other.clone() };
+        async move { kiosk.count_hit(key(), 120).await.unwrap() }
+    });
+    let mut counts = futures::future::join_all(hits).await;
+    counts.sort();
+    assert_eq!(counts, (1..=20).collect::<Vec<u32>>());
+    assert_eq!(store.count_hit(vec![8u8; 32], 120).await.unwrap(), 1, "per key");
+    // A replica whose clock is behind counts into the newer window; a newer one starts over.
+    assert_eq!(other.count_hit(key(), 60).await.unwrap(), 21);
+    assert_eq!(store.count_hit(key(), 180).await.unwrap(), 1);
+    assert_eq!(other.count_hit(key(), 120).await.unwrap(), 2);
+    // Pruning drops windows that ended: the key starts over even within its window.
+    store.prune_access(240, 0, 180).await.unwrap();
+    assert_eq!(other.count_hit(key(), 180).await.unwrap(), 1);
 }
 
 async fn a_link_reads_its_visitor_newest_job_and_kept_link_together(store: Store, other: Store) {

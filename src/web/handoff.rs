@@ -138,7 +138,8 @@ async fn print(
         Ok(found) => found,
         Err(gone) => return Ok(gone),
     };
-    app.request_print(&token, &v).await?;
+    // The booth screen stands by this kiosk's printer: its tickets go there.
+    app.request_print(&token, &v, &app.settings.printer.print_to).await?;
     Ok(no_store(Redirect::to(&format!("/k/{id}#print")).into_response()))
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::csrf::check_csrf;
 use super::extract::Holder;
-use super::forms::{CsrfForm, FormBody, is_kiosk};
+use super::forms::{FormBody, is_kiosk};
 use super::visitor::CertStatus;
 use crate::app::App;
 use crate::error::Error;
@@ -115,11 +115,20 @@ async fn events(State(app): State<App>, h: Holder) -> Response {
     events_of(&app, &h.visitor.id)
 }
 
+/// The print button's form: its token, and the printer picked where several serve the
+/// booth (none: this kiosk's own).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct PrintForm {
+    csrf: String,
+    printer: String,
+}
+
 async fn print(
     State(app): State<App>,
     h: Holder,
     headers: HeaderMap,
-    FormBody(form): FormBody<CsrfForm>,
+    FormBody(form): FormBody<PrintForm>,
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
     if is_kiosk(&app, &headers) {
@@ -128,6 +137,7 @@ async fn print(
             "On the booth screen, print from the page the form led to.".into(),
         ));
     }
-    app.request_print(&h.token, &h.visitor).await?;
+    let printer = app.pick_printer(Some(&form.printer)).await?;
+    app.request_print(&h.token, &h.visitor, &printer).await?;
     Ok(Redirect::to(&format!("/c/{}#print", h.token.as_str())).into_response())
 }

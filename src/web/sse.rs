@@ -26,13 +26,14 @@ where
     let events = futures::stream::unfold((rx, pick), |(mut rx, pick)| async move {
         loop {
             match rx.recv().await {
+                // Another replica's events may have been missed: same as falling behind.
+                Ok(Event::Resync) | Err(RecvError::Lagged(_)) => {
+                    return Some((Ok(SseEvent::default().event("resync").data("{}")), (rx, pick)));
+                }
                 Ok(e) => {
                     if let Some(out) = pick(&e) {
                         return Some((Ok(out), (rx, pick)));
                     }
-                }
-                Err(RecvError::Lagged(_)) => {
-                    return Some((Ok(SseEvent::default().event("resync").data("{}")), (rx, pick)));
                 }
                 Err(RecvError::Closed) => return None,
             }
@@ -49,6 +50,7 @@ pub fn as_json(e: &Event) -> SseEvent {
         Event::Job { .. } => "job",
         Event::Printer { .. } => "printer",
         Event::Guestbook { .. } => "guestbook",
+        Event::Resync => "resync",
     };
     SseEvent::default()
         .event(kind)

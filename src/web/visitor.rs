@@ -230,6 +230,10 @@ pub struct CertificatePage {
     page_url: String,
     seal_svg: Option<Arc<String>>,
     print: Option<PrintView>,
+    /// Printers to pick from; the picker shows only with more than one.
+    printers: Vec<String>,
+    /// The one picked to begin with: this kiosk's own.
+    printer: String,
     csrf: String,
     sign_url: String,
     sign_page: String,
@@ -324,6 +328,8 @@ pub(super) async fn render_certificate(
         page_url,
         seal_svg,
         print,
+        printers: app.printer_choice().await?,
+        printer: app.settings.printer.print_to.clone(),
         csrf,
         sign_page: sign_url.trim_end_matches("sign").to_string(),
         sign_url,

@@ -189,6 +189,7 @@ fn changes_the_wall(e: &Event) -> bool {
         Event::Visitor { .. } | Event::Guestbook { .. } => true,
         Event::Job { state, .. } => *state == JobState::Printed,
         Event::Printer { .. } => false,
+        Event::Resync => true,
     }
 }
 

@@ -17,6 +17,7 @@ pub(crate) use session::{Browser, Window};
 mod every_page;
 mod form_errors;
 mod guestbook_mtls;
+mod printer_pick;
 mod screens;
 mod staff_console;
 mod visitor_phone;

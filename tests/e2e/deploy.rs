@@ -533,7 +533,7 @@ fn check_shared_booth(
         egress.iter().all(|r| r["ports"][0]["port"] != 9100),
         "{what}: kiosks have no printer"
     );
-    // A booth screen stays on one replica (its handoff pages live in that replica's memory).
+    // A browser stays on one replica, whose caches it warmed (correctness needs no stickiness).
     let service = find(docs, "Service", "certstamp");
     assert_eq!(
         service["metadata"]["annotations"]["traefik.ingress.kubernetes.io/service.sticky.cookie"],

@@ -8,11 +8,11 @@ use std::process::Command;
 use crate::support::{Kiosk, client, issue, submit};
 
 #[path = "../../src/store/postgres/testserver.rs"]
-mod testserver;
+pub(crate) mod testserver;
 
 /// `certstamp ca init` in `a`, and the same `ca/` files copied into `b` (one Secret,
 /// mounted into each replica).
-fn shared_ca(a: &Path, b: &Path) {
+pub(crate) fn shared_ca(a: &Path, b: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_certstamp"))
         .args(["ca", "init", "--data-dir"])
         .arg(a)
@@ -183,13 +183,13 @@ async fn two_kiosks_share_one_postgres_and_one_ca() {
 }
 
 /// A running `certstamp print-agent`.
-struct Agent {
+pub(crate) struct Agent {
     child: std::process::Child,
     args: Vec<String>,
 }
 
 impl Agent {
-    fn start(args: &[String]) -> Agent {
+    pub(crate) fn start(args: &[String]) -> Agent {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_certstamp"))
             .arg("print-agent")

@@ -31,6 +31,13 @@ const COUNT_FAILURE: &str = "INSERT INTO staff_login_failures AS f (client, wind
     window_start = CASE WHEN f.window_start > $3 THEN f.window_start ELSE $2 END \
     RETURNING failures";
 pub(super) const DROP_OLD_FAILURES: &str = "DELETE FROM staff_login_failures WHERE window_start <= $1";
+/// One upsert per hit: replicas counting at once each get their own count back.
+const COUNT_HIT: &str = "INSERT INTO rate_limits AS r (key, window_start, hits) VALUES ($1, $2, 1) \
+    ON CONFLICT (key) DO UPDATE SET \
+    hits = CASE WHEN EXCLUDED.window_start > r.window_start THEN 1 ELSE r.hits + 1 END, \
+    window_start = GREATEST(r.window_start, EXCLUDED.window_start) \
+    RETURNING hits";
+pub(super) const DROP_OLD_HITS: &str = "DELETE FROM rate_limits WHERE window_start <= $1";
 pub(super) async fn exec<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<u64> {
     let stmt = c.prepare_cached(sql).await?;
     Ok(c.execute(&stmt, p).await?)
@@ -96,5 +103,11 @@ pub(super) async fn count_failure<C: GenericClient>(c: &C, client: &str, now: i6
     exec(c, DROP_OLD_FAILURES, &[&since]).await?;
     let stmt = c.prepare_cached(COUNT_FAILURE).await?;
     let n: i32 = c.query_one(&stmt, &[&client, &now, &since]).await?.get(0);
+    Ok(n.max(0) as u32)
+}
+
+pub(super) async fn count_hit<C: GenericClient>(c: &C, key: &[u8], window: i64) -> Result<u32> {
+    let stmt = c.prepare_cached(COUNT_HIT).await?;
+    let n: i32 = c.query_one(&stmt, &[&key, &window]).await?.get(0);
     Ok(n.max(0) as u32)
 }

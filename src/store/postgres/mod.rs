@@ -27,6 +27,7 @@ mod erase_tests;
 mod guestbook;
 mod handoffs;
 mod jobs;
+mod notify;
 #[cfg(test)]
 mod plans;
 mod staff;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_purge_and_wall_names.sql"),
     include_str!("migrations/0004_staff_console_and_booth_screen.sql"),
     include_str!("migrations/0005_erase_and_open_jobs.sql"),
+    include_str!("migrations/0006_rate_limits.sql"),
 ];
 
 /// Connections per kiosk. PostgreSQL's default `max_connections` (100) leaves room for
@@ -110,6 +112,8 @@ pub fn is_url(s: &str) -> bool {
 /// The PostgreSQL backend.
 pub struct Postgres {
     pool: Pool,
+    /// How to open the connection that listens for other replicas' live events.
+    listen: (tokio_postgres::Config, tokio_postgres_rustls::MakeRustlsConnect),
 }
 
 impl Postgres {
@@ -121,6 +125,7 @@ impl Postgres {
         config.options(format!("{options} -c synchronous_commit=on").trim());
         config.connect_timeout(WAIT);
         config.application_name("certstamp");
+        let listen = (config.clone(), tls.clone());
         let manager = Manager::from_config(
             config,
             tls,
@@ -136,7 +141,7 @@ impl Postgres {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| Error::Internal(format!("database pool: {e}")))?;
-        let pg = Postgres { pool };
+        let pg = Postgres { pool, listen };
         // At start nothing retries: say why (a 503's wording would hide it).
         pg.migrate().await.map_err(|e| match e {
             Error::DbUnreachable(detail) => Error::Db(format!("cannot reach the database: {detail}")),
@@ -195,6 +200,10 @@ async fn counter<C: GenericClient>(c: &C, key: &str) -> Result<u64> {
 impl Backend for Postgres {
     fn shared(&self) -> bool {
         true
+    }
+
+    fn share_events(&self, events: &crate::events::Events) {
+        notify::share(self.pool.clone(), self.listen.0.clone(), self.listen.1.clone(), events);
     }
 
     async fn insert_visitor_row(&self, v: NewVisitor, token_hash: Vec<u8>, token_pub: [u8; 32]) -> Result<()> {
@@ -313,6 +322,10 @@ impl Backend for Postgres {
         staff::retry(&self.conn().await?, id).await
     }
 
+    async fn move_job(&self, id: i64, printer: &str) -> Result<bool> {
+        staff::move_job(&self.conn().await?, id, printer).await
+    }
+
     async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()> {
         staff::put_link(&self.conn().await?, visitor_id, &sealed_url).await
     }
@@ -400,12 +413,17 @@ impl Backend for Postgres {
         access::count_failure(&self.conn().await?, &client, now, since).await
     }
 
+    async fn count_hit(&self, key: Vec<u8>, window: i64) -> Result<u32> {
+        access::count_hit(&self.conn().await?, &key, window).await
+    }
+
     async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()> {
         let c = self.conn().await?;
         access::exec(&c, access::DROP_IDLE_SESSIONS, &[&idle_before]).await?;
         access::exec(&c, access::DROP_EXPIRED_CODES, &[&now]).await?;
         access::exec(&c, handoffs::DROP_EXPIRED_HANDOFFS, &[&now]).await?;
         access::exec(&c, access::DROP_OLD_FAILURES, &[&failures_before]).await?;
+        access::exec(&c, access::DROP_OLD_HITS, &[&failures_before]).await?;
         Ok(())
     }
 

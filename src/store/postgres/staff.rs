@@ -84,6 +84,9 @@ const LINKS: &str = "SELECT h.visitor_id, v.name, h.sealed_url, h.created_at FRO
 const REVOKED: &str = "SELECT serial, voided_at FROM visitors \
     WHERE conference = $1 AND voided_at IS NOT NULL AND serial IS NOT NULL ORDER BY voided_at";
 const RETRY: &str = "UPDATE print_jobs SET next_attempt_at = $2, updated_at = $2 WHERE id = $1 AND state = 'failed'";
+/// Only a job no worker has started: one being sent stays where it is.
+const MOVE: &str = "UPDATE print_jobs SET printer = $2, next_attempt_at = $3, updated_at = $3 \
+    WHERE id = $1 AND state IN ('queued', 'failed')";
 
 /// Kept links shown at most (the console shows the oldest first).
 const MOST_LINKS: i64 = 20;
@@ -250,6 +253,10 @@ pub(super) async fn retry<C: GenericClient>(c: &C, id: i64) -> Result<bool> {
     Ok(exec(c, RETRY, &[&id, &now_ts()]).await? == 1)
 }
 
+pub(super) async fn move_job<C: GenericClient>(c: &C, id: i64, printer: &str) -> Result<bool> {
+    Ok(exec(c, MOVE, &[&id, &printer, &now_ts()]).await? == 1)
+}
+
 /// Every statement above, by name, for the query-plan test.
 #[cfg(test)]
 pub(super) const STATEMENTS: &[(&str, &str)] = &[
@@ -277,4 +284,5 @@ pub(super) const STATEMENTS: &[(&str, &str)] = &[
     ("staff::LINKS", LINKS),
     ("staff::REVOKED", REVOKED),
     ("staff::RETRY", RETRY),
+    ("staff::MOVE", MOVE),
 ];

@@ -28,6 +28,13 @@ pub(super) const COUNT_FAILURE: &str = "INSERT INTO staff_login_failures (client
     window_start = CASE WHEN window_start > ?3 THEN window_start ELSE ?2 END \
     RETURNING failures";
 pub(super) const DROP_OLD_FAILURES: &str = "DELETE FROM staff_login_failures WHERE window_start <= ?1";
+/// One statement per hit, so replicas counting at once never lose one.
+pub(super) const COUNT_HIT: &str = "INSERT INTO rate_limits (key, window_start, hits) VALUES (?1, ?2, 1) \
+    ON CONFLICT (key) DO UPDATE SET \
+    hits = CASE WHEN excluded.window_start > window_start THEN 1 ELSE hits + 1 END, \
+    window_start = MAX(window_start, excluded.window_start) \
+    RETURNING hits";
+pub(super) const DROP_OLD_HITS: &str = "DELETE FROM rate_limits WHERE window_start <= ?1";
 
 pub(super) fn create_session(c: &Connection, digest: &[u8], generation: &[u8], now: i64, idle: i64) -> Result<()> {
     c.prepare_cached(DROP_IDLE_SESSIONS)?.execute([idle])?;
@@ -95,4 +102,9 @@ pub(super) fn count_failure(c: &Connection, client: &str, now: i64, since: i64) 
     c.prepare_cached(DROP_OLD_FAILURES)?.execute([since])?;
     Ok(c.prepare_cached(COUNT_FAILURE)?
         .query_row(params![client, now, since], |r| r.get(0))?)
+}
+
+pub(super) fn count_hit(c: &Connection, key: &[u8], window: i64) -> Result<u32> {
+    Ok(c.prepare_cached(COUNT_HIT)?
+        .query_row(params![key, window], |r| r.get(0))?)
 }

@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_wall_names_guestbook_display_names.sql"),
     include_str!("../migrations/0009_staff_console_and_booth_screen.sql"),
     include_str!("../migrations/0010_printers.sql"),
+    include_str!("../migrations/0011_rate_limits.sql"),
 ];
 
 /// Reader threads; reads are short, so a few serve many concurrent requests.
@@ -430,6 +431,11 @@ impl Backend for Sqlite {
         self.write(move |c| staff::retry(c, id)).await
     }
 
+    async fn move_job(&self, id: i64, printer: &str) -> Result<bool> {
+        let printer = printer.to_string();
+        self.write(move |c| staff::move_job(c, id, &printer)).await
+    }
+
     async fn put_kept_link(&self, visitor_id: &str, sealed_url: Vec<u8>) -> Result<()> {
         let id = visitor_id.to_string();
         self.write(move |c| staff::put_link(c, &id, &sealed_url)).await
@@ -651,12 +657,17 @@ impl Backend for Sqlite {
         self.write(move |c| access::count_failure(c, &client, now, since)).await
     }
 
+    async fn count_hit(&self, key: Vec<u8>, window: i64) -> Result<u32> {
+        self.write(move |c| access::count_hit(c, &key, window)).await
+    }
+
     async fn prune_access(&self, now: i64, idle_before: i64, failures_before: i64) -> Result<()> {
         self.write(move |c| {
             access::execute(c, access::DROP_IDLE_SESSIONS, [idle_before])?;
             access::execute(c, access::DROP_EXPIRED_CODES, [now])?;
             access::execute(c, handoffs::DROP_EXPIRED, [now])?;
-            access::execute(c, access::DROP_OLD_FAILURES, [failures_before])
+            access::execute(c, access::DROP_OLD_FAILURES, [failures_before])?;
+            access::execute(c, access::DROP_OLD_HITS, [failures_before])
         })
         .await
     }

@@ -100,6 +100,9 @@ pub(super) const REVOKED: &str = "SELECT serial, voided_at FROM visitors \
     WHERE conference = ?1 AND voided_at IS NOT NULL AND serial IS NOT NULL ORDER BY voided_at";
 pub(super) const RETRY: &str =
     "UPDATE print_jobs SET next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'failed'";
+/// Only a job no worker has started: one being sent stays where it is.
+pub(super) const MOVE: &str = "UPDATE print_jobs SET printer = ?2, next_attempt_at = ?3, updated_at = ?3 \
+    WHERE id = ?1 AND state IN ('queued', 'failed')";
 
 /// Kept links shown at most (the console shows the oldest first).
 const MOST_LINKS: u32 = 20;
@@ -306,4 +309,8 @@ pub(super) fn revoked(c: &Connection, conference: &str) -> Result<Vec<Revoked>> 
 
 pub(super) fn retry(c: &Connection, id: i64) -> Result<bool> {
     Ok(c.prepare_cached(RETRY)?.execute(params![id, now_ts()])? == 1)
+}
+
+pub(super) fn move_job(c: &Connection, id: i64, printer: &str) -> Result<bool> {
+    Ok(c.prepare_cached(MOVE)?.execute(params![id, printer, now_ts()])? == 1)
 }

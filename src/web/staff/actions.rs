@@ -192,17 +192,32 @@ pub async fn dismiss_handoff(
     done(&app, &staff, &form.back, outcome).await
 }
 
-/// Reprint, retry, cancel, or "it printed".
+/// A job action's form: the console's fields, and for a reprint the printer picked
+/// where several serve the booth.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct JobForm {
+    csrf: String,
+    back: String,
+    printer: String,
+}
+
+/// Reprint (on the printer picked, if any), retry, cancel, or "it printed".
 pub async fn job_action(
     State(app): State<App>,
     staff: Staff,
     Path((id, action)): Path<(i64, String)>,
     headers: HeaderMap,
-    FormBody(form): FormBody<ActionForm>,
+    FormBody(form): FormBody<JobForm>,
 ) -> Result<Response, Error> {
     check_csrf(&app, &headers, &form.csrf)?;
     let action = JobAction::parse(&action).ok_or(Error::NotFound)?;
-    let outcome = app.job_action(id, action).await;
+    // An unknown printer is a 400 page, not a flash: nothing was done.
+    let printer = match form.printer.trim() {
+        "" => None,
+        wanted => Some(app.pick_printer(Some(wanted)).await?),
+    };
+    let outcome = app.job_action(id, action, printer).await;
     done(&app, &staff, &form.back, outcome).await
 }
 

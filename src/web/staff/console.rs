@@ -137,11 +137,15 @@ pub struct JobRow {
     attempts: String,
     last_error: Option<String>,
     created: String,
+    /// The printer it went to.
+    printer: String,
     preview: bool,
     can_reprint: bool,
     can_retry: bool,
     can_cancel: bool,
     can_mark_done: bool,
+    /// Waiting, so it can still go to another printer.
+    can_move: bool,
 }
 
 /// "1 attempt", "2 attempts"; nothing before the first.
@@ -171,11 +175,13 @@ impl JobRow {
             attempts: attempts(j.attempts),
             last_error: j.last_error.clone(),
             created: short_ts(j.created_at, now),
+            printer: j.printer.clone(),
             preview: j.payload.is_some(),
             can_reprint: j.payload.is_some() && !j.state.is_open(),
             can_retry: j.state == JobState::Failed,
             can_cancel: matches!(j.state, JobState::Queued | JobState::Failed | JobState::Interrupted),
             can_mark_done: j.state == JobState::Interrupted,
+            can_move: matches!(j.state, JobState::Queued | JobState::Failed),
         }
     }
 }
@@ -209,6 +215,8 @@ pub struct Live {
     printer_since: String,
     /// Every printer a worker reported to the database (several with print agents).
     printers: Vec<PrinterView>,
+    /// The printers a reprint can go to; asked only when there are several.
+    choices: Vec<String>,
     handoffs: Vec<HandoffView>,
     jobs: Vec<JobRow>,
     tabs: Vec<Tab>,
@@ -245,6 +253,7 @@ impl Live {
             });
         }
         let printers = app.store.printers().await?;
+        let choices = app.printer_choice().await?;
         let health = app.queue.health();
         Ok(Live {
             csrf,
@@ -266,6 +275,7 @@ impl Live {
                     served: p.served,
                 })
                 .collect(),
+            choices,
             handoffs,
             jobs: jobs.into_iter().map(|(j, name)| JobRow::of(&j, name, now)).collect(),
             tabs: FILTERS

@@ -28,20 +28,7 @@ async fn walk(window: Window, wall: Window) {
     let page = flows::issue(&b, &k, "Zoë Ångström", "zoe@example.org").await;
     check(&b, "certificate").await;
 
-    // Print: with JavaScript the button posts in the background and the ticket's state
-    // appears in place; without, the post comes back to the ticket's part of the page.
-    if b.javascript() {
-        b.click("#print button[type=submit]").await;
-        b.wait_for("the ticket's state", async || {
-            !b.text("#print [role=status]").await.is_empty()
-        })
-        .await;
-        assert_eq!(b.url().await, k.at(&page));
-    } else {
-        b.click_and_wait("#print button[type=submit]").await;
-        assert_eq!(b.url().await, k.at(&format!("{page}#print")));
-        assert!(!b.text("#print [role=status]").await.is_empty());
-    }
+    flows::press_print(&b, &k, &page).await;
     check(&b, "certificate-printing").await;
 
     // Sign the guestbook through the kiosk form: it leads to the guestbook.

@@ -29,6 +29,24 @@ pub async fn issue(b: &Browser, k: &Kiosk, name: &str, email: &str) -> String {
     path
 }
 
+/// Press "Print my ticket" on the certificate page at `page`. With JavaScript the button
+/// posts in the background and the ticket's state appears in place; without, the post
+/// comes back to the ticket's part of the page.
+pub async fn press_print(b: &Browser, k: &Kiosk, page: &str) {
+    if b.javascript() {
+        b.click("#print button[type=submit]").await;
+        b.wait_for("the ticket's state", async || {
+            !b.text("#print [role=status]").await.is_empty()
+        })
+        .await;
+        assert_eq!(b.url().await, k.at(page));
+    } else {
+        b.click_and_wait("#print button[type=submit]").await;
+        assert_eq!(b.url().await, k.at(&format!("{page}#print")));
+        assert!(!b.text("#print [role=status]").await.is_empty());
+    }
+}
+
 /// Press the download link on the certificate page, wait for `certificate.zip` in the
 /// browser's download folder and unpack it into `into`.
 pub async fn download_bundle(b: &Browser, into: &Path) -> PathBuf {
