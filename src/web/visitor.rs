@@ -258,7 +258,10 @@ impl IntoResponse for CertificatePage {
 
 /// What a purged visitor's page still shows: the numbers, not the certificate (it named
 /// them), and the seal drawn from the kept fingerprint.
-fn purged_view(app: &App, v: &Visitor) -> Result<(Option<Arc<CertText>>, Option<Arc<String>>), Error> {
+/// A certificate's details and seal, as a page shows them.
+type Shown = (Option<Arc<CertText>>, Option<Arc<String>>);
+
+fn purged_view(app: &App, v: &Visitor) -> Result<Shown, Error> {
     let (Some(serial), Some(fingerprint), Some(ints), Some(root)) =
         (&v.serial, &v.fingerprint, &v.intermediates_pem, &v.root_pem)
     else {
