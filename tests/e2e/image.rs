@@ -18,7 +18,7 @@ use certstamp::pki;
 use serde_json::Value;
 
 use crate::kube_standin::{StandIn, eventually};
-use crate::support::{client, csrf_of, free_port};
+use crate::support::{client, free_port, submit_at};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -535,18 +535,7 @@ async fn container_image_serves_a_visitor_as_non_root_with_only_its_data_volume_
 
     // A visitor: the form for its CSRF cookie, POST /issue, 303, the certificate page.
     let email = "grace.hopper@example.org";
-    let form = http.get(format!("{url}/")).send().await.unwrap().text().await.unwrap();
-    let res = http
-        .post(format!("{url}/issue"))
-        .form(&[
-            ("name", "Grace Hopper"),
-            ("email", email),
-            ("consent", "yes"),
-            ("csrf", csrf_of(&form).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = submit_at(&http, &url, "Grace Hopper", email).await.unwrap();
     assert_eq!(res.status(), 303);
     let page = res.headers()["location"].to_str().unwrap().to_string();
     assert!(page.starts_with("/c/"), "{page}");

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Kiosk, client, issue, submit};
+use crate::support::{Kiosk, client, issue, submit, submit_at};
 
 #[path = "../../src/store/postgres/testserver.rs"]
 pub(crate) mod testserver;
@@ -80,20 +80,8 @@ async fn two_kiosks_share_one_postgres_and_one_ca() {
             };
             tokio::spawn(async move {
                 let c = client();
-                let html = c.get(format!("{k_url}/")).send().await.unwrap().text().await.unwrap();
-                let csrf = crate::support::csrf_of(&html);
                 let email = format!("v{i}@example.org");
-                let res = c
-                    .post(format!("{k_url}/issue"))
-                    .form(&[
-                        ("name", "Ada"),
-                        ("email", email.as_str()),
-                        ("consent", "yes"),
-                        ("csrf", csrf.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
+                let res = submit_at(&c, &k_url, "Ada", &email).await.unwrap();
                 assert_eq!(res.status(), 303);
                 let page = res.headers()["location"].to_str().unwrap().to_string();
                 let other = client().get(format!("{k_other}{page}")).send().await.unwrap();
@@ -126,20 +114,8 @@ async fn two_kiosks_share_one_postgres_and_one_ca() {
             let url = a.url.clone();
             tokio::spawn(async move {
                 let c = client();
-                let html = c.get(format!("{url}/")).send().await.ok()?.text().await.ok()?;
-                let csrf = crate::support::csrf_of(&html);
                 let email = format!("rush{i}@example.org");
-                let res = c
-                    .post(format!("{url}/issue"))
-                    .form(&[
-                        ("name", "Ada"),
-                        ("email", email.as_str()),
-                        ("consent", "yes"),
-                        ("csrf", csrf.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .ok()?;
+                let res = submit_at(&c, &url, "Ada", &email).await.ok()?;
                 (res.status() == 303).then(|| res.headers()["location"].to_str().unwrap().to_string())
             })
         })
@@ -228,19 +204,7 @@ async fn rush(kiosk: &str, prefix: &str, n: usize) -> Vec<tokio::task::JoinHandl
             let (url, email) = (kiosk.to_string(), format!("{prefix}{i}@example.org"));
             tokio::spawn(async move {
                 let c = client();
-                let html = c.get(format!("{url}/")).send().await.ok()?.text().await.ok()?;
-                let csrf = crate::support::csrf_of(&html);
-                let res = c
-                    .post(format!("{url}/issue"))
-                    .form(&[
-                        ("name", "Ada"),
-                        ("email", email.as_str()),
-                        ("consent", "yes"),
-                        ("csrf", csrf.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .ok()?;
+                let res = submit_at(&c, &url, "Ada", &email).await.ok()?;
                 (res.status() == 303).then(|| res.headers()["location"].to_str().unwrap().to_string())
             })
         })

@@ -160,10 +160,8 @@ async fn screens_on_one_kiosk_follow_visitors_and_tickets_of_another() {
     // Their page open on B follows the ticket queued on A and printed by the agent.
     let mut mine = Sse::open(&c, &b, &format!("{page}/events")).await;
     press_print(&c, &a, &page).await;
-    let mut states = vec![mine.next("job", SOON).await.0];
-    while !states.last().unwrap().contains("printed") {
-        states.push(mine.next("job", SOON).await.0);
-    }
+    let first = mine.next("job", SOON).await.0;
+    let states = mine.job_states_until_printed(first, SOON).await;
     assert_eq!(
         states,
         [

@@ -230,10 +230,7 @@ async fn live_streams_tell_of_issuance_printing_and_the_guestbook() {
     // Only this visitor's events, and the first is their own job, not Grace's issuance.
     let (job, took) = mine.next("job", SOON).await;
     println!("print state event: {job} after {took:?}");
-    let mut states = vec![job];
-    while !states.last().unwrap().contains("printed") {
-        states.push(mine.next("job", SOON).await.0);
-    }
+    let states = mine.job_states_until_printed(job, SOON).await;
     assert_eq!(
         states,
         [

@@ -254,9 +254,15 @@ pub fn csrf_of(html: &str) -> String {
 
 /// GET / for a CSRF token, then POST /issue; returns the response (not followed).
 pub async fn submit(c: &reqwest::Client, k: &Kiosk, name: &str, email: &str) -> reqwest::Response {
-    let html = c.get(k.at("/")).send().await.unwrap().text().await.unwrap();
+    submit_at(c, &k.url, name, email).await.unwrap()
+}
+
+/// [`submit`] to the kiosk at `base`, with connection errors returned (a kiosk may be
+/// killed mid-request).
+pub async fn submit_at(c: &reqwest::Client, base: &str, name: &str, email: &str) -> reqwest::Result<reqwest::Response> {
+    let html = c.get(format!("{base}/")).send().await?.text().await?;
     let csrf = csrf_of(&html);
-    c.post(k.at("/issue"))
+    c.post(format!("{base}/issue"))
         .form(&[
             ("name", name),
             ("email", email),
@@ -265,7 +271,6 @@ pub async fn submit(c: &reqwest::Client, k: &Kiosk, name: &str, email: &str) -> 
         ])
         .send()
         .await
-        .unwrap()
 }
 
 /// Submit and follow the 303; returns the certificate page path `/c/{token}`.
@@ -550,5 +555,14 @@ impl Sse {
                 .expect("the stream ended");
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
         }
+    }
+
+    /// The `job` events from `first` (already read) until the ticket is printed.
+    pub async fn job_states_until_printed(&mut self, first: String, limit: Duration) -> Vec<String> {
+        let mut states = vec![first];
+        while !states.last().unwrap().contains("printed") {
+            states.push(self.next("job", limit).await.0);
+        }
+        states
     }
 }
