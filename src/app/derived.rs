@@ -154,16 +154,20 @@ impl CertParts {
                 chain_b64: String::new(),
             });
         };
-        let s = CertSummary::parse(leaf)?;
+        // Each PEM decoded once: the summary, the chain lines and the base64 chain share them.
+        let mut ders = pem_certs(leaf)?;
+        ders.truncate(1);
+        let s = CertSummary::from_der(
+            ders.first()
+                .ok_or_else(|| crate::error::Error::internal("no leaf certificate"))?,
+        )?;
+        ders.extend(pem_certs(ints)?);
         let mut chain = vec![format!("{} (you)", s.common_name)];
-        for der in pem_certs(ints)?.iter().chain(pem_certs(root)?.iter()) {
+        for der in ders[1..].iter().chain(pem_certs(root)?.iter()) {
             let c = CertSummary::from_der(der)?;
             chain.push(format!("{} — SHA-256 {}", c.common_name, c.fingerprint_hex()));
         }
         let b64 = |d: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(d);
-        let mut ders = pem_certs(leaf)?;
-        ders.truncate(1);
-        ders.extend(pem_certs(ints)?);
         Ok(CertParts {
             seal_svg: Some(Arc::new(certstamp_printer::seal::svg(&s.fingerprint))),
             cert: Some(Arc::new(CertText {
