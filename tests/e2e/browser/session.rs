@@ -246,9 +246,18 @@ impl Browser {
         !self.c.find_all(locator(css)).await.unwrap().is_empty()
     }
 
-    /// The visible text of the first element matching `css`.
+    /// The visible text of the first element matching `css`. A page that is being replaced
+    /// (a form posting back, a live update) can take the element away between finding it
+    /// and reading it: then it is found again on the new page.
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("cannot read {css} on {}: {e}", self.url_or_unknown().await),
+            }
+        }
     }
 
     /// The rendered text of the first element matching `css`, whitespace collapsed, or ""
