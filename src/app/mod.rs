@@ -46,6 +46,7 @@ mod visitor;
 pub use derived::{CertParts, CertText, RootPin};
 pub use issuance::{FieldErrors, Submission, Valid};
 pub use operations::Check;
+pub use printing::{CHOICE_TTL, served_names};
 pub use staff::{Handoff, JobAction, Reissued};
 
 /// Shared by every request and worker; cheap to clone (one `Arc`).
@@ -87,6 +88,8 @@ pub struct Parts {
     outcomes: Outcomes,
     /// What pages derive from a row, computed once (bounded, in memory only).
     derived: derived::Derived,
+    /// The printer choice pages show, read at most a second ago.
+    printer_choice: printing::ChoiceCache,
     /// Taken once by [`App::start`], which consumes the reports.
     reports: Mutex<Option<UnboundedReceiver<Report>>>,
 }
@@ -149,6 +152,7 @@ impl App {
             issuer,
             outcomes,
             derived: derived::Derived::new(),
+            printer_choice: printing::ChoiceCache::default(),
             reports: Mutex::new(Some(reports)),
         })))
     }

@@ -231,7 +231,7 @@ pub struct CertificatePage {
     seal_svg: Option<Arc<String>>,
     print: Option<PrintView>,
     /// Printers to pick from; the picker shows only with more than one.
-    printers: Vec<String>,
+    printers: Arc<[String]>,
     /// The one picked to begin with: this kiosk's own.
     printer: String,
     csrf: String,

@@ -73,6 +73,12 @@ fn reader_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4)
 }
 
+/// Connections for point reads on the runtime's own threads: one per core, as many as
+/// can run at once.
+fn inline_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4)
+}
+
 /// Page cache per connection, in KiB (negative = KiB for SQLite). The OS caches the
 /// file too; small caches keep the kiosk's memory flat however large the file grows.
 const READER_CACHE_KIB: i64 = 1024;
@@ -124,11 +130,9 @@ impl Sqlite {
         let checkpointer = std::sync::Arc::new(Checkpointer::start(path)?);
         let nudge = checkpointer.clone();
         let writer = Writer::start(conn, move || nudge.nudge())?;
-        let readers = (0..reader_count())
-            .map(|_| open_reader(path))
-            .collect::<Result<Vec<_>>>()?;
+        let open = |n| (0..n).map(|_| open_reader(path)).collect::<Result<Vec<_>>>();
         Ok(Sqlite {
-            readers: Readers::start(readers)?,
+            readers: Readers::start(open(reader_count())?, open(inline_count())?)?,
             writer,
             checkpointer,
             _temp: temp,
@@ -340,21 +344,23 @@ impl Backend for Sqlite {
     }
 
     async fn visitor_by_link(&self, token_hash: Vec<u8>) -> Result<Option<super::LinkView>> {
-        self.read(move |c| {
-            // One snapshot for the three reads.
-            let tx = c.unchecked_transaction()?;
-            let Some(visitor) = visitors::by_token_hash(&tx, &token_hash)? else {
-                return Ok(None);
-            };
-            let latest_job = jobs::latest_for(&tx, &visitor.id)?;
-            let kept_link = staff::has_link(&tx, &visitor.id)?;
-            Ok(Some(super::LinkView {
-                visitor,
-                latest_job,
-                kept_link,
-            }))
-        })
-        .await
+        // Every visitor link's first step: three indexed lookups, run in place.
+        self.readers
+            .point_read(move |c| {
+                // One snapshot for the three reads.
+                let tx = c.unchecked_transaction()?;
+                let Some(visitor) = visitors::by_token_hash(&tx, &token_hash)? else {
+                    return Ok(None);
+                };
+                let latest_job = jobs::latest_for(&tx, &visitor.id)?;
+                let kept_link = staff::has_link(&tx, &visitor.id)?;
+                Ok(Some(super::LinkView {
+                    visitor,
+                    latest_job,
+                    kept_link,
+                }))
+            })
+            .await
     }
 
     async fn visitor_by_id(&self, id: &str) -> Result<Option<Visitor>> {

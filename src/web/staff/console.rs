@@ -253,7 +253,7 @@ impl Live {
             });
         }
         let printers = app.store.printers().await?;
-        let choices = app.printer_choice().await?;
+        let choices = crate::app::served_names(&printers, &app.settings.printer.print_to);
         let health = app.queue.health();
         Ok(Live {
             csrf,
