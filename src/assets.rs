@@ -59,7 +59,7 @@ pub fn version() -> &'static str {
             ctx.update(name.as_bytes());
             ctx.update(bytes);
         }
-        ctx.finish().as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect()
+        crate::token::hex(&ctx.finish().as_ref()[..6])
     });
     &VERSION
 }

@@ -176,11 +176,7 @@ impl Guestbook {
     /// [`SIGN_RATE_PER_MINUTE`].
     pub async fn allow(&self, signer: &Signer) -> Result<()> {
         let cert = format!("guestbook sign\0{}\n{}", signer.issuer, signer.serial);
-        let key: String = ring::digest::digest(&ring::digest::SHA256, cert.as_bytes())
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let key = crate::token::hex(ring::digest::digest(&ring::digest::SHA256, cert.as_bytes()).as_ref());
         if self.limiter.allow(key, crate::clock::now_ts()).await {
             Ok(())
         } else {

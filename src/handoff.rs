@@ -11,7 +11,7 @@ use crate::token::Token;
 
 /// A new random handoff id, for the URL (32 hex characters; not the token).
 pub fn new_id() -> String {
-    rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect()
+    crate::token::random_hex::<16>()
 }
 
 /// What the store keeps for a handoff id.

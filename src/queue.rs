@@ -286,7 +286,7 @@ impl Queue {
         // One process per SQLite file: its worker is the printer's only one, also after a
         // crash. With a shared database each worker holds its own lease.
         let holder: String = if store.is_shared() {
-            rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect()
+            crate::token::random_hex::<8>()
         } else {
             "this-kiosk".into()
         };

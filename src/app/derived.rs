@@ -53,9 +53,9 @@ pub(super) struct Derived {
 /// The booth root as the certificate page's in-browser check pins it.
 pub struct RootPin {
     /// DER, base64.
-    pub b64: String,
+    pub b64: Arc<str>,
     /// SHA-256 of the DER, colon hex.
-    pub fingerprint: String,
+    pub fingerprint: Arc<str>,
 }
 
 /// A shared render and what it was made from.
@@ -122,7 +122,9 @@ pub struct CertParts {
     pub seal_svg: Option<Arc<String>>,
     /// Leaf then intermediates as space-separated base64 DER, for the page's in-browser
     /// check; empty until issued.
-    pub chain_b64: String,
+    pub chain_b64: Arc<str>,
+    /// The PKCS#12 password the page shows (derived from the link's token).
+    pub p12_password: String,
 }
 
 /// A certificate's details as pages print them, formatted once.
@@ -144,14 +146,16 @@ pub struct CertText {
 }
 
 impl CertParts {
-    fn build(page_url: &str, v: &Visitor) -> Result<Self> {
+    fn build(token: &Token, page_url: &str, v: &Visitor) -> Result<Self> {
         let qr_svg = Arc::new(qr::svg(page_url, "qr")?);
+        let p12_password = token.p12_password();
         let (Some(leaf), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
             return Ok(CertParts {
                 cert: None,
                 qr_svg,
                 seal_svg: None,
-                chain_b64: String::new(),
+                chain_b64: Arc::from(""),
+                p12_password,
             });
         };
         // Each PEM decoded once: the summary, the chain lines and the base64 chain share them.
@@ -180,7 +184,8 @@ impl CertParts {
                 chain,
             })),
             qr_svg,
-            chain_b64: ders.iter().map(b64).collect::<Vec<_>>().join(" "),
+            chain_b64: ders.iter().map(b64).collect::<Vec<_>>().join(" ").into(),
+            p12_password,
         })
     }
 }
@@ -234,11 +239,11 @@ impl App {
     pub fn certificate_parts(&self, token: &Token, v: &Visitor) -> Result<Arc<CertParts>> {
         let url = self.page_url(token);
         if v.cert_pem.is_none() {
-            return Ok(Arc::new(CertParts::build(&url, v)?));
+            return Ok(Arc::new(CertParts::build(token, &url, v)?));
         }
         self.derived
             .pages
-            .get_or_try_insert(&v.id, || CertParts::build(&url, v))
+            .get_or_try_insert(&v.id, || CertParts::build(token, &url, v))
     }
 
     /// The kiosk's own root (not a stored copy) as certificate pages pin it; `None` if its
@@ -249,8 +254,8 @@ impl App {
             .get_or_init(|| {
                 let der = pem_certs(&self.issuer.root_pem()).ok()?.into_iter().next()?;
                 Some(RootPin {
-                    b64: base64::engine::general_purpose::STANDARD.encode(&der),
-                    fingerprint: crate::pki::colon_hex(&crate::pki::sha256(&der)),
+                    b64: base64::engine::general_purpose::STANDARD.encode(&der).into(),
+                    fingerprint: crate::pki::colon_hex(&crate::pki::sha256(&der)).into(),
                 })
             })
             .as_ref()

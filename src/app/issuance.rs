@@ -96,7 +96,7 @@ impl App {
         show_on_wall: bool,
     ) -> Result<(String, Token)> {
         let token = Token::generate();
-        let id: String = rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect();
+        let id: String = crate::token::random_hex::<12>();
         let new = NewVisitor {
             id: id.clone(),
             conference: self.settings.conference.slug.clone(),

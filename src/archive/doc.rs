@@ -34,10 +34,7 @@ fn sha256(prefix: &[u8], token_hash: &[u8]) -> [u8; 32] {
 
 /// The document's file name (without `.json`) for a visitor's token hash.
 pub fn name(token_hash: &[u8]) -> String {
-    sha256(NAME_PREFIX, token_hash)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::token::hex(&sha256(NAME_PREFIX, token_hash))
 }
 
 fn key(token_hash: &[u8]) -> LessSafeKey {
@@ -164,7 +161,7 @@ mod tests {
         assert_eq!(open(&t.lookup_hash(), &json).unwrap(), contents(State::Valid));
         assert!(open(&Token::generate().lookup_hash(), &json).is_err());
         // Neither the token nor its stored hash is in the name or the file.
-        let hash_hex: String = t.lookup_hash().iter().map(|b| format!("{b:02x}")).collect();
+        let hash_hex = crate::token::hex(&t.lookup_hash());
         for text in [&name, &json] {
             assert!(!text.contains(t.as_str()) && !text.contains(&hash_hex));
         }

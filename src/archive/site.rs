@@ -146,7 +146,7 @@ fn header(ints: &[Intermediate]) -> String {
 }
 
 fn hex8(fp: &[u8; 32]) -> String {
-    fp[..4].iter().map(|b| format!("{b:02x}")).collect()
+    crate::token::hex(&fp[..4])
 }
 
 fn b64s(ders: &[Vec<u8>]) -> Vec<String> {

@@ -48,7 +48,7 @@ pub fn csrf_for(app: &App, headers: &HeaderMap) -> (String, Option<HeaderValue>)
     if let Some(sid) = session(app, headers) {
         return (app.form_key.token(&sid), None);
     }
-    let sid: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+    let sid: String = crate::token::random_hex::<16>();
     let secure = app.secure_cookies();
     let attrs = if secure { "; Secure" } else { "" };
     let set = HeaderValue::from_str(&format!(

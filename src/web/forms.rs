@@ -66,7 +66,7 @@ pub fn is_kiosk(app: &App, headers: &HeaderMap) -> bool {
 pub fn kiosk_cookie(app: &App, on: bool) -> HeaderValue {
     let attrs = if app.secure_cookies() { "; Secure" } else { "" };
     let (value, age) = if on {
-        let id: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+        let id: String = crate::token::random_hex::<16>();
         (format!("{id}.{}", app.form_key.tag(KIOSK_PURPOSE, &id)), 31_536_000)
     } else {
         (String::new(), 0)

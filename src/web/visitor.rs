@@ -325,7 +325,7 @@ pub(super) async fn render_certificate(
         status,
         cert,
         key_available: v.sealed_key.is_some(),
-        p12_password: token.p12_password(),
+        p12_password: parts.p12_password.clone(),
         token: token.as_str().to_string(),
         qr_svg: parts.qr_svg.clone(),
         page_url,

@@ -151,7 +151,7 @@ impl Inner {
                 ApiFailure::Exists => match self.certs.get_opt(&job.name()).await {
                     Ok(Some(existing)) if is_ours(&existing, &job.cert) => return Ok(()),
                     Ok(_) => {
-                        let suffix: String = rand::random::<[u8; 3]>().iter().map(|b| format!("{b:02x}")).collect();
+                        let suffix: String = crate::token::random_hex::<3>();
                         job.cert = renamed(&job.cert, &format!("{}-{suffix}", job.base));
                         tracing::info!(visitor = %job.label(), certificate = %job.name(), "name taken by another object; retrying under a new name");
                         continue;

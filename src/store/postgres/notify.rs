@@ -45,7 +45,7 @@ pub(super) fn share(
     let Some(outbox) = events.relay() else {
         return;
     };
-    let me: String = rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect();
+    let me: String = crate::token::random_hex::<8>();
     tokio::spawn(send(pool, outbox, me.clone()));
     tokio::spawn(listen(config, tls, events.clone(), me));
 }

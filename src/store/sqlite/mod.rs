@@ -277,7 +277,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Result<Self> {
-        let name: String = rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect();
+        let name: String = crate::token::random_hex::<8>();
         let dir = std::env::temp_dir().join(format!("certstamp-store-{name}"));
         std::fs::create_dir_all(&dir)?;
         Ok(TempDir(dir))
@@ -348,12 +348,12 @@ impl Backend for Sqlite {
         self.readers
             .point_read(move |c| {
                 // One snapshot for the three reads.
-                let tx = c.unchecked_transaction()?;
-                let Some(visitor) = visitors::by_token_hash(&tx, &token_hash)? else {
+                let tx = readers::Snapshot::begin(c)?;
+                let Some(visitor) = visitors::by_token_hash(tx.0, &token_hash)? else {
                     return Ok(None);
                 };
-                let latest_job = jobs::latest_for(&tx, &visitor.id)?;
-                let kept_link = staff::has_link(&tx, &visitor.id)?;
+                let latest_job = jobs::latest_for(tx.0, &visitor.id)?;
+                let kept_link = staff::has_link(tx.0, &visitor.id)?;
                 Ok(Some(super::LinkView {
                     visitor,
                     latest_job,
