@@ -83,6 +83,9 @@ fn inline_count() -> usize {
 /// file too; small caches keep the kiosk's memory flat however large the file grows.
 const READER_CACHE_KIB: i64 = 1024;
 const WRITER_CACHE_KIB: i64 = 2048;
+/// Point reads walk a few pages of an index and a row: the upper levels of the B-trees
+/// stay cached in this, and the OS serves the rest.
+const INLINE_CACHE_KIB: i64 = 256;
 
 /// The SQLite backend.
 pub struct Sqlite {
@@ -130,9 +133,12 @@ impl Sqlite {
         let checkpointer = std::sync::Arc::new(Checkpointer::start(path)?);
         let nudge = checkpointer.clone();
         let writer = Writer::start(conn, move || nudge.nudge())?;
-        let open = |n| (0..n).map(|_| open_reader(path)).collect::<Result<Vec<_>>>();
+        let open = |n, cache| (0..n).map(|_| open_reader(path, cache)).collect::<Result<Vec<_>>>();
         Ok(Sqlite {
-            readers: Readers::start(open(reader_count())?, open(inline_count())?)?,
+            readers: Readers::start(
+                open(reader_count(), READER_CACHE_KIB)?,
+                open(inline_count(), INLINE_CACHE_KIB)?,
+            )?,
             writer,
             checkpointer,
             _temp: temp,
@@ -171,10 +177,10 @@ fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
     Ok(())
 }
 
-fn open_reader(path: &Path) -> Result<Connection> {
+fn open_reader(path: &Path, cache_kib: i64) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
-    configure(&conn, READER_CACHE_KIB)?;
+    configure(&conn, cache_kib)?;
     // Read-write open (WAL readers need the shared-memory file) but refuse writes.
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)

@@ -121,7 +121,7 @@ fn reads_proceed_while_a_write_transaction_is_open() {
     )
     .unwrap();
     // The write lock is held; a reader still answers at once with the last commit.
-    let r = open_reader(&path).unwrap();
+    let r = open_reader(&path, super::INLINE_CACHE_KIB).unwrap();
     r.busy_timeout(std::time::Duration::ZERO).unwrap();
     assert_eq!(super::counter(&r, "x").unwrap(), 0);
     assert!(r.execute("DELETE FROM counters", []).is_err(), "readers are query-only");
