@@ -100,7 +100,7 @@ pub mod revocation;
 pub mod server;
 /// Staff sessions and one-time enrolment codes: lifetimes and the digests the store keeps.
 pub mod session;
-/// The database behind one typed interface (`Backend`); SQLite with reader threads and a group-committing writer.
+/// The database behind one typed interface (`Backend`); SQLite with reader threads, in-place point reads and a group-committing writer.
 pub mod store;
 /// Maps an issued certificate to the printer crate's ticket.
 pub mod ticket;
