@@ -125,6 +125,8 @@ pub struct CertParts {
     pub chain_b64: Arc<str>,
     /// The PKCS#12 password the page shows (derived from the link's token).
     pub p12_password: String,
+    /// The page's own address, which the QR code carries.
+    pub page_url: String,
 }
 
 /// A certificate's details as pages print them, formatted once.
@@ -146,8 +148,8 @@ pub struct CertText {
 }
 
 impl CertParts {
-    fn build(token: &Token, page_url: &str, v: &Visitor) -> Result<Self> {
-        let qr_svg = Arc::new(qr::svg(page_url, "qr")?);
+    fn build(token: &Token, page_url: String, v: &Visitor) -> Result<Self> {
+        let qr_svg = Arc::new(qr::svg(&page_url, "qr")?);
         let p12_password = token.p12_password();
         let (Some(leaf), Some(ints), Some(root)) = (&v.cert_pem, &v.intermediates_pem, &v.root_pem) else {
             return Ok(CertParts {
@@ -156,6 +158,7 @@ impl CertParts {
                 seal_svg: None,
                 chain_b64: Arc::from(""),
                 p12_password,
+                page_url,
             });
         };
         // Each PEM decoded once: the summary, the chain lines and the base64 chain share them.
@@ -186,6 +189,7 @@ impl CertParts {
             qr_svg,
             chain_b64: ders.iter().map(b64).collect::<Vec<_>>().join(" ").into(),
             p12_password,
+            page_url,
         })
     }
 }
@@ -237,13 +241,11 @@ impl App {
     /// The page's fixed parts: cached once the certificate exists (before that the row
     /// may still change, and the page refreshes anyway).
     pub fn certificate_parts(&self, token: &Token, v: &Visitor) -> Result<Arc<CertParts>> {
-        let url = self.page_url(token);
+        let build = || CertParts::build(token, self.page_url(token), v);
         if v.cert_pem.is_none() {
-            return Ok(Arc::new(CertParts::build(token, &url, v)?));
+            return Ok(Arc::new(build()?));
         }
-        self.derived
-            .pages
-            .get_or_try_insert(&v.id, || CertParts::build(token, &url, v))
+        self.derived.pages.get_or_try_insert(&v.id, build)
     }
 
     /// The kiosk's own root (not a stored copy) as certificate pages pin it; `None` if its

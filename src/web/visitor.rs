@@ -256,11 +256,11 @@ impl IntoResponse for CertificatePage {
     }
 }
 
-/// What a purged visitor's page still shows: the numbers, not the certificate (it named
-/// them), and the seal drawn from the kept fingerprint.
 /// A certificate's details and seal, as a page shows them.
 type Shown = (Option<Arc<CertText>>, Option<Arc<String>>);
 
+/// What a purged visitor's page still shows: the numbers, not the certificate (it named
+/// them), and the seal drawn from the kept fingerprint.
 fn purged_view(app: &App, v: &Visitor) -> Result<Shown, Error> {
     let (Some(serial), Some(fingerprint), Some(ints), Some(root)) =
         (&v.serial, &v.fingerprint, &v.intermediates_pem, &v.root_pem)
@@ -308,7 +308,6 @@ pub(super) async fn render_certificate(
     let (token, v) = (&h.token, &h.visitor);
     let print = h.latest_job.as_ref().map(PrintView::of);
     let (csrf, set_cookie) = csrf_for(app, headers);
-    let page_url = app.page_url(token);
     let status = CertStatus::of(v);
     let parts = app.certificate_parts(token, v)?;
     let (cert, seal_svg) = if v.purged_at.is_some() && v.cert_pem.is_none() {
@@ -328,7 +327,7 @@ pub(super) async fn render_certificate(
         p12_password: parts.p12_password.clone(),
         token: token.as_str().to_string(),
         qr_svg: parts.qr_svg.clone(),
-        page_url,
+        page_url: parts.page_url.clone(),
         seal_svg,
         print,
         printers: app.printer_choice().await?,
