@@ -7,7 +7,8 @@
 //! `jobs.rs` or `guestbook.rs`; this file maps [`Backend`] onto readers and writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -91,7 +92,7 @@ const INLINE_CACHE_KIB: i64 = 256;
 pub struct Sqlite {
     readers: Readers,
     writer: Writer,
-    checkpointer: std::sync::Arc<Checkpointer>,
+    checkpointer: Arc<Checkpointer>,
     /// Removed on drop (only for [`Sqlite::temporary`]).
     _temp: Option<TempDir>,
 }
@@ -130,9 +131,9 @@ impl Sqlite {
         // Checkpoints happen on their own thread, not inside a visitor's commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         migrate(&mut conn)?;
-        let checkpointer = std::sync::Arc::new(Checkpointer::start(path)?);
-        let nudge = checkpointer.clone();
-        let writer = Writer::start(conn, move || nudge.nudge())?;
+        let checkpointer = Arc::new(Checkpointer::start(path)?);
+        let after = checkpointer.clone();
+        let writer = Writer::start(conn, move |conn| after.after_commit(conn))?;
         let open = |n, cache| (0..n).map(|_| open_reader(path, cache)).collect::<Result<Vec<_>>>();
         Ok(Sqlite {
             readers: Readers::start(
@@ -162,6 +163,12 @@ impl Sqlite {
     }
 }
 
+/// How long a connection waits for a lock before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the WAL file is trimmed back to once it starts over.
+const WAL_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
+
 /// Settings every connection needs (`synchronous` is per connection, not per file).
 fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -172,7 +179,9 @@ fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
     // Savepoint sub-journals stay in memory: a group commit's savepoints cost no file
     // writes, and no page with personal data spills into a temp file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The connection that starts the WAL over trims the file back to this size.
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -205,8 +214,16 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// Copies the WAL back into the database file after commits, on its own connection and
 /// thread. PASSIVE never blocks the writer or readers; a busy moment is retried later.
+///
+/// Under a steady stream of commits that alone never catches up: frames land while it
+/// copies, SQLite starts the WAL over only once every frame is in, and the WAL (with its
+/// index, mapped into memory) grew by about 30 KB a visitor for as long as a rush
+/// lasted. So a long WAL is finished on the writer's own thread, between two commits
+/// ([`Checkpointer::after_commit`]), where no frame can land during the copy.
 struct Checkpointer {
     tx: mpsc::SyncSender<Fold>,
+    /// Set when the checkpoint thread found at least [`LONG_WAL_FRAMES`] in the WAL.
+    long: Arc<AtomicBool>,
 }
 
 /// What the checkpoint thread is asked for.
@@ -220,12 +237,16 @@ enum Fold {
 /// Commits between checkpoint attempts coalesce into one.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(250);
 
+/// WAL frames (4 KiB pages) past which the writer finishes the checkpoint itself: 16 MiB,
+/// the size the WAL file is trimmed back to.
+const LONG_WAL_FRAMES: i64 = WAL_LIMIT_BYTES / 4096;
+
 impl Checkpointer {
     fn start(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         configure(&conn, 256)?;
-        // Once a checkpoint resets the WAL, trim the file back to this size.
-        conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
+        let long = Arc::new(AtomicBool::new(false));
+        let flag = long.clone();
         let (tx, rx) = mpsc::sync_channel::<Fold>(4);
         std::thread::Builder::new()
             .name("db-checkpoint".into())
@@ -241,13 +262,13 @@ impl Checkpointer {
                         }
                     }
                     let mode = if replies.is_empty() { "PASSIVE" } else { "TRUNCATE" };
-                    match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(0)) {
-                        Ok(0) => {}
+                    match checkpoint(&conn, mode, Some(&flag)) {
+                        Ok(true) => {}
                         // A passive checkpoint meeting busy readers is routine under load.
-                        Ok(_) if replies.is_empty() => {
+                        Ok(false) if replies.is_empty() => {
                             tracing::debug!("WAL checkpoint could not finish (busy); retried after the next commit")
                         }
-                        Ok(_) => tracing::warn!(
+                        Ok(false) => tracing::warn!(
                             mode,
                             "WAL checkpoint could not finish (busy); retried after the next commit"
                         ),
@@ -258,7 +279,14 @@ impl Checkpointer {
                     }
                 }
             })?;
-        Ok(Checkpointer { tx })
+        Ok(Checkpointer { tx, long })
+    }
+
+    /// Called on the writer's thread after each commit, with its connection: finish a
+    /// long WAL there (the next commit then starts it over), and ask for a checkpoint.
+    fn after_commit(&self, conn: &Connection) {
+        finish_long_wal(conn, &self.long);
+        self.nudge();
     }
 
     /// Ask for a checkpoint soon; never blocks (one pending request is enough).
@@ -276,6 +304,33 @@ impl Checkpointer {
             let _ = done.await;
         }
     }
+}
+
+/// On the writer's thread, between commits: a WAL the checkpoint thread left long is
+/// copied in here, so the next commit starts it over.
+fn finish_long_wal(conn: &Connection, long: &AtomicBool) {
+    if long.swap(false, Ordering::Relaxed)
+        && let Err(e) = checkpoint(conn, "PASSIVE", None)
+    {
+        tracing::warn!(error = %e, "WAL checkpoint on the writer failed; retried later");
+    }
+}
+
+/// One checkpoint in `mode` on `conn`. True when every frame was copied in; with
+/// `long`, a WAL of [`LONG_WAL_FRAMES`] or more sets it.
+fn checkpoint(conn: &Connection, mode: &str, long: Option<&AtomicBool>) -> rusqlite::Result<bool> {
+    // SQLite answers (blocked, frames in the WAL, frames copied into the database).
+    let (blocked, frames, copied) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    })?;
+    let done = blocked == 0 && copied == frames;
+    // Even when every frame was copied, commits may have landed during the copy.
+    if let Some(long) = long
+        && frames >= LONG_WAL_FRAMES
+    {
+        long.store(true, Ordering::Relaxed);
+    }
+    Ok(done)
 }
 
 /// A directory under the system temp dir, removed on drop.

@@ -19,7 +19,7 @@ fn writer_on_temp_file() -> (TempDir, Writer, Arc<AtomicUsize>) {
     conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)").unwrap();
     let commits = Arc::new(AtomicUsize::new(0));
     let counted = commits.clone();
-    let writer = Writer::start(conn, move || {
+    let writer = Writer::start(conn, move |_| {
         counted.fetch_add(1, Ordering::SeqCst);
     })
     .unwrap();
@@ -301,4 +301,62 @@ fn a_read_only_or_full_disk_is_a_storage_fault_not_a_bug() {
         Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
         Error::Io(_)
     ));
+}
+
+/// A rush keeps the checkpoint thread from copying every frame (here a reader's snapshot
+/// holds it back, as commits landing mid-copy do), and SQLite starts the WAL over only
+/// once every frame is in: the WAL grew for as long as the rush lasted. The writer now
+/// finishes a long WAL between commits, and the next commit starts it over.
+#[test]
+fn a_long_wal_starts_over_once_the_writer_finishes_it() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.0.join("w.db");
+    let w = Connection::open(&path).unwrap();
+    w.pragma_update(None, "journal_mode", "WAL").unwrap();
+    configure(&w, 256).unwrap();
+    w.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    // Trimmed to nothing when it starts over: the WAL file's size shows where it writes.
+    w.pragma_update(None, "journal_size_limit", 0).unwrap();
+    w.execute_batch("CREATE TABLE t (b BLOB)").unwrap();
+    let commit = |rows: usize| {
+        w.execute_batch(&format!(
+            "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             INSERT INTO t SELECT zeroblob(8000) FROM n; COMMIT;"
+        ))
+        .unwrap()
+    };
+    let wal_len = || std::fs::metadata(path.with_file_name("w.db-wal")).unwrap().len();
+    let ckpt = Connection::open(&path).unwrap();
+    configure(&ckpt, 256).unwrap();
+    let long = AtomicBool::new(false);
+
+    commit(2100);
+    let r = open_reader(&path, 256).unwrap();
+    let snapshot = r.unchecked_transaction().unwrap();
+    let _: i64 = snapshot.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    commit(10);
+    assert!(
+        !checkpoint(&ckpt, "PASSIVE", Some(&long)).unwrap(),
+        "the snapshot held frames back"
+    );
+    assert!(
+        long.load(Ordering::Relaxed),
+        "a WAL of over {LONG_WAL_FRAMES} frames is long"
+    );
+    drop(snapshot);
+    commit(1);
+    let grown = wal_len();
+    assert!(
+        grown > 16 << 20,
+        "the next commit went on at the WAL's end ({grown} bytes)"
+    );
+
+    finish_long_wal(&w, &long);
+    assert!(!long.load(Ordering::Relaxed));
+    commit(1);
+    assert!(
+        wal_len() < 64 << 10,
+        "the WAL started over: {grown} bytes, then {}",
+        wal_len()
+    );
 }

@@ -50,9 +50,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Start the writer thread on `conn`. `committed` is called after each commit
-    /// (the checkpointer listens to it).
-    pub fn start(conn: Connection, committed: impl Fn() + Send + 'static) -> Result<Self> {
+    /// Start the writer thread on `conn`. `committed` is called on that thread after
+    /// each commit, with the connection (the checkpointer listens to it).
+    pub fn start(conn: Connection, committed: impl Fn(&Connection) + Send + 'static) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("db-writer".into())
@@ -88,7 +88,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, committed: impl Fn()) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, committed: impl Fn(&Connection)) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -98,7 +98,7 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, committed: impl Fn()) {
             }
         }
         commit_group(&mut conn, batch);
-        committed();
+        committed(&conn);
     }
 }
 
