@@ -262,7 +262,12 @@ impl Checkpointer {
                         }
                     }
                     let mode = if replies.is_empty() { "PASSIVE" } else { "TRUNCATE" };
-                    match checkpoint(&conn, mode, Some(&flag)) {
+                    let folded = if replies.is_empty() {
+                        passive(&conn, &flag)
+                    } else {
+                        checkpoint(&conn, mode).map(|w| w.done)
+                    };
+                    match folded {
                         Ok(true) => {}
                         // A passive checkpoint meeting busy readers is routine under load.
                         Ok(false) if replies.is_empty() => {
@@ -310,27 +315,57 @@ impl Checkpointer {
 /// copied in here, so the next commit starts it over.
 fn finish_long_wal(conn: &Connection, long: &AtomicBool) {
     if long.swap(false, Ordering::Relaxed)
-        && let Err(e) = checkpoint(conn, "PASSIVE", None)
+        && let Err(e) = checkpoint(conn, "PASSIVE")
     {
         tracing::warn!(error = %e, "WAL checkpoint on the writer failed; retried later");
     }
 }
 
-/// One checkpoint in `mode` on `conn`. True when every frame was copied in; with
-/// `long`, a WAL of [`LONG_WAL_FRAMES`] or more sets it.
-fn checkpoint(conn: &Connection, mode: &str, long: Option<&AtomicBool>) -> rusqlite::Result<bool> {
+/// The checkpoint thread's PASSIVE checkpoint. A long WAL gets more passes straight
+/// away, until few frames land during one, and is then left to the writer to finish
+/// (`long`): what the writer copies, while no visitor's commit can proceed, stays small.
+/// True when every frame was copied in.
+fn passive(conn: &Connection, long: &AtomicBool) -> rusqlite::Result<bool> {
+    let mut wal = checkpoint(conn, "PASSIVE")?;
+    if wal.frames < LONG_WAL_FRAMES {
+        return Ok(wal.done);
+    }
+    for _ in 0..CATCH_UP_PASSES {
+        let before = wal.frames;
+        wal = checkpoint(conn, "PASSIVE")?;
+        // Fewer frames than before: the WAL has started over already.
+        if wal.frames - before <= TAIL_FRAMES {
+            break;
+        }
+    }
+    // Even with every frame copied, commits may have landed during the copy.
+    long.store(true, Ordering::Relaxed);
+    Ok(wal.done)
+}
+
+/// Extra passes a long WAL gets, and the frames landing during one that are few enough
+/// for the writer to copy (1 MiB).
+const CATCH_UP_PASSES: usize = 4;
+const TAIL_FRAMES: i64 = 256;
+
+/// What a checkpoint found.
+struct Wal {
+    /// Every frame was copied in.
+    done: bool,
+    /// Frames in the WAL.
+    frames: i64,
+}
+
+/// One checkpoint in `mode` on `conn`.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Wal> {
     // SQLite answers (blocked, frames in the WAL, frames copied into the database).
     let (blocked, frames, copied) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
     })?;
-    let done = blocked == 0 && copied == frames;
-    // Even when every frame was copied, commits may have landed during the copy.
-    if let Some(long) = long
-        && frames >= LONG_WAL_FRAMES
-    {
-        long.store(true, Ordering::Relaxed);
-    }
-    Ok(done)
+    Ok(Wal {
+        done: blocked == 0 && copied == frames,
+        frames,
+    })
 }
 
 /// A directory under the system temp dir, removed on drop.

@@ -335,10 +335,7 @@ fn a_long_wal_starts_over_once_the_writer_finishes_it() {
     let snapshot = r.unchecked_transaction().unwrap();
     let _: i64 = snapshot.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
     commit(10);
-    assert!(
-        !checkpoint(&ckpt, "PASSIVE", Some(&long)).unwrap(),
-        "the snapshot held frames back"
-    );
+    assert!(!passive(&ckpt, &long).unwrap(), "the snapshot held frames back");
     assert!(
         long.load(Ordering::Relaxed),
         "a WAL of over {LONG_WAL_FRAMES} frames is long"
