@@ -492,6 +492,8 @@ async fn main() {
                     .status();
             }
         }
+        let (rss, peak) = rss_mib(pid);
+        println!("kiosk after every run above: RSS {rss:.1} MiB, peak {peak:.1} MiB (VmHWM)");
         drop(kiosk);
     }
 }
