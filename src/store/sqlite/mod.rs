@@ -261,20 +261,20 @@ impl Checkpointer {
                             replies.push(reply);
                         }
                     }
-                    let mode = if replies.is_empty() { "PASSIVE" } else { "TRUNCATE" };
-                    let folded = if replies.is_empty() {
-                        passive(&conn, &flag)
+                    let truncate = !replies.is_empty();
+                    let folded = if truncate {
+                        checkpoint(&conn, "TRUNCATE").map(|w| w.done)
                     } else {
-                        checkpoint(&conn, mode).map(|w| w.done)
+                        passive(&conn, &flag)
                     };
                     match folded {
                         Ok(true) => {}
                         // A passive checkpoint meeting busy readers is routine under load.
-                        Ok(false) if replies.is_empty() => {
+                        Ok(false) if !truncate => {
                             tracing::debug!("WAL checkpoint could not finish (busy); retried after the next commit")
                         }
                         Ok(false) => tracing::warn!(
-                            mode,
+                            mode = "TRUNCATE",
                             "WAL checkpoint could not finish (busy); retried after the next commit"
                         ),
                         Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit"),
