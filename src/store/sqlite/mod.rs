@@ -35,7 +35,7 @@ mod tests;
 mod visitors;
 mod writer;
 
-use readers::Readers;
+use readers::{Commits, Readers};
 use writer::Writer;
 
 impl From<rusqlite::Error> for Error {
@@ -133,12 +133,14 @@ impl Sqlite {
         migrate(&mut conn)?;
         let checkpointer = Arc::new(Checkpointer::start(path)?);
         let after = checkpointer.clone();
-        let writer = Writer::start(conn, move |conn| after.after_commit(conn))?;
+        let commits = Commits::default();
+        let writer = Writer::start(conn, commits.clone(), move |conn| after.after_commit(conn))?;
         let open = |n, cache| (0..n).map(|_| open_reader(path, cache)).collect::<Result<Vec<_>>>();
         Ok(Sqlite {
             readers: Readers::start(
                 open(reader_count(), READER_CACHE_KIB)?,
                 open(inline_count(), INLINE_CACHE_KIB)?,
+                commits,
             )?,
             writer,
             checkpointer,
@@ -440,16 +442,14 @@ impl Backend for Sqlite {
     }
 
     async fn visitor_by_link(&self, token_hash: Vec<u8>) -> Result<Option<super::LinkView>> {
-        // Every visitor link's first step: three indexed lookups, run in place.
+        // Every visitor link's first step: three indexed lookups on one snapshot, run in place.
         self.readers
             .point_read(move |c| {
-                // One snapshot for the three reads.
-                let tx = readers::Snapshot::begin(c)?;
-                let Some(visitor) = visitors::by_token_hash(tx.0, &token_hash)? else {
+                let Some(visitor) = visitors::by_token_hash(c, &token_hash)? else {
                     return Ok(None);
                 };
-                let latest_job = jobs::latest_for(tx.0, &visitor.id)?;
-                let kept_link = staff::has_link(tx.0, &visitor.id)?;
+                let latest_job = jobs::latest_for(c, &visitor.id)?;
+                let kept_link = staff::has_link(c, &visitor.id)?;
                 Ok(Some(super::LinkView {
                     visitor,
                     latest_job,

@@ -19,7 +19,7 @@ fn writer_on_temp_file() -> (TempDir, Writer, Arc<AtomicUsize>) {
     conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)").unwrap();
     let commits = Arc::new(AtomicUsize::new(0));
     let counted = commits.clone();
-    let writer = Writer::start(conn, move |_| {
+    let writer = Writer::start(conn, Commits::default(), move |_| {
         counted.fetch_add(1, Ordering::SeqCst);
     })
     .unwrap();

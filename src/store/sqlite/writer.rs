@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::readers::Commits;
 use crate::error::{Error, Result};
 
 /// Most writes one commit carries; bounds the time one transaction holds the lock and
@@ -50,13 +51,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Start the writer thread on `conn`. `committed` is called on that thread after
-    /// each commit, with the connection (the checkpointer listens to it).
-    pub fn start(conn: Connection, committed: impl Fn(&Connection) + Send + 'static) -> Result<Self> {
+    /// Start the writer thread on `conn`. Each commit is counted in `commits` before its
+    /// callers hear of it; `committed` is called on that thread after each commit, with
+    /// the connection (the checkpointer listens to it).
+    pub fn start(conn: Connection, commits: Commits, committed: impl Fn(&Connection) + Send + 'static) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || run(conn, rx, committed))?;
+            .spawn(move || run(conn, rx, &commits, committed))?;
         Ok(Writer { tx })
     }
 
@@ -88,7 +90,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, committed: impl Fn(&Connection)) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, commits: &Commits, committed: impl Fn(&Connection)) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -97,13 +99,13 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, committed: impl Fn(&Connec
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, batch);
+        commit_group(&mut conn, batch, commits);
         committed(&conn);
     }
 }
 
 /// One transaction for the whole group, one savepoint per job.
-fn commit_group(conn: &mut Connection, batch: Vec<Job>) {
+fn commit_group(conn: &mut Connection, batch: Vec<Job>, commits: &Commits) {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -156,6 +158,10 @@ fn commit_group(conn: &mut Connection, batch: Vec<Job>) {
             message: e.to_string(),
         })
     };
+    if outcome.is_ok() {
+        // Before any answer: a read after an answer must not reuse an older snapshot.
+        commits.count();
+    }
     let err = outcome.err();
     if let Some(e) = &err {
         tracing::error!(error = %e.message, "database commit failed; nothing of this group was saved");
