@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GET /c/{token} against Debian's nginx serving the very same bytes from a file, both
 # measured with wrk (-t2 -c64, 5 s) on loopback. Usage: compare-nginx.sh http://127.0.0.1:PORT/c/TOKEN
-# Installs nginx and wrk with apt-get where missing. Prints requests/s and the ratio.
+# Installs nginx and wrk with apt-get where missing. Prints requests/s and the ratio for
+# each of ROUNDS (default 3) back-to-back pairs, then the median ratio: a shared machine's
+# speed drifts over minutes, and a pair run seconds apart sees the same machine.
 set -euo pipefail
 url=${1:?usage: compare-nginx.sh KIOSK_PAGE_URL}
 need=()
@@ -31,6 +33,16 @@ CONF
 sleep 0.3
 rate() { wrk -t2 -c64 -d5s "$1" | awk '/Requests\/sec/ {print $2}'; }
 bytes=$(stat -c %s "$dir/www/page.html")
-nginx_rps=$(rate "http://127.0.0.1:$port/")
-kiosk_rps=$(rate "$url")
-echo "GET /c/{token} (${bytes} bytes), wrk -t2 -c64 -d5s: kiosk ${kiosk_rps}/s, nginx (same bytes from a file) ${nginx_rps}/s, ratio $(python3 -c "print(f'{$kiosk_rps/$nginx_rps:.2f}')")x"
+ratios=()
+for round in $(seq 1 "${ROUNDS:-3}"); do
+  # Alternate which goes first, so neither always runs on a warmer machine.
+  if [ $((round % 2)) -eq 1 ]; then
+    nginx_rps=$(rate "http://127.0.0.1:$port/"); kiosk_rps=$(rate "$url")
+  else
+    kiosk_rps=$(rate "$url"); nginx_rps=$(rate "http://127.0.0.1:$port/")
+  fi
+  ratio=$(python3 -c "print(f'{$kiosk_rps/$nginx_rps:.2f}')")
+  ratios+=("$ratio")
+  echo "GET /c/{token} (${bytes} bytes), wrk -t2 -c64 -d5s, round $round: kiosk ${kiosk_rps}/s, nginx (same bytes from a file) ${nginx_rps}/s, ratio ${ratio}x"
+done
+echo "GET /c/{token} against nginx, median of ${#ratios[@]} rounds: $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')x"

@@ -15,9 +15,10 @@
 //! one CA, and clients are spread over `--kiosks N` kiosk processes round robin.
 //!
 //! For each store size it seeds a fresh data dir through the store API (certificates
-//! signed by the kiosk's own CA), starts `target/release/certstamp serve` on it, times
-//! exec to the first 200 on `/readyz`, then runs each scenario for each client count
-//! and prints throughput, p50/p99 latency, errors and the kiosk's RSS (from /proc).
+//! signed by the kiosk's own CA), starts `target/release/certstamp serve` on it and times
+//! exec to the first 200 on `/readyz`. With every size up, it runs each scenario for each
+//! client count on each size in turn, and prints throughput, p50/p99 latency, errors and
+//! each kiosk's RSS (from /proc), then how p50 moved from the first size to the last.
 //! It prints `openssl speed -seconds 2 ecdsap256` first, so the numbers read as ratios.
 //! Numbers go to stdout only: nothing here asserts a timing.
 
@@ -397,10 +398,76 @@ fn openssl_sign_rate() -> Option<f64> {
     line.split_whitespace().rev().nth(1)?.parse().ok()
 }
 
+/// One store size: its data dir, its kiosk(s) and a few of its visitors' tokens.
+struct Section {
+    n: usize,
+    kiosk: Kiosk,
+    _rest: Vec<Kiosk>,
+    bases: Vec<String>,
+    tokens: Vec<Token>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// Seed a store of `n` visitors and start its kiosk(s) on it.
+async fn section(args: &Args, bin: &Path, server: Option<&testserver::PgServer>, n: usize) -> Section {
+    let data = tempfile::tempdir().expect("temp dir");
+    let database = match (server, &args.database) {
+        (Some(pg), _) => pg.fresh_database(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => data.path().join("certstamp.db").display().to_string(),
+    };
+    let which = if database.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("\n## {n} stored certificates, {which}, {} kiosk(s)", args.kiosks);
+    let tokens = seed(data.path(), &database, n).await;
+    // One CA and one form key for every kiosk, as deploy/booth-ha shares them.
+    let form_key = data.path().join("form.key");
+    std::fs::write(&form_key, rand::random::<[u8; 32]>()).expect("form key");
+    let mut dirs = Vec::new();
+    for _ in 1..args.kiosks {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(data.path().join("ca"))
+            .arg(dir.path())
+            .status();
+        assert!(copied.is_ok_and(|s| s.success()), "copy the CA");
+        dirs.push(dir);
+    }
+    let (kiosk, ready) = start(bin, data.path(), &database, &form_key).await;
+    let mut rest = Vec::new();
+    for dir in &dirs {
+        rest.push(start(bin, dir.path(), &database, &form_key).await.0);
+    }
+    let bases = std::iter::once(&kiosk).chain(&rest).map(|k| k.base.clone()).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (idle, _) = rss_mib(kiosk.child.id());
+    println!(
+        "exec to 200 on /readyz: {} ms; idle RSS {idle:.1} MiB",
+        ready.as_millis()
+    );
+    dirs.insert(0, data);
+    Section {
+        n,
+        kiosk,
+        _rest: rest,
+        bases,
+        tokens,
+        _dirs: dirs,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = parse_args();
+    if args.database.is_some() && args.stored.len() > 1 {
+        eprintln!("--database URL seeds that one database: give one --stored size with it");
+        std::process::exit(2);
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "# certstamp load harness: {cores} cores, loopback, {} s per run",
@@ -412,72 +479,63 @@ async fn main() {
     }
     let bin = kiosk_binary();
     let server = args.postgres.then(testserver::PgServer::start);
+    // Every store size is up at once, and each run of one size is followed at once by
+    // the same run on the next: a shared machine's speed drifts over minutes, so sizes
+    // compared seconds apart compare the store, not the machine.
+    let mut sections = Vec::new();
     for &n in &args.stored {
-        let data = tempfile::tempdir().expect("temp dir");
-        let database = match (&server, &args.database) {
-            (Some(pg), _) => pg.fresh_database(),
-            (None, Some(url)) => url.clone(),
-            (None, None) => data.path().join("certstamp.db").display().to_string(),
-        };
-        let which = if database.starts_with("postgres") {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        };
-        println!("\n## {n} stored certificates, {which}, {} kiosk(s)", args.kiosks);
-        let tokens = seed(data.path(), &database, n).await;
-        // One CA and one form key for every kiosk, as deploy/booth-ha shares them.
-        let form_key = data.path().join("form.key");
-        std::fs::write(&form_key, rand::random::<[u8; 32]>()).expect("form key");
-        let mut others = Vec::new();
-        for _ in 1..args.kiosks {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let copied = Command::new("cp")
-                .arg("-a")
-                .arg(data.path().join("ca"))
-                .arg(dir.path())
-                .status();
-            assert!(copied.is_ok_and(|s| s.success()), "copy the CA");
-            others.push(dir);
+        sections.push(section(&args, &bin, server.as_ref(), n).await);
+    }
+    println!(
+        "\n{:<40} {:>7} {:>8} {:>10} {:>9} {:>9} {:>7} {:>9}",
+        "scenario", "clients", "stored", "req/s", "p50 ms", "p99 ms", "errors", "peak MiB"
+    );
+    let mut flat = Vec::new();
+    for s in Scenario::ALL {
+        if args.only.as_deref().is_some_and(|o| o != s.key()) {
+            continue;
         }
-        let (kiosk, ready) = start(&bin, data.path(), &database, &form_key).await;
-        let mut rest = Vec::new();
-        for dir in &others {
-            rest.push(start(&bin, dir.path(), &database, &form_key).await.0);
-        }
-        let bases: Vec<String> = std::iter::once(&kiosk).chain(&rest).map(|k| k.base.clone()).collect();
-        let pid = kiosk.child.id();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (idle, _) = rss_mib(pid);
-        println!(
-            "exec to 200 on /readyz: {} ms; idle RSS {idle:.1} MiB",
-            ready.as_millis()
-        );
-        println!(
-            "{:<40} {:>7} {:>10} {:>9} {:>9} {:>7} {:>9}",
-            "scenario", "clients", "req/s", "p50 ms", "p99 ms", "errors", "peak MiB"
-        );
-        for s in Scenario::ALL {
-            if args.only.as_deref().is_some_and(|o| o != s.key()) {
-                continue;
-            }
-            for &clients in &args.clients {
-                let o = drive(s, clients, args.seconds, &bases, &tokens).await;
-                let (_, peak) = rss_mib(pid);
+        for &clients in &args.clients {
+            let mut p50s = Vec::new();
+            for sec in &sections {
+                let o = drive(s, clients, args.seconds, &sec.bases, &sec.tokens).await;
+                let (_, peak) = rss_mib(sec.kiosk.child.id());
+                let p50 = pct(&o.latencies_us, 0.50);
+                p50s.push(p50);
                 println!(
-                    "{:<40} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>9.1}",
+                    "{:<40} {:>7} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>9.1}",
                     s.name(),
                     clients,
+                    sec.n,
                     o.done as f64 / o.elapsed.as_secs_f64(),
-                    pct(&o.latencies_us, 0.50),
+                    p50,
                     pct(&o.latencies_us, 0.99),
                     o.errors,
                     peak
                 );
             }
+            if let (Some(first), Some(last)) = (p50s.first(), p50s.last())
+                && p50s.len() > 1
+            {
+                flat.push((s.name(), clients, (last / first - 1.0) * 100.0));
+            }
         }
+    }
+    if let (Some(first), Some(last)) = (sections.first(), sections.last())
+        && !flat.is_empty()
+    {
+        println!("\np50 with {} stored against {} stored:", last.n, first.n);
+        for (name, clients, change) in flat {
+            println!("  {name:<40} {clients:>4} clients {change:>+6.1} %");
+        }
+    }
+    for sec in &sections {
+        if !args.nginx && !args.wrk {
+            break;
+        }
+        println!("\n## {} stored certificates: wrk", sec.n);
         if args.nginx {
-            let url = format!("{}/c/{}", kiosk.base, tokens[0].as_str());
+            let url = format!("{}/c/{}", sec.kiosk.base, sec.tokens[0].as_str());
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compare-nginx.sh");
             let _ = Command::new("bash").arg(script).arg(&url).status();
         }
@@ -487,13 +545,18 @@ async fn main() {
             for &clients in args.clients.iter().filter(|&&c| c >= 2) {
                 let _ = Command::new("bash")
                     .arg(&script)
-                    .arg(&kiosk.base)
+                    .arg(&sec.kiosk.base)
                     .arg(clients.to_string())
                     .status();
             }
         }
-        let (rss, peak) = rss_mib(pid);
-        println!("kiosk after every run above: RSS {rss:.1} MiB, peak {peak:.1} MiB (VmHWM)");
-        drop(kiosk);
+    }
+    println!();
+    for sec in &sections {
+        let (rss, peak) = rss_mib(sec.kiosk.child.id());
+        println!(
+            "kiosk with {} stored, after every run above: RSS {rss:.1} MiB, peak {peak:.1} MiB (VmHWM)",
+            sec.n
+        );
     }
 }
