@@ -5,6 +5,7 @@
 //! cargo run --release --example load                     # 1k stored certificates, 1/16/64/256 clients, 5 s each
 //! cargo run --release --example load -- --stored 1000,10000,100000 --clients 1,16,64,256 --seconds 5
 //! cargo run --release --example load -- --nginx           # also GET /c/{token} against nginx serving the same bytes (wrk)
+//! cargo run --release --example load -- --stored 1000,100000 --rounds 2  # each run twice, sizes in ABBA order
 //! cargo run --release --example load -- --wrk --only issue  # also POST /issue driven by wrk (as issue 10 measured it)
 //! cargo run --release --example load -- --postgres --kiosks 2 --only issue   # two kiosks on a private PostgreSQL
 //! cargo run --release --example load -- --database postgres://u:pw@host/empty_db --kiosks 2
@@ -19,6 +20,8 @@
 //! exec to the first 200 on `/readyz`. With every size up, it runs each scenario for each
 //! client count on each size in turn, and prints throughput, p50/p99 latency, errors and
 //! each kiosk's RSS (from /proc), then how p50 moved from the first size to the last.
+//! With `--rounds N` each run is repeated N times, the sizes in order and then backwards,
+//! and a row counts all of its size's runs.
 //! It prints `openssl speed -seconds 2 ecdsap256` first, so the numbers read as ratios.
 //! Numbers go to stdout only: nothing here asserts a timing.
 
@@ -46,6 +49,7 @@ struct Args {
     database: Option<String>,
     postgres: bool,
     kiosks: usize,
+    rounds: usize,
 }
 
 #[path = "../src/store/postgres/testserver.rs"]
@@ -62,6 +66,7 @@ fn parse_args() -> Args {
         database: None,
         postgres: false,
         kiosks: 1,
+        rounds: 1,
     };
     let list = |s: String| -> Vec<usize> { s.split(',').map(|n| n.trim().parse().expect("a number")).collect() };
     let mut it = std::env::args().skip(1);
@@ -76,9 +81,10 @@ fn parse_args() -> Args {
             "--database" => a.database = it.next(),
             "--postgres" => a.postgres = true,
             "--kiosks" => a.kiosks = it.next().expect("--kiosks N").parse().expect("a number"),
+            "--rounds" => a.rounds = it.next().expect("--rounds N").parse().expect("a number"),
             other => {
                 eprintln!(
-                    "unknown argument {other}\nusage: load [--stored N,N] [--clients N,N] [--seconds S] [--only SCENARIO] [--nginx] [--wrk] [--postgres | --database URL] [--kiosks N]"
+                    "unknown argument {other}\nusage: load [--stored N,N] [--clients N,N] [--seconds S] [--only SCENARIO] [--nginx] [--wrk] [--postgres | --database URL] [--kiosks N] [--rounds N]"
                 );
                 std::process::exit(2);
             }
@@ -329,11 +335,22 @@ async fn once(s: Scenario, c: &reqwest::Client, base: &str, token: &Token) -> re
     })
 }
 
+#[derive(Default)]
 struct Outcome {
     done: u64,
     errors: u64,
     latencies_us: Vec<u32>,
     elapsed: Duration,
+}
+
+impl Outcome {
+    /// Count another run of the same scenario in.
+    fn add(&mut self, o: Outcome) {
+        self.done += o.done;
+        self.errors += o.errors;
+        self.latencies_us.extend(o.latencies_us);
+        self.elapsed += o.elapsed;
+    }
 }
 
 async fn drive(s: Scenario, clients: usize, secs: u64, bases: &[String], tokens: &[Token]) -> Outcome {
@@ -496,9 +513,23 @@ async fn main() {
             continue;
         }
         for &clients in &args.clients {
+            // Round 1 runs the sizes in order, round 2 backwards, and so on (ABBA):
+            // each size's runs sit on both sides of the others', so a drift cancels.
+            let mut runs: Vec<Outcome> = sections.iter().map(|_| Outcome::default()).collect();
+            for round in 0..args.rounds.max(1) {
+                let mut order: Vec<usize> = (0..sections.len()).collect();
+                if round % 2 == 1 {
+                    order.reverse();
+                }
+                for i in order {
+                    let sec = &sections[i];
+                    let o = drive(s, clients, args.seconds, &sec.bases, &sec.tokens).await;
+                    runs[i].add(o);
+                }
+            }
             let mut p50s = Vec::new();
-            for sec in &sections {
-                let o = drive(s, clients, args.seconds, &sec.bases, &sec.tokens).await;
+            for (sec, mut o) in sections.iter().zip(runs) {
+                o.latencies_us.sort_unstable();
                 let (_, peak) = rss_mib(sec.kiosk.child.id());
                 let p50 = pct(&o.latencies_us, 0.50);
                 p50s.push(p50);
