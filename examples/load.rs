@@ -18,8 +18,10 @@
 //! For each store size it seeds a fresh data dir through the store API (certificates
 //! signed by the kiosk's own CA), starts `target/release/certstamp serve` on it and times
 //! exec to the first 200 on `/readyz`. With every size up, it runs each scenario for each
-//! client count on each size in turn, and prints throughput, p50/p99 latency, errors and
-//! each kiosk's RSS (from /proc), then how p50 moved from the first size to the last.
+//! client count on each size in turn, and prints throughput, p50/p99 latency, errors,
+//! each kiosk's RSS (from /proc) and the mean response body (KB: pages with seals differ in
+//! size from store to store, as seals are drawn from keys), then how p50 moved from the
+//! first size to the last.
 //! With `--rounds N` each run is repeated N times, the sizes in order and then backwards,
 //! and a row counts all of its size's runs.
 //! It prints `openssl speed -seconds 2 ecdsap256` first, so the numbers read as ratios.
@@ -294,12 +296,13 @@ fn csrf_of(html: &str) -> Option<String> {
     Some(html[at..at + end].to_string())
 }
 
-/// One request of a scenario; `Ok(true)` if the answer was the expected one.
-async fn once(s: Scenario, c: &reqwest::Client, base: &str, token: &Token) -> reqwest::Result<bool> {
+/// One request of a scenario: `Some(body bytes)` if the answer was the expected one.
+async fn once(s: Scenario, c: &reqwest::Client, base: &str, token: &Token) -> reqwest::Result<Option<usize>> {
+    let expect = |ok: bool, len: usize| ok.then_some(len);
     Ok(match s {
         Scenario::Issue => {
             let form = c.get(format!("{base}/")).send().await?.text().await?;
-            let Some(csrf) = csrf_of(&form) else { return Ok(false) };
+            let Some(csrf) = csrf_of(&form) else { return Ok(None) };
             let n = EMAILS.fetch_add(1, Ordering::Relaxed);
             let res = c
                 .post(format!("{base}/issue"))
@@ -311,26 +314,26 @@ async fn once(s: Scenario, c: &reqwest::Client, base: &str, token: &Token) -> re
                 ])
                 .send()
                 .await?;
-            res.status() == 303
+            expect(res.status() == 303, 0)
         }
         Scenario::Page => {
             let r = c.get(format!("{base}/c/{}", token.as_str())).send().await?;
             let ok = r.status() == 200;
-            r.bytes().await?;
-            ok
+            let len = r.bytes().await?.len();
+            expect(ok, len)
         }
         Scenario::Zip => {
             let r = c.get(format!("{base}/c/{}/bundle.zip", token.as_str())).send().await?;
             let ok = r.status() == 200;
-            r.bytes().await?;
-            ok
+            let len = r.bytes().await?.len();
+            expect(ok, len)
         }
         Scenario::Guestbook | Scenario::Wall => {
             let path = if s == Scenario::Wall { "wall" } else { "guestbook" };
             let r = c.get(format!("{base}/{path}")).send().await?;
             let ok = r.status() == 200;
-            r.bytes().await?;
-            ok
+            let len = r.bytes().await?.len();
+            expect(ok, len)
         }
     })
 }
@@ -341,6 +344,8 @@ struct Outcome {
     errors: u64,
     latencies_us: Vec<u32>,
     elapsed: Duration,
+    /// Body bytes of the successful requests (pages differ: seals are drawn from keys).
+    bytes: u64,
 }
 
 impl Outcome {
@@ -350,6 +355,7 @@ impl Outcome {
         self.errors += o.errors;
         self.latencies_us.extend(o.latencies_us);
         self.elapsed += o.elapsed;
+        self.bytes += o.bytes;
     }
 }
 
@@ -367,27 +373,26 @@ async fn drive(s: Scenario, clients: usize, secs: u64, bases: &[String], tokens:
                 .pool_max_idle_per_host(1)
                 .build()
                 .expect("client");
-            let (mut lat, mut errors) = (Vec::new(), 0u64);
+            let (mut lat, mut errors, mut bytes) = (Vec::new(), 0u64, 0u64);
             while Instant::now() < until {
                 let t = Instant::now();
                 match once(s, &c, &base, &token).await {
-                    Ok(true) => lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32),
+                    Ok(Some(len)) => {
+                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        bytes += len as u64;
+                    }
                     _ => errors += 1,
                 }
             }
-            (lat, errors)
+            (lat, errors, bytes)
         }));
     }
-    let mut out = Outcome {
-        done: 0,
-        errors: 0,
-        latencies_us: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
+    let mut out = Outcome::default();
     for t in tasks {
-        let (lat, errors) = t.await.expect("client task");
+        let (lat, errors, bytes) = t.await.expect("client task");
         out.done += lat.len() as u64;
         out.errors += errors;
+        out.bytes += bytes;
         out.latencies_us.extend(lat);
     }
     out.elapsed = started.elapsed();
@@ -504,8 +509,8 @@ async fn main() {
         sections.push(section(&args, &bin, server.as_ref(), n).await);
     }
     println!(
-        "\n{:<40} {:>7} {:>8} {:>10} {:>9} {:>9} {:>7} {:>9}",
-        "scenario", "clients", "stored", "req/s", "p50 ms", "p99 ms", "errors", "peak MiB"
+        "\n{:<40} {:>7} {:>8} {:>10} {:>9} {:>9} {:>7} {:>9} {:>7}",
+        "scenario", "clients", "stored", "req/s", "p50 ms", "p99 ms", "errors", "peak MiB", "KB"
     );
     let mut flat = Vec::new();
     for s in Scenario::ALL {
@@ -534,7 +539,7 @@ async fn main() {
                 let p50 = pct(&o.latencies_us, 0.50);
                 p50s.push(p50);
                 println!(
-                    "{:<40} {:>7} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>9.1}",
+                    "{:<40} {:>7} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>9.1} {:>7.1}",
                     s.name(),
                     clients,
                     sec.n,
@@ -542,7 +547,8 @@ async fn main() {
                     p50,
                     pct(&o.latencies_us, 0.99),
                     o.errors,
-                    peak
+                    peak,
+                    o.bytes as f64 / o.done.max(1) as f64 / 1000.0
                 );
             }
             if let (Some(first), Some(last)) = (p50s.first(), p50s.last())
