@@ -54,9 +54,8 @@ pub struct Readers {
     commits: Commits,
     /// [`HOLD`], but for tests.
     hold: Duration,
-    closer: Arc<Closer>,
-    /// Stops the closer thread when the last clone goes.
-    _stop: Arc<StopCloser>,
+    /// The closer; its thread stops when the last clone goes.
+    closer: Arc<StopCloser>,
 }
 
 /// A point-read connection and the snapshot it holds, if any.
@@ -196,8 +195,7 @@ impl Readers {
             inline,
             commits,
             hold,
-            _stop: Arc::new(StopCloser(closer.clone())),
-            closer,
+            closer: Arc::new(StopCloser(closer)),
         })
     }
 
@@ -229,7 +227,7 @@ impl Readers {
         });
         if out.is_ok() {
             drop(slot);
-            self.closer.arm();
+            self.closer.0.arm();
         } else {
             slot.end();
         }
