@@ -316,21 +316,14 @@ async fn once(s: Scenario, c: &reqwest::Client, base: &str, token: &Token) -> re
                 .await?;
             expect(res.status() == 303, 0)
         }
-        Scenario::Page => {
-            let r = c.get(format!("{base}/c/{}", token.as_str())).send().await?;
-            let ok = r.status() == 200;
-            let len = r.bytes().await?.len();
-            expect(ok, len)
-        }
-        Scenario::Zip => {
-            let r = c.get(format!("{base}/c/{}/bundle.zip", token.as_str())).send().await?;
-            let ok = r.status() == 200;
-            let len = r.bytes().await?.len();
-            expect(ok, len)
-        }
-        Scenario::Guestbook | Scenario::Wall => {
-            let path = if s == Scenario::Wall { "wall" } else { "guestbook" };
-            let r = c.get(format!("{base}/{path}")).send().await?;
+        Scenario::Page | Scenario::Zip | Scenario::Guestbook | Scenario::Wall => {
+            let url = match s {
+                Scenario::Page => format!("{base}/c/{}", token.as_str()),
+                Scenario::Zip => format!("{base}/c/{}/bundle.zip", token.as_str()),
+                Scenario::Wall => format!("{base}/wall"),
+                _ => format!("{base}/guestbook"),
+            };
+            let r = c.get(url).send().await?;
             let ok = r.status() == 200;
             let len = r.bytes().await?.len();
             expect(ok, len)
@@ -349,7 +342,7 @@ struct Outcome {
 }
 
 impl Outcome {
-    /// Count another run of the same scenario in.
+    /// Count another client's or run's results of the same scenario in.
     fn add(&mut self, o: Outcome) {
         self.done += o.done;
         self.errors += o.errors;
@@ -373,30 +366,28 @@ async fn drive(s: Scenario, clients: usize, secs: u64, bases: &[String], tokens:
                 .pool_max_idle_per_host(1)
                 .build()
                 .expect("client");
-            let (mut lat, mut errors, mut bytes) = (Vec::new(), 0u64, 0u64);
+            let mut o = Outcome::default();
             while Instant::now() < until {
                 let t = Instant::now();
                 match once(s, &c, &base, &token).await {
                     Ok(Some(len)) => {
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                        bytes += len as u64;
+                        o.latencies_us
+                            .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        o.done += 1;
+                        o.bytes += len as u64;
                     }
-                    _ => errors += 1,
+                    _ => o.errors += 1,
                 }
             }
-            (lat, errors, bytes)
+            o
         }));
     }
     let mut out = Outcome::default();
     for t in tasks {
-        let (lat, errors, bytes) = t.await.expect("client task");
-        out.done += lat.len() as u64;
-        out.errors += errors;
-        out.bytes += bytes;
-        out.latencies_us.extend(lat);
+        out.add(t.await.expect("client task"));
     }
+    // One run's time, not the sum of the clients' (their runs overlap).
     out.elapsed = started.elapsed();
-    out.latencies_us.sort_unstable();
     out
 }
 

@@ -52,8 +52,6 @@ pub struct Readers {
     /// Connections for point reads on the caller's thread, each taken only if free.
     inline: Arc<[Mutex<Inline>]>,
     commits: Commits,
-    /// [`HOLD`], but for tests.
-    hold: Duration,
     /// The closer; its thread stops when the last clone goes.
     closer: Arc<StopCloser>,
 }
@@ -101,6 +99,7 @@ struct Closer {
     /// True once the readers are gone.
     stopped: Mutex<bool>,
     wake: Condvar,
+    /// [`HOLD`], but for tests.
     hold: Duration,
 }
 
@@ -194,7 +193,6 @@ impl Readers {
             tx,
             inline,
             commits,
-            hold,
             closer: Arc::new(StopCloser(closer)),
         })
     }
@@ -218,7 +216,7 @@ impl Readers {
                 })
                 .await;
         };
-        slot.snapshot(self.commits.now(), Instant::now(), self.hold)?;
+        slot.snapshot(self.commits.now(), Instant::now(), self.closer.0.hold)?;
         // A panicking read becomes an error, as on the reader threads; the guard is
         // released normally, so the connection is not poisoned.
         let out = catch_unwind(AssertUnwindSafe(|| f(&slot.conn))).unwrap_or_else(|_| {
